@@ -1,0 +1,1 @@
+"""Reference central server: receives sample records from devices exactly once and exports them."""

@@ -1,0 +1,112 @@
+"""The reference central server's HTTP API (Flask app factory): idempotent ingest of sample records."""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, abort, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from central.db import CONFLICT, CREATED, CentralDB, utc_now
+from samplepoint import wire
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 1000
+MAX_BODY = 8 * 1024 * 1024
+
+
+def create_app(db: CentralDB | str) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions["central_db"] = db if isinstance(db, CentralDB) else CentralDB(db)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(ok=True, time=utc_now())
+
+    @app.post("/api/v1/samples")
+    def ingest_one():
+        device = _authenticate()
+        body = _json_body()
+        try:
+            record = wire.parse_record(body)
+        except wire.WireError as exc:
+            return _invalid(exc)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and key != record.record_id:
+            return _invalid(wire.WireError("Idempotency-Key", "must equal record_id"))
+        if record.device_id != device["device_id"]:
+            return _invalid(wire.WireError("device_id", "does not match the device of this token"))
+        (outcome,) = _db().ingest(device["device_id"], [(record, wire.canonical(body))])
+        log.info("record %s from %s: %s", record.record_id, device["device_id"], outcome)
+        if outcome == CONFLICT:
+            return jsonify(error="conflict", record_id=record.record_id,
+                           message="a different record with this id is already stored"), 409
+        return jsonify(record_id=record.record_id, duplicate=outcome != CREATED), \
+            201 if outcome == CREATED else 200
+
+    @app.post("/api/v1/samples/batch")
+    def ingest_batch():
+        device = _authenticate()
+        body = _json_body()
+        items = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            return _invalid(wire.WireError("records", f"must be a list of 1 to {MAX_BATCH} records"))
+        results: list[dict | None] = [None] * len(items)
+        valid = []
+        for index, item in enumerate(items):
+            try:
+                record = wire.parse_record(item)
+                if record.device_id != device["device_id"]:
+                    raise wire.WireError("device_id", "does not match the device of this token")
+            except wire.WireError as exc:
+                rid = item.get("record_id") if isinstance(item, dict) else None
+                results[index] = {"record_id": rid if isinstance(rid, str) else None,
+                                  "status": "invalid", "field": exc.field, "message": exc.message}
+                continue
+            valid.append((index, record, wire.canonical(item)))
+        outcomes = _db().ingest(device["device_id"], [(r, b) for _, r, b in valid]) if valid else []
+        for (index, record, _), outcome in zip(valid, outcomes):
+            results[index] = {"record_id": record.record_id, "status": outcome}
+        log.info("batch of %d from %s: %s", len(items), device["device_id"],
+                 json.dumps({s: sum(r["status"] == s for r in results) for s in
+                             {r["status"] for r in results}}, sort_keys=True))
+        return jsonify(results=results)
+
+    return app
+
+
+def _db() -> CentralDB:
+    from flask import current_app
+    return current_app.extensions["central_db"]
+
+
+def _authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    device = _db().device_for_token(token.strip()) if scheme == "Bearer" and token.strip() else None
+    if device is None:
+        response = jsonify(error="unauthorized", message="missing or unknown device token")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = "Bearer"
+        abort(response)
+    g.device_id = device["device_id"]
+    return dict(device)
+
+
+def _json_body():
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        response = jsonify(error="invalid", field="(body)", message=f"not JSON: {exc}")
+        response.status_code = 400
+        abort(response)
+
+
+def _invalid(exc: wire.WireError):
+    return jsonify(error="invalid", field=exc.field, message=exc.message), 400

@@ -1,0 +1,186 @@
+"""The reference central server's database: devices and their tokens, samples stored exactly once.
+
+All central SQL lives here. Idempotency key = the record id: the same id with the same canonical
+body is a duplicate (success); the same id with a different body is a conflict, never overwritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from samplepoint import wire
+
+CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
+
+MIGRATIONS = [
+    """
+    CREATE TABLE devices (
+        device_id  TEXT PRIMARY KEY,
+        site_id    TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_seen  TEXT
+    );
+    CREATE TABLE samples (
+        record_id    TEXT PRIMARY KEY,
+        body_sha256  TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        device_id    TEXT NOT NULL REFERENCES devices(device_id),
+        site_id      TEXT NOT NULL,
+        tube_code    TEXT NOT NULL,
+        test_type    TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        collected_at TEXT NOT NULL,
+        received_at  TEXT NOT NULL
+    );
+    CREATE INDEX samples_received ON samples(received_at);
+    CREATE INDEX samples_tube ON samples(tube_code);
+    CREATE TABLE persons (
+        record_id          TEXT NOT NULL REFERENCES samples(record_id),
+        position           INTEGER NOT NULL,
+        source             TEXT NOT NULL,
+        id_number          TEXT NOT NULL,
+        full_name          TEXT NOT NULL,
+        date_of_birth      TEXT,
+        gender             TEXT NOT NULL,
+        phone              TEXT,
+        qid                TEXT,
+        declared_on_behalf INTEGER NOT NULL,
+        declarer_qid       TEXT,
+        PRIMARY KEY (record_id, position)
+    );
+    CREATE INDEX persons_qid ON persons(qid);
+    CREATE INDEX persons_id_number ON persons(id_number);
+    CREATE TABLE conflicts (
+        record_id   TEXT NOT NULL,
+        device_id   TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    """,
+]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class CentralDB:
+    """One connection per thread (waitress serves requests on a thread pool)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._local = threading.local()
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self):
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # --- devices ------------------------------------------------------------------------------
+
+    def add_device(self, device_id: str, site_id: str) -> str:
+        """Register (or re-key) a device; returns its new bearer token, which is stored only hashed."""
+        token = secrets.token_urlsafe(32)
+        with self.transaction() as db:
+            db.execute("INSERT INTO devices (device_id, site_id, token_hash, created_at) VALUES (?,?,?,?)"
+                       " ON CONFLICT(device_id) DO UPDATE SET site_id = excluded.site_id,"
+                       " token_hash = excluded.token_hash",
+                       (device_id, site_id, hash_token(token), utc_now()))
+        return token
+
+    def device_for_token(self, token: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT device_id, site_id FROM devices WHERE token_hash = ?",
+                               (hash_token(token),)).fetchone()
+
+    def devices(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT device_id, site_id, created_at, last_seen FROM devices "
+                               "ORDER BY device_id").fetchall()
+
+    # --- samples ------------------------------------------------------------------------------
+
+    def ingest(self, device_id: str, records: list[tuple[wire.SampleRecord, str]]) -> list[str]:
+        """Store each (record, canonical body) once, in one transaction; return created/duplicate/conflict."""
+        now = utc_now()
+        outcomes = []
+        with self.transaction() as db:
+            for record, body in records:
+                digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+                row = db.execute("SELECT body_sha256 FROM samples WHERE record_id = ?",
+                                 (record.record_id,)).fetchone()
+                if row is not None:
+                    if row[0] == digest:
+                        outcomes.append(DUPLICATE)
+                    else:
+                        db.execute("INSERT INTO conflicts VALUES (?,?,?,?)",
+                                   (record.record_id, device_id, body, now))
+                        outcomes.append(CONFLICT)
+                    continue
+                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           (record.record_id, digest, body, device_id, record.site_id,
+                            record.tube_code, record.test_type, record.status,
+                            record.collected_at, now))
+                db.executemany("INSERT INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+                    (record.record_id, i + 1, p.source, p.id_number, p.full_name, p.date_of_birth,
+                     p.gender, p.phone, p.qid, int(p.declared_on_behalf), p.declarer_qid)
+                    for i, p in enumerate(record.persons)])
+                outcomes.append(CREATED)
+            db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, device_id))
+        return outcomes
+
+    def count_samples(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+
+    def record_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT record_id FROM samples")]
+
+    def conflicts(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT record_id, device_id, received_at FROM conflicts").fetchall()
+
+    def samples_since(self, since: str | None):
+        """Yield stored bodies (as dicts) received at or after `since`, oldest first, streaming."""
+        query = "SELECT body FROM samples"
+        args: tuple = ()
+        if since:
+            query += " WHERE received_at >= ?"
+            args = (since,)
+        for row in self.db.execute(query + " ORDER BY received_at, record_id", args):
+            yield json.loads(row[0])

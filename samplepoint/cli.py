@@ -1,0 +1,220 @@
+"""The `samplepoint` command: one entry point, one subcommand per job (kiosk, forwarder, central, ...)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from kiosk.camera.base import CameraError
+from samplepoint import config as config_module
+
+log = logging.getLogger("samplepoint")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _config(args) -> config_module.Config:
+    return config_module.load(args.config)
+
+
+def _read_token(path: str) -> str:
+    from samplepoint.durable import read_secret
+    try:
+        token = read_secret(path)
+    except FileNotFoundError:
+        raise config_module.ConfigError(
+            f"no device token at {path} (central.token_file); enrol the device, or write the token "
+            f"printed by `samplepoint central add-device` into that file with mode 0600") from None
+    if not token:
+        raise config_module.ConfigError(f"{path} (central.token_file) is empty; write the device token")
+    return token
+
+
+# --- device processes ---------------------------------------------------------------------------
+
+def cmd_kiosk(args) -> int:
+    from kiosk.camera import open_source
+    from kiosk.decode import make_decoder
+    from kiosk.feedback import LogFeedback
+    from kiosk.pipeline import Kiosk
+    from samplepoint.clock import system_clock
+    from samplepoint.store import Store
+
+    config = _config(args)
+    spec = args.camera or config.camera.source
+    store = Store(config.db_path)
+    kiosk = Kiosk(config, store, make_decoder(), LogFeedback(), system_clock(config.site.utc_offset))
+    with open_source(spec, config.camera.fps, paced=not args.fast) as source:
+        summary = kiosk.run(source, close_at_end=args.exit_when_done)
+    print(json.dumps(summary.__dict__))
+    store.close()
+    return 0
+
+
+def cmd_forwarder(args) -> int:
+    from samplepoint.central_client import CentralClient
+    from samplepoint.clock import system_clock
+    from samplepoint.forwarder import Forwarder
+    from samplepoint.store import Store
+
+    config = _config(args)
+    client = CentralClient(config.central.url, _read_token(config.central.token_file),
+                           timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
+    forwarder = Forwarder(config, Store(config.db_path), client, system_clock(config.site.utc_offset))
+    forwarder.stop_on_signals()
+    forwarder.run(until_drained=args.until_drained)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from samplepoint.store import Store
+
+    config = _config(args)
+    if not config.db_path.exists():
+        raise config_module.ConfigError(f"no database at {config.db_path}; the kiosk has not run yet "
+                                        f"or device.data_dir is wrong")
+    store = Store(config.db_path)
+    counts = store.outbox_counts()
+    oldest = store.oldest_pending_at()
+    age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else None
+    report = {**counts, "oldest_pending_age_s": round(age, 1) if age is not None else None,
+              "quarantined_records": [dict(r) for r in store.quarantined()]}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"pending {counts['pending']}, delivered {counts['delivered']}, "
+              f"quarantined {counts['quarantined']}")
+        print("oldest pending: " + (f"{age:.0f} s ago" if age is not None else "none"))
+        for row in report["quarantined_records"]:
+            print(f"quarantined {row['record_id']}: {row['quarantine_reason']}")
+    return 0
+
+
+# --- central server ---------------------------------------------------------------------------
+
+def cmd_central_serve(args) -> int:
+    from central.app import create_app
+    from samplepoint.httpserver import serve_forever
+
+    log.info("central server on %s, database %s", args.bind, args.db)
+    serve_forever(create_app(args.db), args.bind)
+    return 0
+
+
+def cmd_central_add_device(args) -> int:
+    from central.db import CentralDB
+
+    for name in ("device_id", "site_id"):
+        problem = config_module.identifier(getattr(args, name))
+        if problem:
+            raise config_module.ConfigError(f"--{name.replace('_', '-')} {problem}")
+    print(CentralDB(args.db).add_device(args.device_id, args.site_id))
+    return 0
+
+
+def cmd_central_export(args) -> int:
+    from central import export
+    from central.db import CentralDB
+
+    try:
+        since = export.since_utc(args.since)
+    except ValueError as exc:
+        raise config_module.ConfigError(f"--since: {exc}") from None
+    samples = CentralDB(args.db).samples_since(since)
+    writer = export.write_csv if args.format == "csv" else export.write_jsonl
+    count = writer(samples, sys.stdout)
+    log.info("exported %d %s", count, "rows" if args.format == "csv" else "samples")
+    return 0
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+def cmd_config(args) -> int:
+    if args.action == "example":
+        print(config_module.example_toml(), end="")
+    else:
+        config_module.load(args.config)
+        print(f"{args.config or config_module.DEFAULT_PATH}: OK")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from samplepoint.demo import run_demo
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)    # progress lines only; -v for every record
+    return run_demo(people=args.people, pool_size=args.pool_size, serve=args.serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="samplepoint", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p):
+        p.add_argument("--config", help=f"TOML file (default {config_module.DEFAULT_PATH})")
+        return p
+
+    p = with_config(sub.add_parser("kiosk", help="run the scanning kiosk"))
+    p.add_argument("--camera", help="override camera.source, e.g. replay:DIR")
+    p.add_argument("--exit-when-done", action="store_true",
+                   help="exit after the last replayed frame, closing the open tube")
+    p.add_argument("--fast", action="store_true", help="replay frames as fast as they decode")
+    p.set_defaults(func=cmd_kiosk)
+
+    p = with_config(sub.add_parser("forwarder", help="forward queued records to the central server"))
+    p.add_argument("--until-drained", action="store_true", help="exit once nothing is pending")
+    p.set_defaults(func=cmd_forwarder)
+
+    p = with_config(sub.add_parser("status", help="delivery counts and the oldest pending record"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = with_config(sub.add_parser("config", help="print the example config, or check a config file"))
+    p.add_argument("action", choices=["example", "check"])
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("demo", help="the whole pipeline on generated frames, with a local central server")
+    p.add_argument("--people", type=int, default=23)
+    p.add_argument("--pool-size", type=int, default=5)
+    p.add_argument("--serve", action="store_true", help="keep running after the replay")
+    p.set_defaults(func=cmd_demo)
+
+    central = sub.add_parser("central", help="the reference central server").add_subparsers(
+        dest="central_command", required=True, metavar="ACTION")
+    p = central.add_parser("serve", help="serve the ingest API")
+    p.add_argument("--db", required=True)
+    p.add_argument("--bind", default="127.0.0.1:8700")
+    p.set_defaults(func=cmd_central_serve)
+    p = central.add_parser("add-device", help="register a device and print its new token")
+    p.add_argument("--db", required=True)
+    p.add_argument("--device-id", required=True)
+    p.add_argument("--site-id", required=True)
+    p.set_defaults(func=cmd_central_add_device)
+    p = central.add_parser("export", help="write stored samples to stdout")
+    p.add_argument("--db", required=True)
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
+    p.set_defaults(func=cmd_central_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose or os.environ.get("SAMPLEPOINT_DEBUG") == "1")
+    try:
+        return args.func(args)
+    except (config_module.ConfigError, CameraError) as exc:
+        print(f"samplepoint: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

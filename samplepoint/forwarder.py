@@ -1,0 +1,94 @@
+"""The forwarder process: drains the outbox to the central system, exactly once, whatever the link does.
+
+Records stay pending until the server confirms them (created or duplicate), so a crash between
+send and commit only causes a resend, which the server recognises by the record id. Transient
+failures back off exponentially with full jitter, honouring Retry-After; a record the server
+refuses is quarantined with the server's reason and never blocks the records behind it.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from typing import Callable
+
+from samplepoint.central_client import DELIVERED, CentralClient, TransientError
+from samplepoint.clock import Clock, iso
+from samplepoint.config import Config
+from samplepoint.store import Store
+
+log = logging.getLogger(__name__)
+MAX_RETRY_AFTER = 3600.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor, not a suggestion."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None):
+        self.base, self.cap = base, cap
+        self.failures = 0
+        self.rng = rng or random.Random()
+
+    def next_delay(self, retry_after: float | None = None) -> float:
+        self.failures += 1
+        delay = self.rng.uniform(0, min(self.cap, self.base * 2 ** min(self.failures - 1, 30)))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Forwarder:
+    def __init__(self, config: Config, store: Store, client: CentralClient, clock: Clock,
+                 sleep: Callable[[float], None] | None = None):
+        self.config = config
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.sleep = sleep or self.stopping.wait
+        self.backoff = Backoff(config.central.backoff_base_s, config.central.backoff_cap_s)
+
+    def step(self) -> int:
+        """Send one batch; return how many records left the pending state (0 when idle or failing)."""
+        items = self.store.pending(self.config.central.batch_size)
+        if not items:
+            return 0
+        ids = [item.record_id for item in items]
+        try:
+            outcomes = self.client.send(items)
+        except TransientError as exc:
+            self.store.note_failure(ids, str(exc))
+            delay = self.backoff.next_delay(exc.retry_after)
+            log.warning("central unreachable for %d records (%s); retry %d in %.1f s",
+                        len(ids), exc, self.backoff.failures, delay)
+            self.sleep(delay)
+            return 0
+        self.backoff.reset()
+        delivered = [o.record_id for o in outcomes if o.result == DELIVERED]
+        self.store.mark_delivered(delivered, iso(self.clock()))
+        for outcome in outcomes:
+            if outcome.result == DELIVERED:
+                log.info("record %s delivered (%s)", outcome.record_id, outcome.reason)
+            else:
+                self.store.mark_quarantined(outcome.record_id, outcome.reason)
+                log.error("record %s quarantined: %s", outcome.record_id, outcome.reason)
+        return len(outcomes)
+
+    def run(self, until_drained: bool = False) -> None:
+        log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
+        while not self.stopping.is_set():
+            moved = self.step()
+            if moved == 0 and self.backoff.failures == 0:
+                if until_drained and not self.store.pending(1):
+                    break
+                self.sleep(self.config.central.poll_s)
+        log.info("forwarder stopped: %s", self.store.outbox_counts())
+
+    def stop_on_signals(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())

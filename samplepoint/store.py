@@ -1,0 +1,269 @@
+"""The device's durable store: one SQLite file shared by kiosk, forwarder and portal; all device SQL lives here.
+
+WAL journal with synchronous=FULL, so a commit survives a power cut before the beep confirms it.
+A tube becomes a sample record when it is closed or cancelled: in the same transaction its wire
+body is frozen into the outbox, where the forwarder picks it up (pending → delivered | quarantined).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from samplepoint import wire
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, QUARANTINED = "pending", "delivered", "quarantined"
+
+MIGRATIONS = [
+    # 1: tubes, the people in them, and the outbox of records to forward.
+    """
+    CREATE TABLE samples (
+        id            TEXT PRIMARY KEY,
+        tube_code     TEXT NOT NULL,
+        pool_size     INTEGER NOT NULL CHECK (pool_size BETWEEN 1 AND 50),
+        test_type     TEXT NOT NULL,
+        sample_type   TEXT NOT NULL,
+        site_id       TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        staff_id      TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('open', 'closed', 'cancelled')),
+        opened_at     TEXT NOT NULL,
+        closed_at     TEXT,
+        cancel_reason TEXT
+    );
+    CREATE UNIQUE INDEX one_open_tube ON samples(state) WHERE state = 'open';
+    CREATE INDEX samples_tube ON samples(tube_code);
+    CREATE TABLE sample_persons (
+        sample_id   TEXT NOT NULL REFERENCES samples(id),
+        position    INTEGER NOT NULL,
+        person_key  TEXT NOT NULL,
+        person_json TEXT NOT NULL,
+        scanned_at  TEXT NOT NULL,
+        PRIMARY KEY (sample_id, position),
+        UNIQUE (sample_id, person_key)
+    );
+    CREATE TABLE outbox (
+        record_id         TEXT PRIMARY KEY REFERENCES samples(id),
+        body              TEXT NOT NULL,
+        state             TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (state IN ('pending', 'delivered', 'quarantined')),
+        created_at        TEXT NOT NULL,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        last_error        TEXT,
+        delivered_at      TEXT,
+        quarantine_reason TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(state, created_at);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class OpenTube:
+    sample_id: str
+    tube_code: str
+    pool_size: int
+    test_type: str
+    sample_type: str
+    staff_id: str
+    opened_at: str
+    persons: list[tuple[str, wire.Person]]   # (person_key, person) in scan order
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    record_id: str
+    body: str
+
+
+class Store:
+    """A connection to the device database. Safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Create the file 0600 before SQLite does, so personal data is never world-readable.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(self.path, 0o600)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path}: database schema {version} is newer than this "
+                                   f"software ({len(MIGRATIONS)}); upgrade samplepoint")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+                log.info("database %s migrated to schema %d", self.path, number)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- tubes --------------------------------------------------------------------------------
+
+    def open_tube(self, *, sample_id, tube_code, pool_size, test_type, sample_type, site_id,
+                  device_id, staff_id, opened_at) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO samples (id, tube_code, pool_size, test_type, sample_type, site_id,"
+                " device_id, staff_id, state, opened_at) VALUES (?,?,?,?,?,?,?,?, 'open', ?)",
+                (sample_id, tube_code, pool_size, test_type, sample_type, site_id, device_id,
+                 staff_id, opened_at))
+
+    def add_person(self, sample_id: str, person_key: str, person: wire.Person, scanned_at: str) -> int:
+        """Append a person to an open tube; returns their position (1-based)."""
+        with self.transaction() as db:
+            position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM sample_persons "
+                                  "WHERE sample_id = ?", (sample_id,)).fetchone()[0]
+            db.execute("INSERT INTO sample_persons VALUES (?,?,?,?,?)",
+                       (sample_id, position, person_key, json.dumps(person.__dict__), scanned_at))
+            return position
+
+    def remove_last_person(self, sample_id: str) -> bool:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM sample_persons WHERE sample_id = ? AND position = "
+                "(SELECT MAX(position) FROM sample_persons WHERE sample_id = ?)", (sample_id, sample_id))
+            return cursor.rowcount == 1
+
+    def open_tube_state(self) -> OpenTube | None:
+        """The tube left open (after a restart or power cut), with its people, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM samples WHERE state = 'open'").fetchone()
+            if row is None:
+                return None
+            persons = self._db.execute(
+                "SELECT person_key, person_json FROM sample_persons WHERE sample_id = ? "
+                "ORDER BY position", (row["id"],)).fetchall()
+        return OpenTube(row["id"], row["tube_code"], row["pool_size"], row["test_type"],
+                        row["sample_type"], row["staff_id"], row["opened_at"],
+                        [(p["person_key"], wire.Person(**json.loads(p["person_json"]))) for p in persons])
+
+    def tube_code_used(self, tube_code: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM samples WHERE tube_code = ? LIMIT 1",
+                                    (tube_code,)).fetchone() is not None
+
+    def finish_tube(self, sample_id: str, *, closed_at: str, cancel_reason: str | None = None
+                    ) -> wire.SampleRecord:
+        """Close (or cancel, with a reason) the open tube and queue its record, in one transaction."""
+        state = "cancelled" if cancel_reason else "closed"
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM samples WHERE id = ? AND state = 'open'",
+                             (sample_id,)).fetchone()
+            if row is None:
+                raise LookupError(f"no open tube {sample_id}")
+            persons = tuple(wire.Person(**json.loads(p[0])) for p in db.execute(
+                "SELECT person_json FROM sample_persons WHERE sample_id = ? ORDER BY position",
+                (sample_id,)))
+            record = wire.SampleRecord(
+                record_id=sample_id, tube_code=row["tube_code"], pool_size=row["pool_size"],
+                test_type=row["test_type"], sample_type=row["sample_type"], collected_at=closed_at,
+                site_id=row["site_id"], device_id=row["device_id"], staff_id=row["staff_id"],
+                persons=persons, status=state, cancel_reason=cancel_reason)
+            db.execute("UPDATE samples SET state = ?, closed_at = ?, cancel_reason = ? WHERE id = ?",
+                       (state, closed_at, cancel_reason, sample_id))
+            db.execute("INSERT INTO outbox (record_id, body, created_at) VALUES (?,?,?)",
+                       (sample_id, wire.canonical(record.to_json()), closed_at))
+        log.info("record %s queued: tube %s %s with %d people", sample_id, row["tube_code"], state,
+                 len(persons))
+        return record
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    def pending(self, limit: int) -> list[OutboxItem]:
+        with self._lock:
+            rows = self._db.execute("SELECT record_id, body FROM outbox WHERE state = 'pending' "
+                                    "ORDER BY created_at, record_id LIMIT ?", (limit,)).fetchall()
+        return [OutboxItem(r[0], r[1]) for r in rows]
+
+    def mark_delivered(self, record_ids: list[str], at: str) -> None:
+        with self.transaction() as db:
+            db.executemany("UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL, "
+                           "attempts = attempts + 1 WHERE record_id = ? AND state = 'pending'",
+                           [(at, rid) for rid in record_ids])
+
+    def mark_quarantined(self, record_id: str, reason: str) -> None:
+        """Set a record aside with the server's reason; it is kept and shown, never deleted."""
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET state = 'quarantined', quarantine_reason = ?, "
+                       "attempts = attempts + 1 WHERE record_id = ? AND state = 'pending'",
+                       (reason[:500], record_id))
+
+    def note_failure(self, record_ids: list[str], error: str) -> None:
+        with self.transaction() as db:
+            db.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
+                           "WHERE record_id = ?", [(error[:500], rid) for rid in record_ids])
+
+    def requeue(self, record_id: str) -> bool:
+        """Put a quarantined record back in the queue (after the cause was fixed)."""
+        with self.transaction() as db:
+            return db.execute("UPDATE outbox SET state = 'pending', quarantine_reason = NULL "
+                              "WHERE record_id = ? AND state = 'quarantined'",
+                              (record_id,)).rowcount == 1
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+        counts = {PENDING: 0, DELIVERED: 0, QUARANTINED: 0}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    def oldest_pending_at(self) -> datetime | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM outbox WHERE state = 'pending'").fetchone()
+        return datetime.fromisoformat(row[0]) if row[0] else None
+
+    def quarantined(self) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute("SELECT record_id, quarantine_reason, last_error FROM outbox "
+                                    "WHERE state = 'quarantined' ORDER BY created_at").fetchall()
+
+    def all_record_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT record_id FROM outbox")]
+
+    def last_delivery_at(self) -> datetime | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
+        return datetime.fromisoformat(row[0]) if row[0] else None

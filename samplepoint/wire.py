@@ -1,0 +1,174 @@
+"""Sample record wire format, version 1: the JSON that devices send and the central server stores.
+
+The one definition shared by the device and the central server (see docs/protocol.md). Readers
+ignore fields they do not know, so later versions can add fields without breaking old servers.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+WIRE_VERSION = 1
+TEST_TYPES = ("rt-pcr", "rapid-antigen")
+SOURCES = ("personal-qr", "cccd", "declaration")
+GENDERS = ("male", "female", "unknown")
+STATUSES = ("closed", "cancelled")
+MAX_PERSONS = 50
+MAX_TEXT = 200
+
+
+class WireError(ValueError):
+    """A record that does not follow the wire format; `field` names the offending field."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Person:
+    source: str
+    id_number: str
+    full_name: str
+    date_of_birth: str | None = None      # YYYY-MM-DD
+    gender: str = "unknown"
+    phone: str | None = None
+    qid: str | None = None
+    declared_on_behalf: bool = False
+    declarer_qid: str | None = None
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    record_id: str
+    tube_code: str
+    pool_size: int
+    test_type: str
+    sample_type: str
+    collected_at: str                     # ISO 8601 with offset
+    site_id: str
+    device_id: str
+    staff_id: str
+    persons: tuple[Person, ...] = field(default_factory=tuple)
+    status: str = "closed"
+    cancel_reason: str | None = None
+
+    def to_json(self) -> dict:
+        body = asdict(self)
+        body["persons"] = [asdict(p) for p in self.persons]
+        return {"version": WIRE_VERSION, **body}
+
+
+def canonical(body: dict) -> str:
+    """The byte-stable JSON text of a body: what idempotency compares."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def new_record_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(obj: dict, name: str, where: str, *, required=True, max_len=MAX_TEXT) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise WireError(where + name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise WireError(where + name, "must be a string")
+    if required and not value.strip():
+        raise WireError(where + name, "must not be empty")
+    if len(value) > max_len:
+        raise WireError(where + name, f"is longer than {max_len} characters")
+    if _CONTROL.search(value):
+        raise WireError(where + name, "contains control characters")
+    return value
+
+
+def _choice(obj: dict, name: str, choices, where: str, default=None) -> str:
+    value = obj.get(name, default)
+    if value not in choices:
+        raise WireError(where + name, "must be one of " + ", ".join(choices))
+    return value
+
+
+def _parse_person(obj, index: int) -> Person:
+    where = f"persons[{index}]."
+    if not isinstance(obj, dict):
+        raise WireError(f"persons[{index}]", "must be an object")
+    dob = _text(obj, "date_of_birth", where, required=False, max_len=10)
+    if dob is not None:
+        try:
+            date.fromisoformat(dob)
+        except ValueError:
+            raise WireError(where + "date_of_birth", "must be a date YYYY-MM-DD") from None
+    on_behalf = obj.get("declared_on_behalf", False)
+    if not isinstance(on_behalf, bool):
+        raise WireError(where + "declared_on_behalf", "must be true or false")
+    return Person(
+        source=_choice(obj, "source", SOURCES, where),
+        id_number=_text(obj, "id_number", where, max_len=40),
+        full_name=_text(obj, "full_name", where),
+        date_of_birth=dob,
+        gender=_choice(obj, "gender", GENDERS, where, default="unknown"),
+        phone=_text(obj, "phone", where, required=False, max_len=20),
+        qid=_text(obj, "qid", where, required=False, max_len=40),
+        declared_on_behalf=on_behalf,
+        declarer_qid=_text(obj, "declarer_qid", where, required=False, max_len=40),
+    )
+
+
+def parse_record(obj) -> SampleRecord:
+    """Validate a decoded JSON body into a SampleRecord, or raise WireError naming the field."""
+    if not isinstance(obj, dict):
+        raise WireError("(body)", "must be a JSON object")
+    version = obj.get("version", WIRE_VERSION)
+    if version != WIRE_VERSION:
+        raise WireError("version", f"unsupported version {version!r}; this reader speaks {WIRE_VERSION}")
+    record_id = _text(obj, "record_id", "", max_len=36)
+    try:
+        if str(uuid.UUID(record_id)) != record_id:
+            raise ValueError
+    except ValueError:
+        raise WireError("record_id", "must be a lower-case UUID") from None
+    pool_size = obj.get("pool_size")
+    if not isinstance(pool_size, int) or isinstance(pool_size, bool) or not 1 <= pool_size <= MAX_PERSONS:
+        raise WireError("pool_size", f"must be an integer from 1 to {MAX_PERSONS}")
+    collected_at = _text(obj, "collected_at", "", max_len=40)
+    try:
+        if datetime.fromisoformat(collected_at).utcoffset() is None:
+            raise ValueError
+    except ValueError:
+        raise WireError("collected_at", "must be ISO 8601 with a UTC offset, e.g. "
+                                        "2021-08-20T09:15:00+07:00") from None
+    persons = obj.get("persons")
+    if not isinstance(persons, list):
+        raise WireError("persons", "must be a list")
+    if len(persons) > pool_size:
+        raise WireError("persons", f"has {len(persons)} people but pool_size is {pool_size}")
+    status = _choice(obj, "status", STATUSES, "", default="closed")
+    if status == "closed" and not persons:
+        raise WireError("persons", "a closed tube must hold at least one person")
+    return SampleRecord(
+        record_id=record_id,
+        tube_code=_text(obj, "tube_code", "", max_len=64),
+        pool_size=pool_size,
+        test_type=_choice(obj, "test_type", TEST_TYPES, ""),
+        sample_type=_text(obj, "sample_type", "", max_len=64),
+        collected_at=collected_at,
+        site_id=_text(obj, "site_id", "", max_len=64),
+        device_id=_text(obj, "device_id", "", max_len=64),
+        staff_id=_text(obj, "staff_id", "", max_len=64),
+        persons=tuple(_parse_person(p, i) for i, p in enumerate(persons)),
+        status=status,
+        cancel_reason=_text(obj, "cancel_reason", "", required=status == "cancelled"),
+    )

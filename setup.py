@@ -1,0 +1,32 @@
+"""Packaging for samplepoint: the sampling-point appliance and its reference central server."""
+from setuptools import find_packages, setup
+
+setup(
+    name="samplepoint",
+    version="0.1.0",
+    description="Sampling-point appliance: QR scanning into pooled tubes, captive portal, store-and-forward",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"]),
+    include_package_data=True,
+    package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg"]},
+    install_requires=[
+        "flask>=2.3",
+        "waitress>=2.1",
+        "requests>=2.28",
+        "segno>=1.5",
+        "pyzbar>=0.1.9",
+        "zxing-cpp>=2.2",
+        "pillow>=9.4",
+        "numpy>=1.24",
+        "gpiozero>=2.0",
+        "python-barcode>=0.15",
+    ],
+    extras_require={
+        "test": ["pytest>=7.2", "hypothesis>=6.70"],
+        "pi": ["lgpio>=0.2"],
+        "usb-camera": ["opencv-python-headless>=4.7"],
+    },
+    entry_points={"console_scripts": ["samplepoint=samplepoint.cli:main"]},
+)
