@@ -63,7 +63,8 @@ class CentralClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.verify = ca_bundle or True
+        # Passed per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify.
+        self.verify = ca_bundle or True
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "Content-Type": "application/json",
                                      "User-Agent": "samplepoint-forwarder/1"})
@@ -71,7 +72,7 @@ class CentralClient:
     def _post(self, path: str, body: str, headers: dict | None = None) -> requests.Response:
         try:
             response = self.session.post(self.base_url + path, data=body.encode("utf-8"),
-                                         headers=headers, timeout=self.timeout)
+                                         headers=headers, timeout=self.timeout, verify=self.verify)
         except requests.RequestException as exc:
             raise TransientError(f"network: {type(exc).__name__}") from exc
         if response.status_code in RETRY_STATUSES:

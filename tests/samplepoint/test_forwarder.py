@@ -66,7 +66,7 @@ def free_port() -> int:
 
 def make_forwarder(config, store):
     client = CentralClient(config.central.url, open(config.central.token_file).read().strip(),
-                           timeout=config.central.timeout_s)
+                           timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
     return Forwarder(config, store, client, system_clock())
 
 
