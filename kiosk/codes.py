@@ -1,7 +1,8 @@
-"""Turns the text of a scanned code into what it means: a tube, a person, or a refusal with a reason.
+"""Turns the text of a scanned code into what it means: a tube, a person, a staff badge, or a refusal.
 
 Pure functions: text in, typed result out; no I/O, no clock. Every refusal carries a reason code
-(for logs and tests) and a Vietnamese message telling the staff member what to do.
+(for logs and tests) and a Vietnamese message telling the staff member what to do. The national
+personal QR lives here; the CCCD card in `kiosk.cccd`; our signed codes in `samplepoint.signed_codes`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from samplepoint import wire
+from samplepoint import signed_codes, wire
 
 MAX_PAYLOAD = 1024          # the national QR is ~100 characters; anything far larger is not ours
 
@@ -35,12 +36,21 @@ class Refused:
         return False
 
 
-Scan = Tube | PersonScan | Refused
+@dataclass(frozen=True)
+class StaffBadge:
+    staff_id: str
+    name: str = ""
+
+
+Scan = Tube | PersonScan | StaffBadge | Refused
 
 MSG_UNKNOWN = "Mã không được hỗ trợ — đề nghị mở mã QR cá nhân trên ứng dụng hoặc quét mã ống mẫu"
 MSG_BAD_PERSONAL = "Mã QR không hợp lệ — đề nghị mở lại mã QR trên ứng dụng"
 MSG_TOO_LONG = "Mã quá dài, không phải mã QR cá nhân — đề nghị mở lại mã QR trên ứng dụng"
 MSG_BINARY = "Mã chứa dữ liệu lạ — đề nghị mở lại mã QR trên ứng dụng"
+MSG_FORGED = "Mã không hợp lệ hoặc đã bị sửa — đề nghị cấp lại mã tại điểm lấy mẫu"
+MSG_BAD_DECLARATION = "Mã khai báo không đủ thông tin — đề nghị khai báo lại trên cổng Wi-Fi"
+MSG_NO_KEY = "Thiết bị chưa có khoá ký mã — báo kỹ thuật viên cài khoá (scan.code_key_file)"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ID = re.compile(r"[0-9A-Z*]{6,20}")
@@ -80,11 +90,7 @@ def parse_personal_qr(text: str) -> PersonScan | Refused:
     name = normalise_name(name)
     if not name or len(name) > 100 or not _NAME.fullmatch(name):
         return Refused("bad-name", MSG_BAD_PERSONAL)
-    try:
-        born = date.fromisoformat(dob)
-    except ValueError:
-        return Refused("bad-date", MSG_BAD_PERSONAL)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob) or born.year < 1900:
+    if not _valid_iso_date(dob):
         return Refused("bad-date", MSG_BAD_PERSONAL)
     if kind not in ("0", "1"):
         return Refused("bad-kind", MSG_BAD_PERSONAL)
@@ -130,19 +136,82 @@ def format_personal_qr(person: wire.Person, insurance: str = "") -> str:
 
 
 def person_key(person: wire.Person) -> str:
-    """The identity of a person for duplicate checks: QID when present, else ID + birth date."""
+    """The identity of a person for duplicate checks, the same whichever code they showed.
+
+    An unmasked ID number is the person (their app QR and their CCCD card agree on it); a masked
+    one falls back to the platform's QID, then to the masked ID plus birth date.
+    """
+    if person.id_number.isdigit():
+        return "id:" + person.id_number
     if person.qid:
         return "qid:" + person.qid
     return f"id:{person.id_number}:{person.date_of_birth}"
 
 
-def classify(data: bytes, tube_pattern: str) -> Scan:
-    """What a scanned code is: a tube by the site's pattern, a national personal QR, or refused."""
+def classify(data: bytes, tube_pattern: str, code_key: bytes | None = None) -> Scan:
+    """What a scanned code is: tube (by the site's pattern), staff badge, declaration, CCCD,
+    national personal QR, or refused with a reason."""
     text = decode_payload(data)
     if isinstance(text, Refused):
         return text
+    if signed_codes.looks_like_code(text):
+        return parse_signed(text, code_key)
     if re.fullmatch(tube_pattern, text):
         return Tube(text)
     if "|" in text:
-        return parse_personal_qr(text)
+        from kiosk.cccd import looks_like_cccd, parse_cccd
+        return parse_cccd(text) if looks_like_cccd(text) else parse_personal_qr(text)
     return Refused("unknown-code", MSG_UNKNOWN)
+
+
+def parse_signed(text: str, code_key: bytes | None) -> StaffBadge | PersonScan | Refused:
+    """A staff badge or portal declaration code, only when its signature holds."""
+    if code_key is None:
+        return Refused("no-code-key", MSG_NO_KEY)
+    payload = signed_codes.verify_code(text, code_key)
+    if not payload:
+        return Refused(f"signed-{payload.reason}", MSG_FORGED)
+    if payload["kind"] == "staff":
+        staff_id, name = payload.get("staff_id"), payload.get("name", "")
+        if not isinstance(staff_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                                                             staff_id) or not isinstance(name, str):
+            return Refused("bad-badge", MSG_FORGED)
+        return StaffBadge(staff_id, normalise_name(name)[:100])
+    return person_from_declaration(payload)
+
+
+_DECLARATION_FIELDS = {"kind", "id_number", "full_name", "date_of_birth", "gender", "phone",
+                       "declared_on_behalf", "declaration_id"}
+
+
+def person_from_declaration(payload: dict) -> PersonScan | Refused:
+    """A portal declaration's payload (wire.Person field names) as a person, checked like a QR."""
+    if set(payload) - _DECLARATION_FIELDS:
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    values = {k: payload.get(k) for k in ("id_number", "full_name", "date_of_birth", "phone")}
+    if not all(isinstance(v, str) for v in values.values() if v is not None):
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    id_number, name = values["id_number"] or "", normalise_name(values["full_name"] or "")
+    if not _ID.fullmatch(id_number) or not name or len(name) > 100 or not _NAME.fullmatch(name):
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    dob, phone = values["date_of_birth"], values["phone"]
+    if dob is not None and not _valid_iso_date(dob):
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    if phone is not None and not _PHONE.fullmatch(phone):
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    gender, on_behalf = payload.get("gender", "unknown"), payload.get("declared_on_behalf", False)
+    if gender not in wire.GENDERS or not isinstance(on_behalf, bool):
+        return Refused("bad-declaration", MSG_BAD_DECLARATION)
+    person = wire.Person(source="declaration", id_number=id_number, full_name=name,
+                         date_of_birth=dob, gender=gender, phone=phone,
+                         declared_on_behalf=on_behalf)
+    return PersonScan(person, person_key(person))
+
+
+def _valid_iso_date(text: str) -> bool:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return False
+    try:
+        return date.fromisoformat(text).year >= 1900
+    except ValueError:
+        return False

@@ -78,6 +78,19 @@ def camera_source(value):
     return "must be 'picamera2', 'v4l2:/dev/videoN' or 'replay:PATH'"
 
 
+DECODERS = ("pyzbar", "zxing", "zxing+pyzbar", "pyzbar+zxing")
+
+
+def gpio_pin(value):
+    return None if 0 <= value <= 27 else "must be a BCM GPIO number 0-27 (0 = not wired)"
+
+
+def staff_pin_entry(value):
+    bad = [v for v in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[0-9a-f]{32}:[0-9a-f]{64}", v)]
+    return None if not bad else ("entries must look like STAFF_ID:SALT:HASH as printed by "
+                                 "`samplepoint staff pin STAFF_ID`")
+
+
 # --- sections -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -121,6 +134,14 @@ class CameraConfig:
     source: str = key("picamera2", "picamera2, v4l2:/dev/videoN, or replay:PATH (folder of images).",
                       camera_source)
     fps: float = key(15.0, "Frames per second requested from the camera or replayed.", between(1, 120))
+    width: int = key(640, "Width of the frames decoded (picamera2 lores stream, v4l2 capture).",
+                     between(160, 4056))
+    height: int = key(480, "Height of the frames decoded.", between(120, 3040))
+    preview_width: int = key(1280, "Width of the picamera2 main (preview) stream.", between(160, 4056))
+    preview_height: int = key(720, "Height of the picamera2 main (preview) stream.", between(120, 3040))
+    autofocus: bool = key(True, "Continuous autofocus on cameras that have it (Camera Module 3).")
+    loop: bool = key(False, "Replay only: start again from the first frame after the last.")
+    retry_s: float = key(5.0, "Seconds between attempts to open a missing or busy camera.", positive)
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,37 @@ class ScanConfig:
                              at_least(1))
     default_staff: str = key("unassigned", "Staff id recorded on tubes when nobody has signed in.",
                              identifier)
+    decoder: str = key("zxing+pyzbar", "Decoder: zxing, pyzbar, or two joined by '+' (the second "
+                       "runs only when the first finds nothing).", one_of(*DECODERS))
+    code_key_file: str = key("/var/lib/samplepoint/code-key",
+                             "File holding the site key (hex) that signs staff badges and "
+                             "declaration codes (mode 0600).")
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    """The staff workflow at the table."""
+    require_sign_in: bool = key(True, "Refuse tube and person scans until a staff member signs in.")
+    staff_pins: list[str] = key([], "PIN sign-in entries STAFF_ID:SALT:HASH (from `samplepoint "
+                                "staff pin`); empty = badges only.", staff_pin_entry)
+    other_tube_window_min: float = key(120.0, "Warn when a person was already put in another tube "
+                                       "within this many minutes.", at_least(0))
+    open_prompt_min: float = key(15.0, "Prompt staff when a tube has been open this many minutes.",
+                                 positive)
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """Buzzer, lights and button at the table (BCM pin numbers; 0 = not wired)."""
+    backend: str = key("gpio", "gpio (gpiozero pins below) or none (log only).", one_of("gpio", "none"))
+    buzzer_pin: int = key(17, "Buzzer pin.", gpio_pin)
+    tonal_buzzer: bool = key(False, "The buzzer is passive (tonal, PWM) rather than active (on/off).")
+    green_pin: int = key(27, "Green LED pin (accepted).", gpio_pin)
+    red_pin: int = key(22, "Red LED pin (refused, duplicate, error).", gpio_pin)
+    amber_pin: int = key(23, "Amber LED pin (records waiting to be forwarded; warnings).", gpio_pin)
+    button_pin: int = key(24, "Push button closing the open tube early.", gpio_pin)
+    amber_after_s: float = key(300.0, "Light amber when a record has waited this long to be "
+                               "forwarded.", positive)
 
 
 @dataclass(frozen=True)
@@ -140,6 +192,8 @@ class Config:
     central: CentralConfig = field(default_factory=CentralConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     @property
     def db_path(self) -> Path:
