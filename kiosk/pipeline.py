@@ -1,18 +1,29 @@
-"""Runs the kiosk: frames → decoder → debouncer → workflow → store, then feedback once committed."""
+"""Runs the kiosk: frames → decoder → debouncer → workflow → store, then feedback once committed.
+
+`Kiosk.dispatch(event)` is the single entry point for workflow events: the camera loop, the GPIO
+close button and the staff display all go through it (it serialises them with a lock). Each data
+effect is committed to the store before the feedback that follows it leaves through the
+`FeedbackSink`, so a beep never confirms something a power cut could take back.
+"""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
-from kiosk import codes, workflow
+from kiosk import codes, messages, workflow
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder
 from kiosk.feedback import FeedbackSink
+from kiosk.staff import parse_pin_entries
+from samplepoint import signed_codes
 from samplepoint.clock import Clock, iso
 from samplepoint.config import Config
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
+TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
 
 
 @dataclass
@@ -21,58 +32,105 @@ class RunSummary:
     scans: int = 0
     people: int = 0
     tubes_closed: int = 0
+    tubes_cancelled: int = 0
     refused: int = 0
+
+
+def load_code_key(path: str) -> bytes | None:
+    """The site key for signed codes, or None (signed codes are then refused with a clear reason)."""
+    try:
+        return signed_codes.load_key(path)
+    except (OSError, ValueError) as exc:
+        log.warning("no usable code key at %s (%s): staff badges and declaration codes will be "
+                    "refused; write one with `samplepoint staff key`", path, exc)
+        return None
+
+
+def settings_from(config: Config) -> workflow.Settings:
+    return workflow.Settings(
+        pool_size=config.site.pool_size, test_type=config.site.test_type,
+        require_sign_in=config.workflow.require_sign_in, default_staff=config.scan.default_staff,
+        pins=parse_pin_entries(config.workflow.staff_pins),
+        open_prompt=timedelta(minutes=config.workflow.open_prompt_min))
 
 
 class Kiosk:
     def __init__(self, config: Config, store: Store, decoder: Decoder, feedback: FeedbackSink,
-                 clock: Clock):
+                 clock: Clock, code_key: bytes | None = None):
         self.config = config
         self.store = store
         self.decoder = decoder
         self.feedback = feedback
         self.clock = clock
-        self.settings = workflow.Settings(config.site.pool_size, config.site.test_type)
+        self.code_key = code_key if code_key is not None else load_code_key(config.scan.code_key_file)
+        self.settings = settings_from(config)
         self.debouncer = workflow.Debouncer(config.scan.repeat_frames)
+        self._lock = threading.RLock()
         self.state = self._restore()
         self.summary = RunSummary()
 
     def _restore(self) -> workflow.State:
         """Pick up the tube left open by a restart or power cut, exactly as the store has it."""
-        state = workflow.State(staff_id=self.config.scan.default_staff)
         tube = self.store.open_tube_state()
         if tube is None:
-            return state
+            return workflow.State()
         log.info("restored open tube %s (record %s) with %d people", tube.tube_code, tube.sample_id,
                  len(tube.persons))
+        from datetime import datetime
         return workflow.State(
             tube=workflow.TubeState(tube.sample_id, tube.tube_code, tube.pool_size,
-                                    tuple(key for key, _ in tube.persons)),
+                                    tuple(key for key, _ in tube.persons),
+                                    opened_at=datetime.fromisoformat(tube.opened_at)),
             staff_id=tube.staff_id)
 
     def run(self, source: FrameSource, close_at_end: bool = True) -> RunSummary:
         for frame in source.frames():
-            self.summary.frames += 1
-            symbols = self.decoder.decode(frame.grey)
-            for data in self.debouncer.new_codes([s.data for s in symbols]):
-                self.on_code(data)
-        if close_at_end:
+            self.on_frame(frame.grey)
+        if close_at_end and self.state.tube is not None:
             self.dispatch(workflow.CloseRequested(self.clock()))
         return self.summary
 
+    def on_frame(self, grey) -> None:
+        self.summary.frames += 1
+        symbols = self.decoder.decode(grey)
+        for data in self.debouncer.new_codes([s.data for s in symbols]):
+            self.on_code(data)
+        if self.summary.frames % TICK_EVERY_FRAMES == 0:
+            self.dispatch(workflow.Tick(self.clock()))
+            self.update_queue_light()
+
     def on_code(self, data: bytes) -> None:
         self.summary.scans += 1
-        scan = codes.classify(data, self.config.site.tube_pattern)
+        scan = codes.classify(data, self.config.site.tube_pattern, self.code_key)
+        now = self.clock()
         used = isinstance(scan, codes.Tube) and self.store.tube_code_used(scan.code)
-        self.dispatch(workflow.Scanned(scan, self.clock(), tube_already_used=used))
+        other = None
+        if isinstance(scan, codes.PersonScan) and self.config.workflow.other_tube_window_min > 0:
+            since = now - timedelta(minutes=self.config.workflow.other_tube_window_min)
+            current = self.state.tube.sample_id if self.state.tube else None
+            other = self.store.person_in_other_tube(scan.key, iso(since), current)
+        self.dispatch(workflow.Scanned(scan, now, tube_already_used=used, other_tube=other))
 
-    def dispatch(self, event) -> None:
-        self.state, effects = workflow.handle(self.state, event, self.settings)
-        for effect in effects:
-            self.apply(effect)
+    def dispatch(self, event: workflow.Event) -> None:
+        """Apply one workflow event. A failed commit stops its feedback and signals an error instead."""
+        with self._lock:
+            new_state, effects = workflow.handle(self.state, event, self.settings)
+            try:
+                for effect in effects:
+                    if not isinstance(effect, workflow.Feedback):
+                        self.apply(effect)
+            except Exception:
+                log.exception("store write failed; event %s not applied", type(event).__name__)
+                self.state = self._restore()
+                self.feedback.signal(workflow.ERROR, messages.STORE_ERROR, "store-error")
+                return
+            self.state = new_state
+            for effect in effects:
+                if isinstance(effect, workflow.Feedback):
+                    self._signal(effect)
 
     def apply(self, effect) -> None:
-        """Carry out one effect. Data effects commit before the feedback that follows them."""
+        """Commit one data effect to the store."""
         site, device = self.config.site, self.config.device
         if isinstance(effect, workflow.OpenTube):
             self.store.open_tube(sample_id=effect.sample_id, tube_code=effect.tube_code,
@@ -86,11 +144,36 @@ class Kiosk:
             self.summary.people += 1
             log.info("record %s: person %d added (%s)", effect.sample_id, position,
                      effect.person.source)
+        elif isinstance(effect, workflow.RemoveLastPerson):
+            self.store.remove_last_person(effect.sample_id)
+            self.summary.people -= 1
+            log.info("record %s: last person removed", effect.sample_id)
+        elif isinstance(effect, workflow.ResizeTube):
+            self.store.set_pool_size(effect.sample_id, effect.pool_size)
+            log.info("record %s: pool size now %d", effect.sample_id, effect.pool_size)
         elif isinstance(effect, workflow.CloseTube):
-            self.store.finish_tube(effect.sample_id, closed_at=iso(effect.now))
-            self.summary.tubes_closed += 1
-        elif isinstance(effect, workflow.Feedback):
-            if effect.kind == workflow.REFUSED:
-                self.summary.refused += 1
-                log.info("scan refused: %s", effect.detail)
+            self.store.finish_tube(effect.sample_id, closed_at=iso(effect.now),
+                                   cancel_reason=effect.cancel_reason)
+            if effect.cancel_reason:
+                self.summary.tubes_cancelled += 1
+            else:
+                self.summary.tubes_closed += 1
+
+    def _signal(self, effect: workflow.Feedback) -> None:
+        if effect.kind == workflow.REFUSED:
+            self.summary.refused += 1
+            log.info("refused: %s", effect.detail)
+        try:
             self.feedback.signal(effect.kind, effect.message, effect.detail)
+        except Exception:      # a broken buzzer must never stop scanning
+            log.exception("feedback device failed")
+
+    def update_queue_light(self) -> None:
+        """Amber on while a record has waited longer than feedback.amber_after_s to be forwarded."""
+        oldest = self.store.oldest_pending_at()
+        waiting = oldest is not None and (self.clock() - oldest).total_seconds() > \
+            self.config.feedback.amber_after_s
+        try:
+            self.feedback.queue_waiting(waiting)
+        except Exception:
+            log.exception("feedback device failed")

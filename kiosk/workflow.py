@@ -1,35 +1,69 @@
-"""The tube-first staff workflow as a pure state machine: events in, effects out, the clock passed in.
+"""The staff workflow at the table as a pure state machine: events in, effects out, the clock passed in.
 
-A tube code opens a tube; each personal code adds a person until the pool is full, which closes it.
-The machine never touches the store: the kiosk applies each data effect (commit) before the
-Feedback effect that follows it, so a beep always confirms something already durable.
+Staff sign in (badge or PIN); a tube code opens a tube of `pool_size` (site default, changeable per
+tube); each personal code adds a person until the pool is full, which closes it. Staff may undo the
+last person, close early, or cancel with a reason (the tube is kept and forwarded as cancelled). A
+tube open too long prompts once. The machine never touches the store: the kiosk applies each data
+effect (commit) before the Feedback effect that follows it, so a beep always confirms something
+already durable.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
-from kiosk.codes import PersonScan, Refused, Tube
+from kiosk import messages as msg
+from kiosk.codes import PersonScan, Refused, StaffBadge, Tube
+from kiosk.staff import check_pin
 from samplepoint import wire
 
 # Feedback kinds (the display and the buzzer/LEDs map each to a pattern).
-ACCEPTED, REFUSED, DUPLICATE, TUBE_OPENED, TUBE_CLOSED, ERROR = (
-    "accepted", "refused", "duplicate", "tube-opened", "tube-closed", "error")
-
-MSG_SCAN_TUBE_FIRST = "Chưa có ống mẫu — đề nghị quét mã ống mẫu trước"
-MSG_DUPLICATE = "Người này đã có trong ống mẫu"
-MSG_TUBE_USED = "Mã ống mẫu đã được dùng — đề nghị dùng ống mới"
-MSG_TUBE_OPEN = "Đang mở ống khác — đóng ống hiện tại trước khi quét ống mới"
+ACCEPTED, REFUSED, DUPLICATE, WARNING, ERROR = "accepted", "refused", "duplicate", "warning", "error"
+TUBE_OPENED, TUBE_CLOSED, TUBE_CANCELLED, UNDONE = "tube-opened", "tube-closed", "tube-cancelled", "undone"
+SIGNED_IN, SIGNED_OUT, PROMPT, INFO = "signed-in", "signed-out", "prompt", "info"
+PIN_LOCK_AFTER, PIN_LOCK_FOR = 5, timedelta(minutes=1)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-# --- events ---------------------------------------------------------------------------------
+# --- events (what happened) -----------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Scanned:
-    scan: Tube | PersonScan | Refused
+    scan: Tube | PersonScan | StaffBadge | Refused
     now: datetime
-    tube_already_used: bool = False      # looked up by the kiosk before the event
+    tube_already_used: bool = False      # looked up in the store by the kiosk before the event
+    other_tube: str | None = None        # tube code holding this person within the warning window
+
+
+@dataclass(frozen=True)
+class PinEntered:
+    staff_id: str
+    pin: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class SignOut:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class SetPoolSize:
+    size: int
+    now: datetime
+
+
+@dataclass(frozen=True)
+class UndoLast:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    reason: str
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -37,7 +71,15 @@ class CloseRequested:
     now: datetime
 
 
-# --- effects --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tick:
+    now: datetime
+
+
+Event = Scanned | PinEntered | SignOut | SetPoolSize | UndoLast | CancelRequested | CloseRequested | Tick
+
+
+# --- effects (what the kiosk must do, in order) -----------------------------------------------
 
 @dataclass(frozen=True)
 class OpenTube:
@@ -58,9 +100,21 @@ class AddPerson:
 
 
 @dataclass(frozen=True)
+class RemoveLastPerson:
+    sample_id: str
+
+
+@dataclass(frozen=True)
+class ResizeTube:
+    sample_id: str
+    pool_size: int
+
+
+@dataclass(frozen=True)
 class CloseTube:
     sample_id: str
     now: datetime
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +124,7 @@ class Feedback:
     detail: str = ""
 
 
-Effect = OpenTube | AddPerson | CloseTube | Feedback
+Effect = OpenTube | AddPerson | RemoveLastPerson | ResizeTube | CloseTube | Feedback
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -81,78 +135,192 @@ class TubeState:
     tube_code: str
     pool_size: int
     person_keys: tuple[str, ...] = ()
+    opened_at: datetime | None = None
+    prompted: bool = False
 
     @property
     def full(self) -> bool:
         return len(self.person_keys) >= self.pool_size
 
+    @property
+    def count(self) -> str:
+        return f"{len(self.person_keys)}/{self.pool_size}"
+
 
 @dataclass(frozen=True)
 class State:
     tube: TubeState | None = None
-    staff_id: str = "unassigned"
+    staff_id: str | None = None
+    staff_name: str = ""
+    next_pool_size: int | None = None    # chosen for the next tube only
+    pin_failures: int = 0
+    pin_locked_until: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Settings:
     pool_size: int
     test_type: str
+    require_sign_in: bool = False
+    default_staff: str = "unassigned"
+    pins: dict = field(default_factory=dict, compare=False)     # staff_id → (salt, hash)
+    open_prompt: timedelta = timedelta(minutes=15)
     new_id: Callable[[], str] = field(default=wire.new_record_id, compare=False)
 
 
-def handle(state: State, event, settings: Settings) -> tuple[State, list[Effect]]:
+def handle(state: State, event: Event, settings: Settings) -> tuple[State, list[Effect]]:
     """Apply one event; return the new state and the effects to carry out in order."""
-    if isinstance(event, CloseRequested):
-        return _close(state, event.now)
+    handler = _HANDLERS[type(event)]
+    return handler(state, event, settings)
+
+
+def _scanned(state: State, event: Scanned, settings: Settings):
     scan = event.scan
     if isinstance(scan, Refused):
         return state, [Feedback(REFUSED, scan.message, scan.reason)]
+    if isinstance(scan, StaffBadge):
+        return _sign_in(state, scan.staff_id, scan.name)
+    if settings.require_sign_in and state.staff_id is None:
+        return state, [Feedback(REFUSED, msg.SIGN_IN_FIRST, "not-signed-in")]
     if isinstance(scan, Tube):
         return _open(state, scan, event, settings)
-    return _add_person(state, scan, event.now)
+    return _add_person(state, scan, event)
+
+
+def _sign_in(state: State, staff_id: str, name: str):
+    state = replace(state, staff_id=staff_id, staff_name=name, pin_failures=0, pin_locked_until=None)
+    return state, [Feedback(SIGNED_IN, msg.SIGNED_IN.format(name=name or staff_id), staff_id)]
+
+
+def _pin(state: State, event: PinEntered, settings: Settings):
+    if state.pin_locked_until is not None and event.now < state.pin_locked_until:
+        return state, [Feedback(REFUSED, msg.PIN_LOCKED, "pin-locked")]
+    if check_pin(settings.pins, event.staff_id, event.pin):
+        return _sign_in(state, event.staff_id, "")
+    failures = state.pin_failures + 1
+    locked = event.now + PIN_LOCK_FOR if failures >= PIN_LOCK_AFTER else None
+    state = replace(state, pin_failures=0 if locked else failures, pin_locked_until=locked)
+    return state, [Feedback(REFUSED, msg.PIN_WRONG, "pin-wrong")]
+
+
+def _sign_out(state: State, event: SignOut, settings: Settings):
+    if state.staff_id is None:
+        return state, []
+    staff = state.staff_id
+    return replace(state, staff_id=None, staff_name=""), [Feedback(SIGNED_OUT, msg.SIGNED_OUT, staff)]
 
 
 def _open(state: State, scan: Tube, event: Scanned, settings: Settings):
     if state.tube is not None:
         if state.tube.tube_code == scan.code:
-            return state, []
-        return state, [Feedback(REFUSED, MSG_TUBE_OPEN, "tube-open")]
+            return state, [Feedback(INFO, msg.TUBE_ALREADY_OPEN.format(count=state.tube.count),
+                                    "same-tube")]
+        return state, [Feedback(REFUSED, msg.TUBE_OPEN, "tube-open")]
     if event.tube_already_used:
-        return state, [Feedback(REFUSED, MSG_TUBE_USED, "tube-used")]
-    tube = TubeState(settings.new_id(), scan.code, settings.pool_size)
-    return replace(state, tube=tube), [
-        OpenTube(tube.sample_id, scan.code, settings.pool_size, settings.test_type, state.staff_id,
-                 event.now),
-        Feedback(TUBE_OPENED, f"Ống {scan.code}: 0/{settings.pool_size}")]
+        return state, [Feedback(REFUSED, msg.TUBE_USED, "tube-used")]
+    size = state.next_pool_size or settings.pool_size
+    staff = state.staff_id or settings.default_staff
+    tube = TubeState(settings.new_id(), scan.code, size, opened_at=event.now)
+    return replace(state, tube=tube, next_pool_size=None), [
+        OpenTube(tube.sample_id, scan.code, size, settings.test_type, staff, event.now),
+        Feedback(TUBE_OPENED, msg.TUBE_OPENED.format(code=scan.code, count=tube.count), tube.sample_id)]
 
 
-def _add_person(state: State, scan: PersonScan, now: datetime):
+def _add_person(state: State, scan: PersonScan, event: Scanned):
     tube = state.tube
     if tube is None:
-        return state, [Feedback(REFUSED, MSG_SCAN_TUBE_FIRST, "no-tube")]
+        return state, [Feedback(REFUSED, msg.SCAN_TUBE_FIRST, "no-tube")]
     if scan.key in tube.person_keys:
-        return state, [Feedback(DUPLICATE, MSG_DUPLICATE, scan.person.full_name)]
+        return state, [Feedback(DUPLICATE, msg.DUPLICATE.format(name=scan.person.full_name),
+                                "duplicate")]
     tube = replace(tube, person_keys=tube.person_keys + (scan.key,))
-    effects: list[Effect] = [
-        AddPerson(tube.sample_id, scan.key, scan.person, now),
-        Feedback(ACCEPTED, scan.person.full_name, f"{len(tube.person_keys)}/{tube.pool_size}")]
+    effects: list[Effect] = [AddPerson(tube.sample_id, scan.key, scan.person, event.now)]
+    if event.other_tube:
+        effects.append(Feedback(WARNING, msg.OTHER_TUBE.format(name=scan.person.full_name,
+                                                               tube=event.other_tube,
+                                                               count=tube.count), "other-tube"))
+    else:
+        effects.append(Feedback(ACCEPTED, f"{scan.person.full_name} ({tube.count})", tube.count))
     state = replace(state, tube=tube)
     if tube.full:
-        state, closing = _close(state, now)
+        state, closing = _finish(state, event.now, None)
         effects += closing
     return state, effects
 
 
-def _close(state: State, now: datetime):
+def _undo(state: State, event: UndoLast, settings: Settings):
+    tube = state.tube
+    if tube is None or not tube.person_keys:
+        return state, [Feedback(REFUSED, msg.NOTHING_TO_UNDO, "nothing-to-undo")]
+    tube = replace(tube, person_keys=tube.person_keys[:-1])
+    return replace(state, tube=tube), [
+        RemoveLastPerson(tube.sample_id),
+        Feedback(UNDONE, msg.UNDONE.format(count=tube.count), tube.count)]
+
+
+def _pool_size(state: State, event: SetPoolSize, settings: Settings):
+    size = event.size
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= wire.MAX_PERSONS:
+        return state, [Feedback(REFUSED, msg.BAD_POOL_SIZE, "bad-pool-size")]
     tube = state.tube
     if tube is None:
-        return state, []
+        return replace(state, next_pool_size=size), [
+            Feedback(INFO, msg.NEXT_POOL_SIZE.format(size=size), f"next-pool-{size}")]
+    if size < len(tube.person_keys):
+        return state, [Feedback(REFUSED, msg.POOL_TOO_SMALL.format(count=tube.count), "pool-too-small")]
+    tube = replace(tube, pool_size=size)
+    state = replace(state, tube=tube)
+    effects: list[Effect] = [ResizeTube(tube.sample_id, size),
+                             Feedback(INFO, msg.POOL_SIZE.format(count=tube.count), f"pool-{size}")]
+    if tube.full:
+        state, closing = _finish(state, event.now, None)
+        effects += closing
+    return state, effects
+
+
+def _cancel(state: State, event: CancelRequested, settings: Settings):
+    reason = " ".join(event.reason.split()) if isinstance(event.reason, str) else ""
+    if state.tube is None:
+        return state, [Feedback(REFUSED, msg.NO_TUBE_OPEN, "no-tube")]
+    if not reason or len(reason) > 200 or _CONTROL.search(reason):
+        return state, [Feedback(REFUSED, msg.CANCEL_NEEDS_REASON, "bad-cancel-reason")]
+    return _finish(state, event.now, reason)
+
+
+def _close(state: State, event: CloseRequested, settings: Settings):
+    tube = state.tube
+    if tube is None:
+        return state, [Feedback(REFUSED, msg.NO_TUBE_OPEN, "no-tube")]
     if not tube.person_keys:
-        return state, [Feedback(REFUSED, "Ống chưa có người nào — quét mã QR cá nhân trước khi đóng",
-                                "empty-tube")]
-    return replace(state, tube=None), [
-        CloseTube(tube.sample_id, now),
-        Feedback(TUBE_CLOSED, f"Đã đóng ống {tube.tube_code}: {len(tube.person_keys)} người")]
+        return state, [Feedback(REFUSED, msg.CLOSE_EMPTY, "empty-tube")]
+    return _finish(state, event.now, None)
+
+
+def _finish(state: State, now: datetime, cancel_reason: str | None):
+    tube = state.tube
+    if cancel_reason is not None:
+        feedback = Feedback(TUBE_CANCELLED, msg.TUBE_CANCELLED.format(code=tube.tube_code), tube.sample_id)
+    else:
+        feedback = Feedback(TUBE_CLOSED, msg.TUBE_CLOSED.format(code=tube.tube_code,
+                                                               people=len(tube.person_keys)),
+                            "full" if tube.full else "closed-early")
+    return replace(state, tube=None), [CloseTube(tube.sample_id, now, cancel_reason), feedback]
+
+
+def _tick(state: State, event: Tick, settings: Settings):
+    tube = state.tube
+    if tube is None or tube.prompted or tube.opened_at is None:
+        return state, []
+    if event.now - tube.opened_at < settings.open_prompt:
+        return state, []
+    minutes = int((event.now - tube.opened_at).total_seconds() // 60)
+    return replace(state, tube=replace(tube, prompted=True)), [
+        Feedback(PROMPT, msg.OPEN_TOO_LONG.format(code=tube.tube_code, minutes=minutes,
+                                                  count=tube.count), "open-too-long")]
+
+
+_HANDLERS = {Scanned: _scanned, PinEntered: _pin, SignOut: _sign_out, SetPoolSize: _pool_size,
+             UndoLast: _undo, CancelRequested: _cancel, CloseRequested: _close, Tick: _tick}
 
 
 class Debouncer:

@@ -63,6 +63,10 @@ MIGRATIONS = [
     );
     CREATE INDEX outbox_pending ON outbox(state, created_at);
     """,
+    # 2: find a person's recent tubes quickly (the "already in another tube" warning).
+    """
+    CREATE INDEX sample_persons_key ON sample_persons(person_key, scanned_at);
+    """,
 ]
 
 
@@ -178,6 +182,27 @@ class Store:
         return OpenTube(row["id"], row["tube_code"], row["pool_size"], row["test_type"],
                         row["sample_type"], row["staff_id"], row["opened_at"],
                         [(p["person_key"], wire.Person(**json.loads(p["person_json"]))) for p in persons])
+
+    def set_pool_size(self, sample_id: str, pool_size: int) -> None:
+        """Change the pool size of the open tube (never below the people already in it)."""
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM sample_persons WHERE sample_id = ?",
+                               (sample_id,)).fetchone()[0]
+            if pool_size < count:
+                raise ValueError(f"record {sample_id} already holds {count} people")
+            if db.execute("UPDATE samples SET pool_size = ? WHERE id = ? AND state = 'open'",
+                          (pool_size, sample_id)).rowcount != 1:
+                raise LookupError(f"no open tube {sample_id}")
+
+    def person_in_other_tube(self, person_key: str, since: str, sample_id: str | None) -> str | None:
+        """The tube code of another (not cancelled) tube holding this person scanned at or after since."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT s.tube_code FROM sample_persons p JOIN samples s ON s.id = p.sample_id "
+                "WHERE p.person_key = ? AND p.scanned_at >= ? AND s.state != 'cancelled' "
+                "AND s.id IS NOT ? ORDER BY p.scanned_at DESC LIMIT 1",
+                (person_key, since, sample_id)).fetchone()
+        return row[0] if row else None
 
     def tube_code_used(self, tube_code: str) -> bool:
         with self._lock:
