@@ -24,7 +24,7 @@ setup(
         "python-barcode>=0.15",
     ],
     extras_require={
-        "test": ["pytest>=7.2", "hypothesis>=6.70"],
+        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7"],
         "pi": ["lgpio>=0.2"],
         "usb-camera": ["opencv-python-headless>=4.7"],
     },

@@ -81,8 +81,9 @@ class Session:
 
 
 def write_session(folder: Path, people: int, pool_size: int, seed: int = 1,
-                  frames_per_code: int = 3, blank_between: int = 2) -> Session:
-    """Frames for tubes of up to pool_size people: tube barcode, then each person's QR, with gaps."""
+                  frames_per_code: int = 3, blank_between: int = 2, badge: str | None = None) -> Session:
+    """Frames for tubes of up to pool_size people: the staff badge (when given) first, then per
+    tube its barcode and each person's QR, with empty frames between codes."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     tubes = []
@@ -99,6 +100,9 @@ def write_session(folder: Path, people: int, pool_size: int, seed: int = 1,
             frame_with(image, rng).save(folder / f"frame-{index:06d}.png", compress_level=1)
             index += 1
 
+    if badge is not None:
+        emit(qr_image(badge), frames_per_code)
+        emit(None, blank_between)
     for code, persons in tubes:
         emit(code128_image(code), frames_per_code)
         emit(None, blank_between)

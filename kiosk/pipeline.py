@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from kiosk import codes, messages, workflow
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder
-from kiosk.feedback import FeedbackSink
+from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
 from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
 from samplepoint.clock import Clock, iso
@@ -44,6 +44,15 @@ def load_code_key(path: str) -> bytes | None:
         log.warning("no usable code key at %s (%s): staff badges and declaration codes will be "
                     "refused; write one with `samplepoint staff key`", path, exc)
         return None
+
+
+def make_feedback_or_log(config: Config) -> FeedbackSink:
+    """The configured feedback devices; without usable GPIO, log only (scanning must go on)."""
+    try:
+        return make_feedback(config)
+    except Exception as exc:      # gpiozero raises several kinds when no pin factory works
+        log.warning("feedback devices unavailable (%s); continuing with log-only feedback", exc)
+        return LogFeedback()
 
 
 def settings_from(config: Config) -> workflow.Settings:
@@ -76,7 +85,6 @@ class Kiosk:
             return workflow.State()
         log.info("restored open tube %s (record %s) with %d people", tube.tube_code, tube.sample_id,
                  len(tube.persons))
-        from datetime import datetime
         return workflow.State(
             tube=workflow.TubeState(tube.sample_id, tube.tube_code, tube.pool_size,
                                     tuple(key for key, _ in tube.persons),

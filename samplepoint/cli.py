@@ -39,21 +39,101 @@ def _read_token(path: str) -> str:
 # --- device processes ---------------------------------------------------------------------------
 
 def cmd_kiosk(args) -> int:
-    from kiosk.camera import open_source
+    from kiosk.camera import RetryingSource, open_source
     from kiosk.decode import make_decoder
-    from kiosk.feedback import LogFeedback
-    from kiosk.pipeline import Kiosk
+    from kiosk.pipeline import Kiosk, make_feedback_or_log
+    from kiosk import workflow
     from samplepoint.clock import system_clock
     from samplepoint.store import Store
 
     config = _config(args)
-    spec = args.camera or config.camera.source
+    cam = config.camera
+    spec = args.camera or cam.source
     store = Store(config.db_path)
-    kiosk = Kiosk(config, store, make_decoder(), LogFeedback(), system_clock(config.site.utc_offset))
-    with open_source(spec, config.camera.fps, paced=not args.fast) as source:
-        summary = kiosk.run(source, close_at_end=args.exit_when_done)
+    feedback = make_feedback_or_log(config)
+    kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), feedback,
+                  system_clock(config.site.utc_offset))
+    feedback.on_close_button(lambda: kiosk.dispatch(workflow.CloseRequested(kiosk.clock())))
+
+    def opener():
+        return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
+                           size=(cam.width, cam.height),
+                           preview_size=(cam.preview_width, cam.preview_height),
+                           autofocus=cam.autofocus)
+
+    # A replay that cannot open is a mistake to report; a live camera is waited for.
+    source = opener() if spec.startswith("replay:") else RetryingSource(opener, cam.retry_s)
+    try:
+        with source:
+            summary = kiosk.run(source, close_at_end=args.exit_when_done)
+    finally:
+        feedback.close()
     print(json.dumps(summary.__dict__))
     store.close()
+    return 0
+
+
+def cmd_decode(args) -> int:
+    import time
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+    from kiosk.decode import make_decoder
+
+    decoder = make_decoder(args.decoder)
+    status = 0
+    for name in args.images:
+        line = {"file": name}
+        try:
+            with Image.open(name) as image:
+                grey = np.asarray(image.convert("L"))
+        except (OSError, UnidentifiedImageError) as exc:
+            line.update(codes=[], error=f"cannot read image: {exc}")
+            status = 1
+        else:
+            started = time.perf_counter()
+            symbols = decoder.decode(grey)
+            line["codes"] = [{"format": s.format, "text": s.data.decode("utf-8", "replace")}
+                             for s in symbols]
+            line["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return status
+
+
+def cmd_staff(args) -> int:
+    from kiosk import staff
+    from samplepoint import signed_codes
+    from samplepoint.durable import write_atomic
+
+    if args.action == "key":
+        path = args.key_file or _config(args).scan.code_key_file
+        if os.path.exists(path) and not args.force:
+            raise config_module.ConfigError(f"{path} exists; every badge and declaration code signed "
+                                            f"with it would stop working. Use --force to replace it")
+        write_atomic(path, signed_codes.new_key() + "\n")
+        print(f"wrote a new code key to {path}")
+        return 0
+    if args.action == "pin":
+        import getpass
+        pin = args.pin or getpass.getpass("PIN (4-12 digits): ")
+        try:
+            print(staff.pin_entry(args.staff_id, pin))
+        except ValueError as exc:
+            raise config_module.ConfigError(str(exc)) from None
+        return 0
+    problem = config_module.identifier(args.staff_id)
+    if problem:
+        raise config_module.ConfigError(f"staff id {problem}")
+    path = args.key_file or _config(args).scan.code_key_file
+    try:
+        key = signed_codes.load_key(path)
+    except (OSError, ValueError) as exc:
+        raise config_module.ConfigError(f"cannot read the code key ({exc}); create it with "
+                                        f"`samplepoint staff key`") from None
+    code = staff.badge_code(args.staff_id, args.name, key)
+    if args.out:
+        import segno
+        segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
+    print(code)
     return 0
 
 
@@ -166,6 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit after the last replayed frame, closing the open tube")
     p.add_argument("--fast", action="store_true", help="replay frames as fast as they decode")
     p.set_defaults(func=cmd_kiosk)
+
+    p = sub.add_parser("decode", help="decode images; one JSON line per image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--decoder", default="zxing+pyzbar",
+                   choices=list(config_module.DECODERS), help="decoder or combination")
+    p.set_defaults(func=cmd_decode)
+
+    p = with_config(sub.add_parser("staff", help="code key, staff badges and PIN entries"))
+    p.add_argument("action", choices=["key", "badge", "pin"],
+                   help="key: create the site code key; badge: print (and draw) a signed badge; "
+                        "pin: print a workflow.staff_pins entry")
+    p.add_argument("staff_id", nargs="?", default="")
+    p.add_argument("--name", default="", help="name printed in the badge (badge)")
+    p.add_argument("--out", help="write the badge QR to this PNG/SVG file (badge)")
+    p.add_argument("--pin", help="the PIN (pin; prompted when absent)")
+    p.add_argument("--key-file", help="override scan.code_key_file")
+    p.add_argument("--force", action="store_true", help="replace an existing key (key)")
+    p.set_defaults(func=cmd_staff)
 
     p = with_config(sub.add_parser("forwarder", help="forward queued records to the central server"))
     p.add_argument("--until-drained", action="store_true", help="exit once nothing is pending")

@@ -16,10 +16,12 @@ from kiosk.feedback import LogFeedback
 from kiosk.framegen import write_session
 from kiosk.camera import open_source
 from kiosk.pipeline import Kiosk
+from kiosk.staff import badge_code
 from samplepoint import config as config_module
 from samplepoint.clock import system_clock
 from samplepoint.durable import write_atomic
 from samplepoint.httpserver import BackgroundServer
+from samplepoint.signed_codes import load_key, new_key
 from samplepoint.store import Store
 
 
@@ -32,7 +34,9 @@ def demo_config_text(data_dir: Path, central_url: str, pool_size: int) -> str:
             f"[device]\nid = 'DEV-DEMO-01'\ndata_dir = '{data_dir}'\n"
             f"[central]\nurl = '{central_url}'\ntoken_file = '{data_dir / 'device-token'}'\n"
             f"backoff_base_s = 0.2\nbackoff_cap_s = 5.0\npoll_s = 0.2\n"
-            f"[camera]\nsource = 'replay:{data_dir / 'frames'}'\n")
+            f"[camera]\nsource = 'replay:{data_dir / 'frames'}'\n"
+            f"[scan]\ncode_key_file = '{data_dir / 'code-key'}'\n"
+            f"[feedback]\nbackend = 'none'\n")
 
 
 def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
@@ -52,14 +56,18 @@ def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
             config = config_module.load(config_path)
 
             started = time.monotonic()
-            session = write_session(data_dir / "frames", people, pool_size)
+            write_atomic(config.scan.code_key_file, new_key() + "\n")
+            badge = badge_code("NV-DEMO", "Nhân viên Demo", load_key(config.scan.code_key_file))
+            session = write_session(data_dir / "frames", people, pool_size, badge=badge)
             frames = len(list((data_dir / "frames").iterdir()))
-            _say(f"[2/4] generated {frames} frames: {session.people} fictional people in "
-                 f"{len(session.tubes)} tubes ({time.monotonic() - started:.1f} s)")
+            _say(f"[2/4] generated {frames} frames: a signed staff badge, then {session.people} "
+                 f"fictional people in {len(session.tubes)} tubes "
+                 f"({time.monotonic() - started:.1f} s)")
 
             started = time.monotonic()
             store = Store(config.db_path)
-            kiosk = Kiosk(config, store, make_decoder(), LogFeedback(), system_clock())
+            kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), LogFeedback(),
+                          system_clock())
             with open_source(config.camera.source, config.camera.fps, paced=False) as source:
                 summary = kiosk.run(source)
             _say(f"[3/4] kiosk read {summary.frames} frames: {summary.people} people scanned into "
@@ -84,7 +92,7 @@ def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
             result = {"people": summary.people, "samples": len(local_ids),
                       "forwarded": counts["delivered"], "at_central": len(central_ids),
                       "quarantined": counts["quarantined"]}
-            ok = (exactly_once and result["samples"] == len(session.tubes)
+            ok = (exactly_once and result["samples"] == len(session.tubes) and summary.refused == 0
                   and result["people"] == session.people and result["quarantined"] == 0)
             _say("every sample reached the central server exactly once" if ok else
                  "MISMATCH: some samples did not reach the central server exactly once")
