@@ -17,8 +17,8 @@ from kiosk.cccd import CccdCard, century_gender_digit, format_cccd
 from kiosk.codes import format_personal_qr
 from kiosk.framegen import FRAME_SIZE, code128_image, fictional_person, qr_image, tube_code
 
-CATEGORIES = ("clean", "angle", "glare", "moire", "blur", "low-light", "dark-mode", "id-card",
-              "tube", "empty")
+CATEGORIES = ("clean", "small", "angle", "glare", "moire", "blur", "low-light", "dark-mode",
+              "id-card", "tube", "empty")
 W, H = FRAME_SIZE
 
 
@@ -174,10 +174,11 @@ def _tube(rng, text):
 
 def make_sample(category: str, rng: random.Random) -> Sample:
     text = None
-    if category in ("clean", "angle", "glare", "moire", "blur", "low-light", "dark-mode"):
+    if category in ("clean", "small", "angle", "glare", "moire", "blur", "low-light", "dark-mode"):
         text = personal_code(rng)
         frame, box = _phone_frame(rng, text, dark=category == "dark-mode",
-                                  angle=0.22 if category == "angle" else 0.0)
+                                  angle=0.22 if category == "angle" else 0.0,
+                                  scale=2 if category == "small" else None)
         frame = {"glare": lambda f: _glare(f, box, rng), "moire": lambda f: _moire(f, box, rng),
                  "blur": lambda f: _blur(f, rng), "low-light": lambda f: _low_light(f, rng)
                  }.get(category, lambda f: f)(frame)
