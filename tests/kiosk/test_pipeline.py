@@ -28,6 +28,7 @@ def device(tmp_path, **sections):
     key_file.write_text(new_key() + "\n")
     sections.setdefault("scan", {}).update(code_key_file=str(key_file), repeat_frames=2)
     sections.setdefault("feedback", {}).update(backend="none")
+    sections.setdefault("workflow", {}).update(require_sign_in=True)
     path = write_config(tmp_path, **sections)
     return path, config_module.load(path), load_key(key_file)
 
