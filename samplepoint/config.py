@@ -91,6 +91,43 @@ def staff_pin_entry(value):
                                  "`samplepoint staff pin STAFF_ID`")
 
 
+def ssid(value):
+    size = len(value.encode("utf-8"))
+    if 1 <= size <= 32 and not re.search(r"[\x00-\x1f\x7f]", value):
+        return None
+    return f"must be 1-32 bytes of UTF-8 without control characters (it is {size} bytes)"
+
+
+def wpa_passphrase(value):
+    if value == "" or (8 <= len(value) <= 63 and all(" " <= c <= "~" for c in value)):
+        return None
+    return "must be empty (open network) or 8-63 printable ASCII characters"
+
+
+def interface_name(value):
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}", value):
+        return None
+    return "must be a network interface name such as wlan0 (1-15 letters, digits, '_', '.', '-')"
+
+
+def optional(check):
+    return lambda value: None if value == "" else check(value)
+
+
+def domain_list(value):
+    for name in value:
+        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
+            return f"has {name!r}, which is not a lower-case domain name such as play.google.com"
+    return None
+
+
+def ipv4_list(value):
+    for item in value:
+        if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", item) or any(int(p) > 255 for p in item.split(".")):
+            return f"has {item!r}, which is not an IPv4 address such as 192.0.2.53"
+    return None
+
+
 # --- sections -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -184,6 +221,63 @@ class FeedbackConfig:
                                "forwarded.", positive)
 
 
+# Domains hotspot clients may reach through the uplink before and after "Done" (policy walled):
+# the two app stores (pages, APIs, downloads) and the government health app's servers.
+DEFAULT_ALLOW_DOMAINS = [
+    "play.google.com", "play.googleapis.com", "android.clients.google.com",
+    "play-lh.googleusercontent.com", "gvt1.com", "ggpht.com",
+    "apps.apple.com", "itunes.apple.com", "mzstatic.com",
+    "vneid.gov.vn", "pccovid.gov.vn", "tokhaiyte.vn", "covid19.gov.vn",
+]
+
+
+@dataclass(frozen=True)
+class HotspotConfig:
+    """The free Wi-Fi for citizens: radio, addresses, firewall policy (checked again at render time)."""
+    interface: str = key("wlan0", "Wireless interface (or bridge) the access point runs on.",
+                         interface_name)
+    uplink_interface: str = key("eth0", "Interface towards the internet (Ethernet, 4G dongle); "
+                                "empty = no uplink.", optional(interface_name))
+    uplink_subnet: str = key("", "Uplink network, e.g. 192.168.1.0/24, checked against address; "
+                             "empty = read from the uplink interface at render time.")
+    ssid: str = key("Wifi mien phi - Diem lay mau", "Network name (1-32 bytes of UTF-8).", ssid)
+    passphrase: str = key("", "WPA2 passphrase (8-63 characters); empty = open network.",
+                          wpa_passphrase)
+    band: str = key("2.4", "Radio band: 2.4 or 5 (GHz).", one_of("2.4", "5"))
+    channel: int = key(6, "Radio channel; must be allowed in Vietnam for the band.", between(1, 196))
+    address: str = key("10.42.0.1/24", "The device's address and prefix on the AP network.")
+    dhcp_lease: str = key("2h", "DHCP lease time (dnsmasq syntax: 45m, 2h).",
+                          lambda v: None if re.fullmatch(r"\d{1,4}[mh]", v) else "must look like 45m or 2h")
+    max_clients: int = key(15, "Most phones associated at once (hostapd max_num_sta).", between(1, 2007))
+    idle_timeout_s: int = key(300, "Seconds without traffic before a phone is released.",
+                              between(30, 86400))
+    isolate_clients: bool = key(True, "Stop phones from reaching each other (ap_isolate + firewall).")
+    policy: str = key("walled", "walled: only allow_domains; open: everything after the terms are "
+                      "accepted.", one_of("walled", "open"))
+    allow_domains: list[str] = key(DEFAULT_ALLOW_DOMAINS, "Domains (and their subdomains) phones may "
+                                   "reach through the uplink.", domain_list)
+    upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf.",
+                                  ipv4_list)
+    portal_port: int = key(8009, "Port the portal listens on at the AP address (TCP 80 is "
+                           "redirected to it).", between(1, 65535))
+    https_name: str = key("", "HTTPS host name of the portal for RFC 8908 (DHCP option 114); "
+                          "empty = not announced.")
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """The captive portal web app and its declaration form (codes are signed with scan.code_key_file)."""
+    declare_limit_per_hour: int = key(20, "Declaration form submissions accepted per phone per hour.",
+                                      between(1, 10000))
+    max_household: int = key(8, "Most people in one household declaration.", between(1, 20))
+    retention_days: int = key(14, "Days a declaration is kept on the device.", between(1, 365))
+    android_app_url: str = key("https://play.google.com/store/apps/details?id=com.vnid",
+                               "Store page of the health app for Android.", http_url)
+    iphone_app_url: str = key("https://apps.apple.com/vn/app/vneid/id1582750311",
+                              "Store page of the health app for iPhone.", http_url)
+    threads: int = key(16, "Worker threads of the portal's web server.", between(1, 256))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration of one device (or of a central server's client side)."""
@@ -194,6 +288,8 @@ class Config:
     scan: ScanConfig = field(default_factory=ScanConfig)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    hotspot: HotspotConfig = field(default_factory=HotspotConfig)
+    portal: PortalConfig = field(default_factory=PortalConfig)
 
     @property
     def db_path(self) -> Path:

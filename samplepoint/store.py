@@ -67,6 +67,28 @@ MIGRATIONS = [
     """
     CREATE INDEX sample_persons_key ON sample_persons(person_key, scanned_at);
     """,
+    # 3: health declarations made on the captive portal; each person gets a short code.
+    """
+    CREATE TABLE declarations (
+        id                TEXT PRIMARY KEY,
+        created_at        TEXT NOT NULL,
+        declarer_relation TEXT NOT NULL CHECK (declarer_relation IN ('self', 'relative', 'volunteer')),
+        declarer_name     TEXT,
+        declarer_phone    TEXT,
+        province_code     INTEGER NOT NULL,
+        ward_code         INTEGER NOT NULL,
+        street            TEXT NOT NULL,
+        consent_at        TEXT NOT NULL
+    );
+    CREATE INDEX declarations_created ON declarations(created_at);
+    CREATE TABLE declared_persons (
+        short_code     TEXT PRIMARY KEY,
+        declaration_id TEXT NOT NULL REFERENCES declarations(id) ON DELETE CASCADE,
+        position       INTEGER NOT NULL,
+        person_json    TEXT NOT NULL,
+        UNIQUE (declaration_id, position)
+    );
+    """,
 ]
 
 
@@ -292,3 +314,47 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT MAX(delivered_at) FROM outbox").fetchone()
         return datetime.fromisoformat(row[0]) if row[0] else None
+
+    # --- portal declarations --------------------------------------------------------------------
+
+    def add_declaration(self, declaration: dict, persons: list[tuple[str, dict]]) -> None:
+        """Commit one declaration and its people [(short_code, person)] in one transaction."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO declarations (id, created_at, declarer_relation, declarer_name,"
+                       " declarer_phone, province_code, ward_code, street, consent_at)"
+                       " VALUES (:id, :created_at, :declarer_relation, :declarer_name,"
+                       " :declarer_phone, :province_code, :ward_code, :street, :consent_at)",
+                       declaration)
+            db.executemany("INSERT INTO declared_persons VALUES (?,?,?,?)",
+                           [(code, declaration["id"], position, json.dumps(person, ensure_ascii=False))
+                            for position, (code, person) in enumerate(persons, start=1)])
+
+    def short_code_taken(self, short_code: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM declared_persons WHERE short_code = ?",
+                                    (short_code,)).fetchone() is not None
+
+    def declared_person(self, short_code: str) -> dict | None:
+        """The person declared under short_code, with the declaration's address, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.person_json, d.id, d.province_code, d.ward_code, d.street, d.created_at"
+                " FROM declared_persons p JOIN declarations d ON d.id = p.declaration_id"
+                " WHERE p.short_code = ?", (short_code,)).fetchone()
+        if row is None:
+            return None
+        return {**json.loads(row[0]), "declaration_id": row[1], "province_code": row[2],
+                "ward_code": row[3], "street": row[4], "declared_at": row[5]}
+
+    def declaration_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM declarations").fetchone()[0]
+
+    def purge_declarations(self, created_before: str) -> int:
+        """Delete declarations made before the ISO time created_before; returns how many."""
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM declarations WHERE created_at < ?",
+                                            (created_before,))]
+            db.executemany("DELETE FROM declared_persons WHERE declaration_id = ?", [(i,) for i in ids])
+            db.executemany("DELETE FROM declarations WHERE id = ?", [(i,) for i in ids])
+            return len(ids)
