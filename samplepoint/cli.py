@@ -231,6 +231,56 @@ def cmd_demo(args) -> int:
     return run_demo(people=args.people, pool_size=args.pool_size, serve=args.serve)
 
 
+# --- hotspot and portal -------------------------------------------------------------------------
+
+def cmd_hotspot(args) -> int:
+    from hotspot.apply import ApplyError, Hotspot, uplink_subnets
+    from hotspot.render import render
+    from samplepoint.durable import write_atomic
+
+    config = _config(args)
+    if args.action == "remove":
+        done = Hotspot(config).remove()
+    else:
+        files = render(config, uplink_subnets(config.hotspot.uplink_interface))
+        if args.action == "render":
+            for name, text in files.items():
+                write_atomic(os.path.join(args.out, name), text, mode=0o600)
+            if args.check:
+                from hotspot import verify
+                errors = {k: v for k, v in verify.all_files(args.out).items() if v}
+                for name, lines in errors.items():
+                    print(f"{name}: " + "; ".join(lines), file=sys.stderr)
+                return 1 if errors else 0
+            return 0
+        try:
+            done = Hotspot(config).apply(files)
+        except ApplyError as exc:
+            print(f"samplepoint: hotspot apply: {exc}", file=sys.stderr)
+            return 1
+    print("\n".join(done))
+    return 0
+
+
+def cmd_portal(args) -> int:
+    from hotspot.portal.app import create_app
+    from samplepoint.httpserver import serve_forever
+
+    config = _config(args)
+    address = config.hotspot.address.split("/")[0]
+    bind = args.bind or f"{address}:{config.hotspot.portal_port}"
+    log.info("portal on %s", bind)
+    serve_forever(create_app(config, admit=_admitter(config)), bind, threads=config.portal.threads)
+    return 0
+
+
+def _admitter(config):
+    if config.hotspot.policy != "open":
+        return None
+    from hotspot.firewall import admit_client
+    return admit_client
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samplepoint", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -282,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=int, default=5)
     p.add_argument("--serve", action="store_true", help="keep running after the replay")
     p.set_defaults(func=cmd_demo)
+
+    p = with_config(sub.add_parser("hotspot", help="render, apply or remove the Wi-Fi hotspot configs"))
+    p.add_argument("action", choices=["render", "apply", "remove"])
+    p.add_argument("--out", default=".", help="render: folder for the three files")
+    p.add_argument("--check", action="store_true", help="render: also run hostapd, dnsmasq and nft checks")
+    p.set_defaults(func=cmd_hotspot)
+
+    p = with_config(sub.add_parser("portal", help="serve the captive portal on the AP address"))
+    p.add_argument("--bind", help="HOST:PORT instead of hotspot.address:hotspot.portal_port")
+    p.set_defaults(func=cmd_portal)
 
     central = sub.add_parser("central", help="the reference central server").add_subparsers(
         dest="central_command", required=True, metavar="ACTION")
