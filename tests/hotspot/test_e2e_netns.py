@@ -1,0 +1,167 @@
+"""End to end in network namespaces: phones get a lease, the portal pops up, only allowed traffic
+leaves, and the portal still pops up with the uplink cut (real dnsmasq, nftables, portal, udhcpc)."""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotspot.render import render
+from samplepoint import config as config_module
+from tests.conftest import write_config
+from tests.hotspot.netlab import NetLab
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+AP_IP, UPLINK_AP, UPLINK_NET = "10.42.0.1", "198.51.100.1", "198.51.100.2"
+ALLOWED_IP, FORBIDDEN_IP = "203.0.113.10", "203.0.113.20"
+BRIDGE, UPLINK = "spradio0", "spuplink0"
+PROBES = {
+    "android": ("http://connectivitycheck.gstatic.com/generate_204", 204, ""),
+    "iphone": ("http://captive.apple.com/hotspot-detect.html", 200,
+               "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"),
+    "windows": ("http://www.msftconnecttest.com/connecttest.txt", 200, "Microsoft Connect Test"),
+}
+
+
+def _require_tools():
+    missing = [t for t in ("ip", "nft", "dnsmasq", "busybox", "bridge") if not shutil.which(t)]
+    if missing or not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0:
+        pytest.skip(f"needs root and {', '.join(missing) or 'namespaces'}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    _require_tools()
+    tmp = tmp_path_factory.mktemp("netlab")
+    lab = NetLab(tmp)
+    try:
+        _build(lab, tmp)
+        yield lab
+    finally:
+        lab.close()
+
+
+def _build(lab: NetLab, tmp: Path) -> None:
+    ap, net = lab.ns("ap"), lab.ns("inet")
+    lab.ap, lab.inet = ap, net
+    lab.ip(ap, "link", "add", BRIDGE, "type", "bridge")
+    lab.ip(ap, "addr", "add", f"{AP_IP}/24", "dev", BRIDGE)
+    lab.ip(ap, "link", "set", BRIDGE, "up")
+    lab.ip(ap, "link", "add", UPLINK, "type", "veth", "peer", "name", "eth0", "netns", net)
+    lab.ip(ap, "addr", "add", f"{UPLINK_AP}/24", "dev", UPLINK)
+    lab.ip(ap, "link", "set", UPLINK, "up")
+    lab.ip(net, "addr", "add", f"{UPLINK_NET}/24", "dev", "eth0")
+    lab.ip(net, "link", "set", "eth0", "up")
+    lab.ip(ap, "route", "add", "default", "via", UPLINK_NET)
+    lab.run(ap, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    for address in (ALLOWED_IP, FORBIDDEN_IP):
+        lab.ip(net, "addr", "add", f"{address}/32", "dev", "lo")
+    # the internet: one DNS server knowing both domains, a web server for each (HTTP and 443)
+    lab.spawn(net, "dnsmasq", "-k", "--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=",
+              f"--listen-address={UPLINK_NET}", f"--address=/allowed.example/{ALLOWED_IP}",
+              f"--address=/forbidden.example/{FORBIDDEN_IP}", log="inet-dns")
+    lab.spawn(net, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
+              f"{ALLOWED_IP}:80:ALLOWED SITE", f"{FORBIDDEN_IP}:80:FORBIDDEN SITE",
+              f"{ALLOWED_IP}:443:-", f"{FORBIDDEN_IP}:443:-", ready="ready", log="inet-web")
+    # the device: stand-ins for SSH, the staff display and the central port, listening everywhere
+    lab.spawn(ap, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
+              "0.0.0.0:22:-", "0.0.0.0:8080:STAFF DISPLAY", "0.0.0.0:8700:CENTRAL",
+              ready="ready", log="ap-services")
+    config_path = write_config(tmp, hotspot={
+        "interface": BRIDGE, "uplink_interface": UPLINK, "address": f"{AP_IP}/24",
+        "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"]},
+        portal={"code_key_file": str(tmp / "code-key")})
+    config = config_module.load(config_path)
+    files = render(config, [f"{UPLINK_AP}/24"])
+    for name, text in files.items():
+        (tmp / name).write_text(text)
+    (Path(config.device.data_dir) / "hotspot").mkdir(exist_ok=True)
+    lab.run(ap, "nft", "-f", str(tmp / "hotspot.nft"))        # before dnsmasq: it fills allow4
+    lab.spawn(ap, "dnsmasq", "-k", "-C", str(tmp / "dnsmasq.conf"), "--pid-file=", "--user=root",
+              log="ap-dnsmasq")
+    lab.spawn(ap, str(Path(sys.executable).with_name("samplepoint")), "portal", "--config",
+              str(config_path), log="ap-portal")
+    lab.wait_port(ap, AP_IP, config.hotspot.portal_port)
+    lab.phone1 = lab.phone(ap, BRIDGE, 1)
+    lab.lease1 = lab.dhcp(lab.phone1)
+
+
+def _done(lab, phone, dns):
+    page = lab.peer(phone, "http", f"http://{AP_IP}/", dns)
+    assert page["status"] == 200, page
+    token = re.search(r'name="csrf" value="([^"]+)"', page["body"]).group(1)
+    pressed = lab.peer(phone, "http", f"http://{AP_IP}/done", dns, f"csrf={token}", "done=1")
+    assert pressed["status"] == 200, pressed
+
+
+def test_phone_gets_lease_from_rendered_dnsmasq(lab):
+    address, dns = lab.lease1
+    assert address.startswith("10.42.0.") and dns == AP_IP
+
+
+def test_probes_pop_up_portal_then_close_after_done(lab):
+    phone, (_, dns) = lab.phone1, lab.lease1
+    for os_name, (url, _, _) in PROBES.items():
+        before = lab.peer(phone, "http", url, dns)
+        assert before["status"] == 302 and before["location"] == f"http://{AP_IP}/", (os_name, before)
+        portal = lab.peer(phone, "http", before["location"], dns)
+        assert portal["status"] == 200 and "Xong" in portal["body"], os_name
+    _done(lab, phone, dns)
+    for os_name, (url, status, body) in PROBES.items():
+        after = lab.peer(phone, "http", url, dns)
+        assert (after["status"], after["body"]) == (status, body), (os_name, after)
+
+
+def test_allowed_domain_loads_forbidden_does_not(lab):
+    phone, (_, dns) = lab.phone1, lab.lease1
+    allowed = lab.peer(phone, "http", "http://allowed.example/", dns)
+    assert allowed.get("body") == "ALLOWED SITE", allowed
+    assert lab.peer(phone, "connect", ALLOWED_IP, "443")["result"] == "connected"
+    forbidden = lab.peer(phone, "http", "http://forbidden.example/", dns)
+    assert forbidden.get("body") != "FORBIDDEN SITE" and forbidden.get("status") == 302, forbidden
+    https = lab.peer(phone, "connect", FORBIDDEN_IP, "443")
+    assert https["result"] == "refused" and https["elapsed"] < 1.0, https
+
+
+def test_doh_canary_is_refused(lab):
+    phone, (_, dns) = lab.phone1, lab.lease1
+    answer = lab.peer(phone, "http", "http://use-application-dns.net/", dns)
+    assert answer["error"].startswith("dns:"), answer
+
+
+def test_device_services_unreachable_from_phone(lab):
+    phone = lab.phone1
+    for host, port in ((AP_IP, 22), (AP_IP, 8080), (AP_IP, 8700), (UPLINK_AP, 22), (UPLINK_AP, 8080)):
+        outcome = lab.peer(phone, "connect", host, str(port))
+        assert outcome["result"] != "connected", (host, port, outcome)
+    # the same services are really there: reachable from inside the device
+    assert lab.peer(lab.ap, "connect", AP_IP, "8080")["result"] == "connected"
+
+
+def test_second_phone_cannot_reach_first(lab):
+    lab.phone2 = lab.phone(lab.ap, BRIDGE, 2)
+    lab.lease2 = lab.dhcp(lab.phone2)
+    first_ip = lab.lease1[0]
+    lab.spawn(lab.phone1, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
+              f"{first_ip}:9000:PHONE ONE", ready="ready", log="phone1-web")
+    assert lab.peer(lab.phone1, "connect", first_ip, "9000")["result"] == "connected"
+    assert lab.peer(lab.phone2, "connect", first_ip, "9000")["result"] != "connected"
+
+
+def test_portal_pops_up_with_uplink_cut(lab):
+    if not hasattr(lab, "phone2"):
+        lab.phone2 = lab.phone(lab.ap, BRIDGE, 2)
+        lab.lease2 = lab.dhcp(lab.phone2)
+    lab.ip(lab.ap, "link", "set", UPLINK, "down")
+    phone, (_, dns) = lab.phone2, lab.lease2
+    for os_name, (url, _, _) in PROBES.items():
+        probe = lab.peer(phone, "http", url, dns)
+        assert probe["status"] == 302 and probe["location"] == f"http://{AP_IP}/", (os_name, probe)
+    assert "Xong" in lab.peer(phone, "http", f"http://{AP_IP}/", dns)["body"]
+    _done(lab, phone, dns)
+    for os_name, (url, status, body) in PROBES.items():
+        after = lab.peer(phone, "http", url, dns)
+        assert (after["status"], after["body"]) == (status, body), (os_name, after)
