@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 ETC = Path("/etc/samplepoint/hotspot")
 NM_CONF = Path("/etc/NetworkManager/conf.d/90-samplepoint-hotspot.conf")
+# add-then-delete: removes our table whether or not it exists
+DROP_TABLE = f"add table inet {render_module.TABLE}; delete table inet {render_module.TABLE}"
 UNITS = ("samplepoint-hostapd.service", "samplepoint-dnsmasq.service")
 
 
@@ -62,17 +64,16 @@ class Hotspot:
 
     def _ruleset(self, text: str | None, previous: str | None) -> None:
         """Load (or, for None, delete) our table; undo reloads the ruleset that was installed."""
-        old = self.path(ETC / "hotspot.nft")
-        self.run(["nft", "-f", str(self.path(ETC / "hotspot.nft"))] if text is not None
-                 else ["nft", "delete", "table", "inet", render_module.TABLE])
+        installed = self.path(ETC / "hotspot.nft")
 
         def back():
             if previous is not None:
-                write_atomic(old, previous)
-                self.run(["nft", "-f", str(old)])
+                write_atomic(installed, previous)
+                self.run(["nft", "-f", str(installed)])
             else:
-                self.run(["nft", "delete", "table", "inet", render_module.TABLE])
-        self.undo.append(("restore the previous ruleset", back))
+                self.run(["nft", DROP_TABLE])
+        self.undo.append(("restore the previous ruleset", back))    # nft -f is atomic either way
+        self.run(["nft", "-f", str(installed)] if text is not None else ["nft", DROP_TABLE])
 
     def _installed_ruleset(self) -> str | None:
         old = self.path(ETC / "hotspot.nft")
@@ -99,12 +100,14 @@ class Hotspot:
     def _nm(self, text: str | None) -> None:
         self._write(NM_CONF, text)
         if self.has("nmcli"):
+            self.undo.append(("reload NetworkManager", lambda: self.run(["nmcli", "general", "reload"])))
             self.run(["nmcli", "general", "reload"])
 
     def _restart(self, unit: str) -> None:
-        self.run(["systemctl", "restart", unit])
+        # undo first: a failed restart may have left the unit stopped
         self.undo.append((f"restart {unit} with its previous config",
                           lambda: self.run(["systemctl", "restart", unit])))
+        self.run(["systemctl", "restart", unit])
 
     def _stop(self, unit: str) -> None:
         self.run(["systemctl", "stop", unit])

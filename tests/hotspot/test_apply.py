@@ -1,0 +1,83 @@
+"""apply/remove write atomically, run the steps in order, and roll back to the previous state on failure."""
+from __future__ import annotations
+
+import pytest
+
+from hotspot.apply import DROP_TABLE, ETC, NM_CONF, ApplyError, Hotspot
+from hotspot.render import render
+from samplepoint import config as config_module
+
+
+class FakeSystem:
+    """Records commands; fails the first command containing `fail_on`."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.commands: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, argv):
+        self.commands.append(argv)
+        if self.fail_on and self.fail_on in " ".join(argv):
+            self.fail_on = None          # the rollback's own commands succeed
+            raise ApplyError(f"`{' '.join(argv)}` exited 1: boom")
+
+
+def hotspot(tmp_path, system, **overrides):
+    config = config_module.from_dict({"hotspot": overrides})
+    return config, Hotspot(config, root=tmp_path, run=system, has=lambda name: True)
+
+
+def test_apply_installs_in_order_and_is_idempotent(tmp_path):
+    system = FakeSystem()
+    config, spot = hotspot(tmp_path, system)
+    files = render(config)
+    spot.apply(files)
+    spot.apply(files)
+    for name, text in files.items():
+        path = tmp_path / ETC.relative_to("/") / name
+        assert path.read_text() == text
+    assert (tmp_path / ETC.relative_to("/") / "hostapd.conf").stat().st_mode & 0o777 == 0o600
+    assert "unmanaged-devices=interface-name:wlan0" in (tmp_path / NM_CONF.relative_to("/")).read_text()
+    flat = [" ".join(c) for c in system.commands[:len(system.commands) // 2]]
+    assert flat[0] == "nmcli general reload" and flat[1] == "rfkill unblock wlan"
+    assert flat[2].startswith("nft -f") and flat[3] == "ip addr replace 10.42.0.1/24 dev wlan0"
+    assert flat[4:] == ["systemctl restart samplepoint-hostapd.service",
+                        "systemctl restart samplepoint-dnsmasq.service"]
+
+
+def test_failure_rolls_back_to_previous_files_and_ruleset(tmp_path):
+    old_config, spot = hotspot(tmp_path, FakeSystem())
+    old_files = render(old_config)
+    spot.apply(old_files)
+    system = FakeSystem(fail_on="samplepoint-dnsmasq")
+    new_config, spot = hotspot(tmp_path, system, ssid="Moi", channel=11)
+    with pytest.raises(ApplyError, match="restart samplepoint-dnsmasq.service failed: .*boom.*restored"):
+        spot.apply(render(new_config))
+    for name, text in old_files.items():
+        assert (tmp_path / ETC.relative_to("/") / name).read_text() == text
+    tail = [" ".join(c) for c in system.commands[-4:]]
+    assert tail[:2] == ["systemctl restart samplepoint-dnsmasq.service",      # on the old config
+                        "systemctl restart samplepoint-hostapd.service"]
+    assert tail[2].startswith("nft -f") and tail[3] == "nmcli general reload"
+
+
+def test_failure_on_first_install_removes_everything(tmp_path):
+    system = FakeSystem(fail_on="nft -f")
+    config, spot = hotspot(tmp_path, system)
+    with pytest.raises(ApplyError, match="load the nftables ruleset failed"):
+        spot.apply(render(config))
+    assert not (tmp_path / ETC.relative_to("/") / "hotspot.nft").exists()
+    assert not (tmp_path / NM_CONF.relative_to("/")).exists()
+    assert ["nft", DROP_TABLE] in system.commands
+
+
+def test_remove(tmp_path):
+    system = FakeSystem()
+    config, spot = hotspot(tmp_path, system)
+    spot.apply(render(config))
+    system.commands.clear()
+    spot.remove()
+    assert not list((tmp_path / ETC.relative_to("/")).iterdir())
+    assert not (tmp_path / NM_CONF.relative_to("/")).exists()
+    assert ["nft", DROP_TABLE] in system.commands
+    assert system.commands[0] == ["systemctl", "stop", "samplepoint-dnsmasq.service"]
