@@ -124,8 +124,8 @@ def create_app(config: Config, store: Store | None = None, admit=None, clock=tim
         return _message(page, "not_found", 404)
 
     @app.errorhandler(413)
-    def too_large(_):
-        return _message(page, "bad_form", 413)
+    def too_large(_):       # the body is not read again: no page() here
+        return Response(i18n.translator("vi")("bad_form"), 413, content_type="text/plain; charset=utf-8")
 
     return app
 

@@ -1,0 +1,135 @@
+"""The portal: probe answers before/after Done, pages (size, language, no external assets), RFC 8908,
+the declaration committed before its code is shown, CSRF and the rate limit."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hotspot.portal import probes
+from hotspot.portal.codes import issue_codes
+from samplepoint.signed_codes import load_or_create_key, verify_code
+from tests.hotspot.portal_helpers import BASE, csrf_of, make_portal, valid_form
+
+PAGES = ["/", "/install", "/howto", "/privacy", "/declare",
+         "/declare/form?province=79&people=8&relation=volunteer"]
+
+
+@pytest.fixture
+def portal(tmp_path):
+    app, store, config = make_portal(tmp_path)
+    return app.test_client(), store, config
+
+
+def test_probes_redirect_until_done_then_answer_like_the_internet(portal):
+    client, _, _ = portal
+    for path in probes.ONLINE:
+        r = client.get(path, base_url="http://captive.apple.com")
+        assert r.status_code == 302 and r.headers["Location"] == BASE + "/"
+    page = client.get("/", base_url=BASE)
+    assert client.post("/done", data={"csrf": csrf_of(page.data)}, base_url=BASE).status_code == 200
+    assert client.get("/generate_204", base_url="http://connectivitycheck.gstatic.com").status_code == 204
+    apple = client.get("/hotspot-detect.html", base_url="http://captive.apple.com")
+    assert apple.data.decode() == probes.APPLE_SUCCESS
+    assert client.get("/connecttest.txt").data == b"Microsoft Connect Test"
+    assert client.get("/canonical.html").data.decode() == probes.FIREFOX_CANONICAL
+
+
+def test_done_needs_csrf(portal):
+    client, _, _ = portal
+    assert client.post("/done", data={"csrf": "1.forged"}, base_url=BASE).status_code == 403
+    assert client.get("/generate_204").status_code == 302
+
+
+def test_other_hosts_redirect_to_portal(portal):
+    client, _, _ = portal
+    r = client.get("/some/page?x=1", base_url="http://forbidden.example")
+    assert r.status_code == 302 and r.headers["Location"] == BASE + "/"
+
+
+def test_rfc8908_api(portal):
+    client, _, _ = portal
+    r = client.get("/api/captive", base_url=BASE)
+    assert r.content_type == "application/captive+json"
+    assert r.get_json() == {"captive": True, "user-portal-url": BASE + "/"}
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_small_local_and_bilingual(portal, path):
+    client, _, _ = portal
+    vi = client.get(path, base_url=BASE)
+    en = client.get(path + ("&" if "?" in path else "?") + "lang=en", base_url=BASE)
+    for r in (vi, en):
+        assert r.status_code == 200 and len(r.data) <= 30 * 1024, len(r.data)
+        assert not re.search(rb'(src|href)="(https?:)?//(?!10\.42\.0\.1)', r.data.replace(
+            b'href="https://play.google.com', b"").replace(b'href="https://apps.apple.com', b""))
+        assert b"<script" not in r.data
+    assert b'lang="vi"' in vi.data and b'lang="en"' in en.data
+    assert "Xong" in vi.data.decode() or path.startswith("/declare") or path in ("/howto", "/privacy")
+
+
+def test_declaration_committed_before_code_shown(portal):
+    client, store, config = portal
+    form = valid_form(client, people=3, relation="relative")
+    form.update({"name_1": "Lê Văn Tám", "gender_1": "male", "id_kind_1": "cmnd",
+                 "id_number_1": "123456789", "name_2": "Anna Müller", "dob_2": "2001-05-02",
+                 "gender_2": "unknown", "id_kind_2": "passport", "id_number_2": "C1234567"})
+    r = client.post("/declare/form", data=form, base_url=BASE)
+    assert r.status_code == 200, re.findall(rb'class="err"[^>]*>([^<]+)', r.data)
+    shorts = re.findall(r'class="code">([0-9A-Z]{4}-[0-9A-Z]{4})<', r.data.decode())
+    assert len(shorts) == 3 and r.data.count(b"<svg") == 3
+    assert len(r.data) <= 30 * 1024
+    assert store.declaration_count() == 1
+    person = store.declared_person(shorts[1])
+    assert person["full_name"] == "Lê Văn Tám" and person["id_number"] == "123456789"
+
+
+def test_issued_codes_are_signed_declarations(tmp_path, portal):
+    _, store, config = portal
+    key = load_or_create_key(config.portal.code_key_file)
+    [issued] = issue_codes(store, key, [{"full_name": "Đặng Thị Ánh", "date_of_birth": "1990-02-03"}])
+    kind, payload = verify_code(issued.code, key)
+    assert kind == "declaration" and payload == {"c": issued.short_code, "n": "DANG THI ANH",
+                                                 "b": "1990-02-03"}
+    assert issued.svg.startswith("<svg") and len(issued.svg) < 4000
+
+
+def test_forged_csrf_refused_and_nothing_stored(portal):
+    client, store, _ = portal
+    for token in ("", "123.abc", "9999999999.x", csrf_of(client.get("/", base_url=BASE).data) + "x"):
+        form = {**valid_form(client), "csrf": token}
+        assert client.post("/declare/form", data=form, base_url=BASE).status_code == 403
+    other = make_portal_token_for_other_client(client)
+    form = {**valid_form(client), "csrf": other}
+    assert client.post("/declare/form", data=form, base_url=BASE).status_code == 403
+    assert store.declaration_count() == 0
+
+
+def make_portal_token_for_other_client(client):
+    page = client.get("/", base_url=BASE, environ_base={"REMOTE_ADDR": "10.42.0.99"})
+    return csrf_of(page.data)
+
+
+def test_thousand_submissions_hit_rate_limit(portal):
+    client, store, config = portal
+    form = valid_form(client)
+    codes = [client.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(1000)]
+    limit = config.portal.declare_limit_per_hour
+    assert codes[:limit] == [200] * limit and set(codes[limit:]) == {429}
+    assert store.declaration_count() == limit
+    other = client.post("/declare/form", data=form, base_url=BASE,
+                        environ_base={"REMOTE_ADDR": "10.42.0.77"})
+    assert other.status_code == 403      # another phone is not limited (its token is its own)
+
+
+def test_tampered_step_one_values_are_404(portal):
+    client, _, _ = portal
+    for query in ("province=999&people=1", "province=1&people=99", "province=1&people=1&relation=x",
+                  "province=%C2%B2&people=1", "province=1' OR 1=1&people=1"):
+        assert client.get("/declare/form?" + query, base_url=BASE).status_code == 404
+
+
+def test_oversized_body_refused(portal):
+    client, _, _ = portal
+    r = client.post("/declare/form?province=1&people=1", data={"x": "a" * 100_000}, base_url=BASE)
+    assert r.status_code == 413
