@@ -139,6 +139,11 @@ def _message(page, key: str, status: int):
     return page("message.html", status, heading=t(key), text="")
 
 
+def _echo(form) -> dict[str, str]:
+    """Values to put back into the form after an error: no control characters, bounded length."""
+    return {k: checks._CONTROL.sub("", v)[:checks.MAX_FIELD] for k, v in form.items()}
+
+
 def _form_shape(values, max_household):
     """(province, people, relation) from the step-1 choices, or None when tampered with."""
     province, people = values.get("province", ""), values.get("people", "")
@@ -175,7 +180,7 @@ def _declare(config, store, key, page, csrf, limit, client, clock):
     checked = checks.check_form(request.form, people=people, province=province,
                                 relation=relation, today=today)
     if checked.errors:
-        return form_page(request.form, checked.errors, 400)
+        return form_page(_echo(request.form), checked.errors, 400)
     declaration = {**checked.declaration, "id": str(uuid.uuid4()), "created_at": _utc(now),
                    "consent_at": _utc(now)}
     issued = issue_codes(store, key, checked.persons)
