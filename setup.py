@@ -22,9 +22,10 @@ setup(
         "numpy>=1.24",
         "gpiozero>=2.0",
         "python-barcode>=0.15",
+        "vietnam-provinces>=2025.10",
     ],
     extras_require={
-        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7"],
+        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],
         "pi": ["lgpio>=0.2"],
         "usb-camera": ["opencv-python-headless>=4.7"],
     },
