@@ -263,14 +263,18 @@ def cmd_hotspot(args) -> int:
 
 
 def cmd_portal(args) -> int:
+    from waitress import serve
+
     from hotspot.portal.app import create_app
-    from samplepoint.httpserver import serve_forever
 
     config = _config(args)
     address = config.hotspot.address.split("/")[0]
-    bind = args.bind or f"{address}:{config.hotspot.portal_port}"
-    log.info("portal on %s", bind)
-    serve_forever(create_app(config, admit=_admitter(config)), bind, threads=config.portal.threads)
+    host, _, port = (args.bind or f"{address}:{config.hotspot.portal_port}").rpartition(":")
+    log.info("portal on %s:%s", host, port)
+    # many phones open pages at once when a crowd joins: more connections than waitress's default
+    serve(create_app(config, admit=_admitter(config)), host=host.strip("[]"), port=int(port),
+          threads=config.portal.threads, connection_limit=1000, channel_timeout=30,
+          clear_untrusted_proxy_headers=True, ident="samplepoint-portal")
     return 0
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, jsonify, render_template, request

@@ -32,19 +32,28 @@ def _require_tools():
         pytest.skip(f"needs root and {', '.join(missing) or 'namespaces'}")
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def _lab(tmp_path_factory, policy):
     _require_tools()
     tmp = tmp_path_factory.mktemp("netlab")
     lab = NetLab(tmp)
     try:
-        _build(lab, tmp)
+        _build(lab, tmp, policy)
         yield lab
     finally:
         lab.close()
 
 
-def _build(lab: NetLab, tmp: Path) -> None:
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from _lab(tmp_path_factory, "walled")
+
+
+@pytest.fixture(scope="module")
+def open_lab(tmp_path_factory):
+    yield from _lab(tmp_path_factory, "open")
+
+
+def _build(lab: NetLab, tmp: Path, policy: str) -> None:
     ap, net = lab.ns("ap"), lab.ns("inet")
     lab.ap, lab.inet = ap, net
     lab.ip(ap, "link", "add", BRIDGE, "type", "bridge")
@@ -72,7 +81,7 @@ def _build(lab: NetLab, tmp: Path) -> None:
               ready="ready", log="ap-services")
     config_path = write_config(tmp, hotspot={
         "interface": BRIDGE, "uplink_interface": UPLINK, "address": f"{AP_IP}/24",
-        "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"]},
+        "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"], "policy": policy},
         portal={"code_key_file": str(tmp / "code-key")})
     config = config_module.load(config_path)
     files = render(config, [f"{UPLINK_AP}/24"])
@@ -165,3 +174,15 @@ def test_portal_pops_up_with_uplink_cut(lab):
     for os_name, (url, status, body) in PROBES.items():
         after = lab.peer(phone, "http", url, dns)
         assert (after["status"], after["body"]) == (status, body), (os_name, after)
+
+
+def test_open_policy_lets_a_phone_out_after_done(open_lab):
+    lab, phone, (_, dns) = open_lab, open_lab.phone1, open_lab.lease1
+    before = lab.peer(phone, "http", "http://forbidden.example/", dns)
+    assert before.get("status") == 302, before
+    assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "refused"
+    _done(lab, phone, dns)
+    after = lab.peer(phone, "http", "http://forbidden.example/", dns)
+    assert after.get("body") == "FORBIDDEN SITE", after
+    assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "connected"
+    assert lab.peer(phone, "connect", AP_IP, "22")["result"] != "connected"   # the device stays closed
