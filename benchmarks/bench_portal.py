@@ -29,7 +29,7 @@ def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         config = Path(tmp) / "samplepoint.toml"
-        config.write_text(f'[device]\ndata_dir = "{tmp}"\n[portal]\ncode_key_file = "{tmp}/key"\n')
+        config.write_text(f'[device]\ndata_dir = "{tmp}"\n[scan]\ncode_key_file = "{tmp}/key"\n')
         server = subprocess.Popen([sys.executable, "-m", "samplepoint.cli", "portal", "--config",
                                    str(config), "--bind", f"127.0.0.1:{port}"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,6 +1,7 @@
 """The captive portal's Flask app factory: probe answers, pages, the declaration form and RFC 8908 API."""
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -12,15 +13,17 @@ from flask import Flask, Response, abort, jsonify, render_template, request
 
 from hotspot.portal import declaration as checks
 from hotspot.portal import divisions, i18n, probes
-from hotspot.portal.codes import issue_codes
+from hotspot.portal.codes import issue_codes, link_token, qr_svg
 from hotspot.portal.guards import Csrf, DoneClients, RateLimit
 from samplepoint.config import Config
-from samplepoint.signed_codes import load_or_create_key
+from samplepoint import signed_codes
+from samplepoint.durable import write_atomic
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+INLINE_QR = 3          # QR codes shown on the result page itself; more would pass 30 KB
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -29,7 +32,7 @@ def create_app(config: Config, store: Store | None = None, admit=None, clock=tim
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     store = store or Store(config.db_path)
-    key = load_or_create_key(config.portal.code_key_file)
+    key = _code_key(config.scan.code_key_file)
     ap_ip = config.hotspot.address.split("/")[0]
     portal_url = f"http://{ap_ip}/"
     own_hosts = {ap_ip, f"{ap_ip}:{config.hotspot.portal_port}", config.hotspot.https_name}
@@ -118,6 +121,18 @@ def create_app(config: Config, store: Store | None = None, admit=None, clock=tim
     def declare_form():
         return _declare(config, store, key, page, csrf, limit, client, clock)
 
+    @app.get("/declare/code/<short_code>")
+    def declared_code(short_code):
+        """One person's QR again (from the result page's link; the token makes it unguessable)."""
+        token = request.args.get("t", "")
+        if len(short_code) != 9 or not hmac.compare_digest(link_token(key, short_code), token):
+            abort(404)
+        person = store.declared_person(short_code)
+        if person is None or "code" not in person:
+            abort(404)
+        return page("declare_code.html", person={
+            "name": person["full_name"], "short_code": short_code, "svg": qr_svg(person["code"])})
+
     @app.errorhandler(404)
     def not_found(_):
         return _message(page, "not_found", 404)
@@ -127,6 +142,16 @@ def create_app(config: Config, store: Store | None = None, admit=None, clock=tim
         return Response(i18n.translator("vi")("bad_form"), 413, content_type="text/plain; charset=utf-8")
 
     return app
+
+
+def _code_key(path: str) -> bytes:
+    """The site key shared with the kiosk; a new one is written (0600) when none exists yet."""
+    try:
+        return signed_codes.load_key(path)
+    except FileNotFoundError:
+        write_atomic(path, signed_codes.new_key() + "\n", mode=0o600)
+        log.warning("no code key at %s: wrote a new one; copy it to every device of the site", path)
+        return signed_codes.load_key(path)
 
 
 def _utc(seconds: float) -> str:
@@ -182,7 +207,8 @@ def _declare(config, store, key, page, csrf, limit, client, clock):
         return form_page(_echo(request.form), checked.errors, 400)
     declaration = {**checked.declaration, "id": str(uuid.uuid4()), "created_at": _utc(now),
                    "consent_at": _utc(now)}
-    issued = issue_codes(store, key, checked.persons)
-    store.add_declaration(declaration, [(c.short_code, p) for c, p in zip(issued, checked.persons)])
+    issued = issue_codes(store, key, checked.persons, relation)
+    store.add_declaration(declaration, [(c.short_code, {**p, "code": c.code})
+                                        for c, p in zip(issued, checked.persons)])
     log.info("declaration %s saved with %d person(s)", declaration["id"], len(issued))
-    return page("declare_done.html", persons=issued)
+    return page("declare_done.html", persons=issued, inline=INLINE_QR)

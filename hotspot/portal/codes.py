@@ -1,9 +1,11 @@
 """Short codes and signed declaration QR codes (SVG) for the people of a saved declaration."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import secrets
-import unicodedata
 from dataclasses import dataclass
 
 import segno
@@ -17,15 +19,16 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 @dataclass(frozen=True)
 class Issued:
     short_code: str        # "K7M2-9QXD"
-    code: str              # SPD1.… signed text inside the QR
+    code: str              # SP1.decl.… signed text inside the QR
     svg: str
     name: str
+    token: str             # for /declare/code/<short_code>?t=<token>
 
 
-def ascii_upper(name: str) -> str:
-    """NGUYEN LE KHA HAN for "Nguyễn Lê Khả Hân", the national QR's way of writing names."""
-    name = name.replace("Đ", "D").replace("đ", "d")
-    return "".join(c for c in unicodedata.normalize("NFD", name) if not unicodedata.combining(c)).upper()
+def link_token(key: bytes, short_code: str) -> str:
+    """Unguessable token for the link to one person's QR page (the short code alone is not enough)."""
+    mac = hmac.new(key, f"qr-page|{short_code}".encode(), hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(mac).decode()
 
 
 def new_short_code() -> str:
@@ -40,15 +43,27 @@ def qr_svg(text: str) -> str:
     return buffer.getvalue().decode("ascii")
 
 
-def issue_codes(store, key: bytes, persons: list[dict]) -> list[Issued]:
-    """One unused short code and one signed QR per person (the QR carries code, name and birth date;
-    the kiosk reads the rest from the shared store)."""
+def declaration_payload(short_code: str, person: dict, on_behalf: bool) -> dict:
+    """What the QR carries: the person in wire.Person field names, as the kiosk reads it offline."""
+    payload = {"declaration_id": short_code, "id_number": person["id_number"],
+               "full_name": person["full_name"], "date_of_birth": person["date_of_birth"],
+               "gender": person["gender"]}
+    if person.get("phone"):
+        payload["phone"] = person["phone"]
+    if on_behalf:
+        payload["declared_on_behalf"] = True
+    return payload
+
+
+def issue_codes(store, key: bytes, persons: list[dict], relation: str) -> list[Issued]:
+    """One unused short code and one signed declaration QR per person. Everyone but the first
+    person of a self-declaration was declared on their behalf."""
     issued = []
-    for person in persons:
+    for position, person in enumerate(persons):
         short = new_short_code()
         while store.short_code_taken(short) or any(i.short_code == short for i in issued):
             short = new_short_code()
-        code = make_code("declaration", {"c": short, "n": ascii_upper(person["full_name"]),
-                                         "b": person["date_of_birth"]}, key)
-        issued.append(Issued(short, code, qr_svg(code), person["full_name"]))
+        on_behalf = relation != "self" or position > 0
+        code = make_code("decl", declaration_payload(short, person, on_behalf), key)
+        issued.append(Issued(short, code, qr_svg(code), person["full_name"], link_token(key, short)))
     return issued

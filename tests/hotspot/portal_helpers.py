@@ -13,7 +13,7 @@ BASE = "http://10.42.0.1"
 
 
 def make_portal(tmp_path, clock=None, **portal):
-    path = write_config(tmp_path, portal={"code_key_file": str(tmp_path / "code-key"), **portal})
+    path = write_config(tmp_path, scan={"code_key_file": str(tmp_path / "code-key")}, portal=portal)
     config = config_module.load(path)
     store = Store(config.db_path)
     app = create_app(config, store=store, **({"clock": clock} if clock else {}))

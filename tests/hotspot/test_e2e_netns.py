@@ -82,7 +82,7 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
     config_path = write_config(tmp, hotspot={
         "interface": BRIDGE, "uplink_interface": UPLINK, "address": f"{AP_IP}/24",
         "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"], "policy": policy},
-        portal={"code_key_file": str(tmp / "code-key")})
+        scan={"code_key_file": str(tmp / "code-key")})
     config = config_module.load(config_path)
     files = render(config, [f"{UPLINK_AP}/24"])
     for name, text in files.items():

@@ -8,7 +8,8 @@ import pytest
 
 from hotspot.portal import probes
 from hotspot.portal.codes import issue_codes
-from samplepoint.signed_codes import load_or_create_key, verify_code
+from kiosk.codes import parse_signed
+from samplepoint.signed_codes import load_key, verify_code
 from tests.hotspot.portal_helpers import BASE, csrf_of, make_portal, valid_form
 
 PAGES = ["/", "/install", "/howto", "/privacy", "/declare",
@@ -84,14 +85,22 @@ def test_declaration_committed_before_code_shown(portal):
     assert person["full_name"] == "Lê Văn Tám" and person["id_number"] == "123456789"
 
 
-def test_issued_codes_are_signed_declarations(tmp_path, portal):
+def test_issued_codes_are_signed_declarations_the_kiosk_reads(portal):
     _, store, config = portal
-    key = load_or_create_key(config.portal.code_key_file)
-    [issued] = issue_codes(store, key, [{"full_name": "Đặng Thị Ánh", "date_of_birth": "1990-02-03"}])
-    kind, payload = verify_code(issued.code, key)
-    assert kind == "declaration" and payload == {"c": issued.short_code, "n": "DANG THI ANH",
-                                                 "b": "1990-02-03"}
-    assert issued.svg.startswith("<svg") and len(issued.svg) < 4000
+    key = load_key(config.scan.code_key_file)
+    people = [{"full_name": "Đặng Thị Ánh", "date_of_birth": "1990-02-03", "gender": "female",
+               "id_number": "001190012345", "phone": "0912345678"},
+              {"full_name": "Đặng Văn Bé", "date_of_birth": "2019-06-07", "gender": "male",
+               "id_number": "001219012345", "phone": None}]
+    first, second = issue_codes(store, key, people, "self")
+    payload = verify_code(first.code, key)
+    assert payload == {"kind": "decl", "declaration_id": first.short_code, "id_number": "001190012345",
+                       "full_name": "Đặng Thị Ánh", "date_of_birth": "1990-02-03",
+                       "gender": "female", "phone": "0912345678"}
+    assert first.svg.startswith("<svg") and len(first.svg) < 8000
+    scan = parse_signed(second.code, key)       # the kiosk's own reader
+    assert scan.person.full_name == "Đặng Văn Bé" and scan.person.declared_on_behalf
+    assert scan.person.source == "declaration"
 
 
 def test_forged_csrf_refused_and_nothing_stored(portal):
@@ -133,3 +142,17 @@ def test_oversized_body_refused(portal):
     client, _, _ = portal
     r = client.post("/declare/form?province=1&people=1", data={"x": "a" * 100_000}, base_url=BASE)
     assert r.status_code == 413
+
+
+def test_big_household_result_stays_small_with_links_to_each_qr(tmp_path):
+    app, store, config = make_portal(tmp_path)
+    client = app.test_client()
+    form = valid_form(client, people=config.portal.max_household, relation="volunteer")
+    r = client.post("/declare/form", data=form, base_url=BASE)
+    assert r.status_code == 200 and len(r.data) <= 30 * 1024, len(r.data)
+    links = re.findall(r'href="(/declare/code/[^"]+)"', r.data.decode())
+    assert len(links) == config.portal.max_household - 3
+    one = client.get(links[0].replace("&amp;", "&"), base_url=BASE)
+    assert one.status_code == 200 and b"<svg" in one.data and len(one.data) <= 30 * 1024
+    short = links[0].split("/")[3].split("?")[0]
+    assert client.get(f"/declare/code/{short}?t=forged", base_url=BASE).status_code == 404
