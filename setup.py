@@ -1,4 +1,6 @@
 """Packaging for samplepoint: the sampling-point appliance and its reference central server."""
+from glob import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -10,6 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"], exclude=["tests*", "benchmarks*"]),
     include_package_data=True,
+    data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service")))],
     package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg"]},
     install_requires=[
         "flask>=2.3",

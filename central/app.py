@@ -20,6 +20,9 @@ def create_app(db: CentralDB | str) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["central_db"] = db if isinstance(db, CentralDB) else CentralDB(db)
 
+    from central.enrol import blueprint as enrol_blueprint
+    app.register_blueprint(enrol_blueprint)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code

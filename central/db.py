@@ -65,6 +65,27 @@ MIGRATIONS = [
         received_at TEXT NOT NULL
     );
     """,
+    # 2: campaign enrolment codes (stored hashed) and each device's latest heartbeat.
+    """
+    CREATE TABLE enrol_codes (
+        code_hash  TEXT PRIMARY KEY,
+        campaign   TEXT NOT NULL,
+        max_uses   INTEGER NOT NULL,
+        uses       INTEGER NOT NULL DEFAULT 0,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE enrolments (
+        device_id   TEXT PRIMARY KEY REFERENCES devices(device_id),
+        code_hash   TEXT NOT NULL REFERENCES enrol_codes(code_hash),
+        enrolled_at TEXT NOT NULL
+    );
+    CREATE TABLE heartbeats (
+        device_id   TEXT PRIMARY KEY REFERENCES devices(device_id),
+        received_at TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -134,6 +155,48 @@ class CentralDB:
     def devices(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT device_id, site_id, created_at, last_seen FROM devices "
                                "ORDER BY device_id").fetchall()
+
+    def enrol_with_code(self, code_hash: str, device_id: str, site_id: str, now: str) -> str:
+        """Spend one use of an enrolment code on a new device: returns the token, or why not.
+
+        The outcome is one of: a token, "unknown", "expired", "used", "enrolled" (device exists).
+        """
+        token = secrets.token_urlsafe(32)
+        with self.transaction() as db:
+            code = db.execute("SELECT max_uses, uses, expires_at FROM enrol_codes WHERE code_hash = ?",
+                              (code_hash,)).fetchone()
+            if code is None:
+                return "unknown"
+            if code["expires_at"] <= now:
+                return "expired"
+            if code["uses"] >= code["max_uses"]:
+                return "used"
+            if db.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)).fetchone():
+                return "enrolled"
+            db.execute("UPDATE enrol_codes SET uses = uses + 1 WHERE code_hash = ?", (code_hash,))
+            db.execute("INSERT INTO devices (device_id, site_id, token_hash, created_at, last_seen)"
+                       " VALUES (?,?,?,?,?)", (device_id, site_id, hash_token(token), now, now))
+            db.execute("INSERT INTO enrolments VALUES (?,?,?)", (device_id, code_hash, now))
+        return "token:" + token
+
+    def add_enrol_code(self, code_hash: str, campaign: str, max_uses: int, expires_at: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO enrol_codes (code_hash, campaign, max_uses, expires_at, created_at)"
+                       " VALUES (?,?,?,?,?)", (code_hash, campaign, max_uses, expires_at, utc_now()))
+
+    def record_heartbeat(self, device_id: str, body: str, now: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO heartbeats VALUES (?,?,?) ON CONFLICT(device_id) DO UPDATE SET"
+                       " received_at = excluded.received_at, body = excluded.body",
+                       (device_id, now, body))
+            db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, device_id))
+
+    def device_overview(self) -> list[sqlite3.Row]:
+        """Every device with its last-seen time and latest heartbeat body (NULL when none yet)."""
+        return self.db.execute(
+            "SELECT d.device_id, d.site_id, d.created_at, d.last_seen, h.received_at AS heartbeat_at,"
+            " h.body AS heartbeat FROM devices d LEFT JOIN heartbeats h USING (device_id)"
+            " ORDER BY d.site_id, d.device_id").fetchall()
 
     # --- samples ------------------------------------------------------------------------------
 

@@ -39,14 +39,18 @@ def _read_token(path: str) -> str:
 # --- device processes ---------------------------------------------------------------------------
 
 def cmd_kiosk(args) -> int:
+    import time
+
     from kiosk.camera import RetryingSource, open_source
     from kiosk.decode import make_decoder
     from kiosk.pipeline import Kiosk, make_feedback_or_log
     from kiosk import workflow
     from samplepoint.clock import system_clock
+    from samplepoint.sdnotify import Watchdog, WatchedSource, ticking_sleep
     from samplepoint.store import Store
 
     config = _config(args)
+    watchdog = Watchdog()
     cam = config.camera
     spec = args.camera or cam.source
     store = Store(config.db_path)
@@ -62,10 +66,14 @@ def cmd_kiosk(args) -> int:
                            autofocus=cam.autofocus)
 
     # A replay that cannot open is a mistake to report; a live camera is waited for.
-    source = opener() if spec.startswith("replay:") else RetryingSource(opener, cam.retry_s)
+    # Waiting for a missing camera is the main loop waiting on purpose: it keeps pinging.
+    retry_sleep = ticking_sleep(lambda s: time.sleep(s) or False, watchdog.ping, watchdog.slice_s)
+    source = opener() if spec.startswith("replay:") else RetryingSource(opener, cam.retry_s,
+                                                                         sleep=retry_sleep)
     try:
         with source:
-            summary = kiosk.run(source, close_at_end=args.exit_when_done)
+            watchdog.ready()
+            summary = kiosk.run(WatchedSource(source, watchdog), close_at_end=args.exit_when_done)
     finally:
         feedback.close()
     print(json.dumps(summary.__dict__))
@@ -143,11 +151,25 @@ def cmd_forwarder(args) -> int:
     from samplepoint.forwarder import Forwarder
     from samplepoint.store import Store
 
+    from samplepoint import heartbeat
+    from samplepoint.sdnotify import Watchdog, ticking_sleep
+
     config = _config(args)
     client = CentralClient(config.central.url, _read_token(config.central.token_file),
                            timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
-    forwarder = Forwarder(config, Store(config.db_path), client, system_clock(config.site.utc_offset))
+    store, clock, watchdog = Store(config.db_path), system_clock(config.site.utc_offset), Watchdog()
+    beat = heartbeat.Heartbeat(client.session, config.central.url,
+                               lambda: heartbeat.build(store, config.device.data_dir, clock),
+                               config.central.heartbeat_s, config.central.timeout_s)
+
+    def tick():
+        watchdog.ping()
+        beat.maybe_send()
+
+    forwarder = Forwarder(config, store, client, clock, on_tick=tick)
+    forwarder.sleep = ticking_sleep(forwarder.stopping.wait, tick, watchdog.slice_s)
     forwarder.stop_on_signals()
+    watchdog.ready()
     forwarder.run(until_drained=args.until_drained)
     return 0
 
@@ -180,10 +202,10 @@ def cmd_status(args) -> int:
 
 def cmd_central_serve(args) -> int:
     from central.app import create_app
-    from samplepoint.httpserver import serve_forever
+    from samplepoint.sdnotify import serve_watched
 
     log.info("central server on %s, database %s", args.bind, args.db)
-    serve_forever(create_app(args.db), args.bind)
+    serve_watched(create_app(args.db), args.bind)
     return 0
 
 
@@ -211,6 +233,71 @@ def cmd_central_export(args) -> int:
     count = writer(samples, sys.stdout)
     log.info("exported %d %s", count, "rows" if args.format == "csv" else "samples")
     return 0
+
+
+def cmd_central_enrol_code(args) -> int:
+    from central.db import CentralDB
+    from central.enrol import issue_code
+
+    if not 1 <= args.uses <= 10_000 or not 0 < args.valid_hours <= 24 * 90:
+        raise config_module.ConfigError("--uses must be 1-10000 and --valid-hours 0-2160")
+    code, expires_at = issue_code(CentralDB(args.db), args.campaign, args.uses, args.valid_hours)
+    print(code)
+    log.info("enrolment code for campaign %r: %d uses until %s", args.campaign, args.uses, expires_at)
+    return 0
+
+
+def cmd_central_devices(args) -> int:
+    from central.db import CentralDB
+    from central.enrol import device_report
+
+    report = device_report(CentralDB(args.db).device_overview(), datetime.now(timezone.utc),
+                           args.silent_after)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'version':<8} disk free")
+    for d in report:
+        age = "never" if d["last_seen_age_s"] is None else f"{d['last_seen_age_s']} s"
+        free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
+        print(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
+              f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
+    return 0
+
+
+# --- appliance ---------------------------------------------------------------------------------
+
+def cmd_enrol(args) -> int:
+    from pathlib import Path
+
+    from provisioning.enrol import EnrolError, enrol
+    from samplepoint.durable import write_atomic
+
+    config = _config(args)
+    code_file = Path(args.code_file or Path(config.device.data_dir) / "enrol-code")
+    if args.code:
+        write_atomic(code_file, args.code.strip() + "\n", mode=0o600)
+    try:
+        print(enrol(config, code_file, [Path(p) for p in args.boot_copy], args.retry_for))
+    except EnrolError as exc:
+        print(f"samplepoint enrol: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_provision(args) -> int:
+    from provisioning.provision import main
+    return main(args)
+
+
+def cmd_prepare_sd(args) -> int:
+    from provisioning.sdcard import main
+    return main(args)
+
+
+def cmd_doctor(args) -> int:
+    from provisioning.doctor import main
+    return main(args)
 
 
 # --- tools ------------------------------------------------------------------------------------
@@ -285,6 +372,43 @@ def _admitter(config):
     return admit_client
 
 
+def _add_appliance_commands(sub, with_config) -> None:
+    p = with_config(sub.add_parser("enrol", help="exchange the enrolment code for a device token"))
+    p.add_argument("--code", help="the campaign code (else read from --code-file)")
+    p.add_argument("--code-file", help="file holding the code (default DATA_DIR/enrol-code)")
+    p.add_argument("--boot-copy", action="append", default=[],
+                   help="another copy of the code to delete after use (repeatable)")
+    p.add_argument("--retry-for", type=float, default=0.0,
+                   help="keep retrying network failures for this many seconds")
+    p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("provision", help="set up this Pi (or a directory tree) as a device")
+    p.add_argument("--root", help="provision into this directory tree instead of the running system")
+    p.add_argument("--config", help="device config to install (default: keep or write the example)")
+    p.add_argument("--source", help="samplepoint source or wheel to install into the venv")
+    p.add_argument("--enrol-code-file", help="campaign code to put in place for first boot")
+    p.add_argument("--central", action="store_true", help="also install the central server unit")
+    p.set_defaults(func=cmd_provision)
+
+    p = sub.add_parser("prepare-sd", help="write first-boot files for a site onto a boot partition")
+    p.add_argument("--sites", required=True, help="CSV of sites (see docs/install-pi.md)")
+    p.add_argument("--device", help="device_id of the row to write (default: the only row)")
+    p.add_argument("--enrol-code", help="campaign enrolment code (or --enrol-code-file)")
+    p.add_argument("--enrol-code-file", help="file holding the campaign enrolment code")
+    p.add_argument("--style", choices=["bookworm", "trixie"], required=True,
+                   help="bookworm = firstrun.sh; trixie = cloud-init files")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--boot", help="mounted boot partition folder")
+    target.add_argument("--image", help="FAT partition image file, written with mtools")
+    p.add_argument("--image-offset", type=int, default=0,
+                   help="byte offset of the FAT partition inside --image (whole-disk images)")
+    p.set_defaults(func=cmd_prepare_sd)
+
+    p = with_config(sub.add_parser("doctor", help="check camera, radio, uplink, central, clock, disk, services"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samplepoint", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -347,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", help="HOST:PORT instead of hotspot.address:hotspot.portal_port")
     p.set_defaults(func=cmd_portal)
 
+    _add_appliance_commands(sub, with_config)
+
     central = sub.add_parser("central", help="the reference central server").add_subparsers(
         dest="central_command", required=True, metavar="ACTION")
     p = central.add_parser("serve", help="serve the ingest API")
@@ -358,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device-id", required=True)
     p.add_argument("--site-id", required=True)
     p.set_defaults(func=cmd_central_add_device)
+    p = central.add_parser("enrol-code", help="issue a campaign enrolment code (printed once)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--campaign", required=True, help="campaign name, for the records")
+    p.add_argument("--uses", type=int, default=1, help="how many devices may enrol with it")
+    p.add_argument("--valid-hours", type=float, default=72.0)
+    p.set_defaults(func=cmd_central_enrol_code)
+    p = central.add_parser("devices", help="devices with last-seen time and latest heartbeat")
+    p.add_argument("--db", required=True)
+    p.add_argument("--silent-after", type=float, default=300.0,
+                   help="flag devices not heard from for this many seconds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_central_devices)
     p = central.add_parser("export", help="write stored samples to stdout")
     p.add_argument("--db", required=True)
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")

@@ -163,6 +163,8 @@ class CentralConfig:
     backoff_base_s: float = key(1.0, "First retry delay in seconds (doubles per failure).", positive)
     backoff_cap_s: float = key(300.0, "Longest retry delay in seconds.", positive)
     poll_s: float = key(1.0, "Seconds between outbox checks when the queue is empty.", positive)
+    heartbeat_s: float = key(60.0, "Seconds between heartbeats (queue depth, last scan, disk) to "
+                             "the central server.", at_least(5))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ class Backoff:
 
 class Forwarder:
     def __init__(self, config: Config, store: Store, client: CentralClient, clock: Clock,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None,
+                 on_tick: Callable[[], None] | None = None):
         self.config = config
         self.store = store
         self.client = client
@@ -52,6 +53,8 @@ class Forwarder:
         self.stopping = threading.Event()
         self.sleep = sleep or self.stopping.wait
         self.backoff = Backoff(config.central.backoff_base_s, config.central.backoff_cap_s)
+        # Called once per loop turn: the systemd watchdog ping and the heartbeat hang off it.
+        self.on_tick = on_tick or (lambda: None)
 
     def step(self) -> int:
         """Send one batch; return how many records left the pending state (0 when idle or failing)."""
@@ -82,6 +85,7 @@ class Forwarder:
     def run(self, until_drained: bool = False) -> None:
         log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
         while not self.stopping.is_set():
+            self.on_tick()
             moved = self.step()
             if moved == 0 and self.backoff.failures == 0:
                 if until_drained and not self.store.pending(1):

@@ -358,3 +358,10 @@ class Store:
             db.executemany("DELETE FROM declared_persons WHERE declaration_id = ?", [(i,) for i in ids])
             db.executemany("DELETE FROM declarations WHERE id = ?", [(i,) for i in ids])
             return len(ids)
+
+    def last_scan_at(self) -> str | None:
+        """When a tube was last opened or a person last scanned (ISO text), for the heartbeat."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(t) FROM (SELECT MAX(scanned_at) AS t FROM sample_persons"
+                                   " UNION ALL SELECT MAX(opened_at) FROM samples)").fetchone()
+        return row[0]

@@ -1,0 +1,189 @@
+"""Device enrolment and heartbeats at the central server: campaign codes in, device tokens out.
+
+A technician prints one campaign code (`samplepoint central enrol-code`) good for N devices until it
+expires. Each device spends one use to get its own bearer token; the code is stored only hashed,
+wrong guesses are rate-limited per client address and overall, and a device id that already exists
+is never re-keyed through a code (that would let anyone holding the code take over a device).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from flask import Blueprint, current_app, jsonify, request
+
+from central.db import utc_now
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HEARTBEAT_FIELDS = {"queue_depth": int, "quarantined": int, "last_scan_at": (str, type(None)),
+                    "version": str, "disk_free_bytes": int, "disk_total_bytes": int, "sent_at": str}
+
+
+def new_code(rng: Callable[[int], int] = secrets.randbelow) -> str:
+    """SP-XXXX-XXXX-XXXX: 60 random bits, grouped for reading over the phone."""
+    chars = "".join(CODE_ALPHABET[rng(len(CODE_ALPHABET))] for _ in range(12))
+    return "SP-" + "-".join(chars[i:i + 4] for i in (0, 4, 8))
+
+
+def normalise_code(text: str) -> str | None:
+    """The code's 12 characters, whatever the dashes, spaces and case; None when it cannot be one."""
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    compact = re.sub(r"[\s-]", "", text.upper())
+    if compact.startswith("SP"):
+        compact = compact[2:]
+    if len(compact) != 12 or any(c not in CODE_ALPHABET for c in compact):
+        return None
+    return compact
+
+
+def hash_code(compact: str) -> str:
+    return hashlib.sha256(("enrol:" + compact).encode()).hexdigest()
+
+
+def issue_code(db, campaign: str, uses: int, valid_hours: float, now: datetime | None = None) -> tuple[str, str]:
+    """Create a code; returns (code, expiry as ISO UTC). Only its hash is stored."""
+    code = new_code()
+    expires = ((now or datetime.now(timezone.utc)) + timedelta(hours=valid_hours))
+    expires_at = expires.isoformat(timespec="milliseconds")
+    db.add_enrol_code(hash_code(normalise_code(code)), campaign, uses, expires_at)
+    return code, expires_at
+
+
+class RateLimiter:
+    """At most `per_client` attempts per client and `overall` in total within `window_s` seconds."""
+
+    def __init__(self, per_client: int = 10, overall: int = 300, window_s: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.per_client, self.overall, self.window_s = per_client, overall, window_s
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._by_client: dict[str, deque] = {}
+        self._all: deque = deque()
+
+    def allow(self, client: str) -> float | None:
+        """None when the attempt may go ahead, else seconds until it could."""
+        now = self.monotonic()
+        with self._lock:
+            for queue in (self._all, self._by_client.get(client, deque())):
+                while queue and queue[0] <= now - self.window_s:
+                    queue.popleft()
+            mine = self._by_client.setdefault(client, deque())
+            if len(mine) >= self.per_client:
+                return mine[0] + self.window_s - now
+            if len(self._all) >= self.overall:
+                return self._all[0] + self.window_s - now
+            mine.append(now)
+            self._all.append(now)
+            if len(self._by_client) > 10_000:       # bound memory under a spray of addresses
+                self._by_client = {k: v for k, v in self._by_client.items() if v}
+            return None
+
+
+def parse_heartbeat(body) -> dict:
+    """The heartbeat fields, type-checked; raises ValueError naming the first bad field."""
+    if not isinstance(body, dict):
+        raise ValueError("(body): must be a JSON object")
+    clean = {}
+    for name, kind in HEARTBEAT_FIELDS.items():
+        value = body.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{name}: missing or of the wrong type")
+        if isinstance(value, int) and not 0 <= value < 2 ** 53:
+            raise ValueError(f"{name}: out of range")
+        if isinstance(value, str) and len(value) > 64:
+            raise ValueError(f"{name}: too long")
+        clean[name] = value
+    return clean
+
+
+blueprint = Blueprint("enrol", __name__)
+
+
+def _db():
+    return current_app.extensions["central_db"]
+
+
+def _limiter() -> RateLimiter:
+    return current_app.extensions.setdefault("enrol_limiter", RateLimiter())
+
+
+def _refuse(status: int, error: str, message: str, **headers):
+    response = jsonify(error=error, message=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+REFUSALS = {
+    "unknown": (403, "enrolment code unknown; check it against the campaign sheet"),
+    "expired": (410, "enrolment code expired; ask for a new one (samplepoint central enrol-code)"),
+    "used": (410, "enrolment code used up; ask for a new one (samplepoint central enrol-code)"),
+    "enrolled": (409, "device id already enrolled; re-key it with samplepoint central add-device"),
+}
+
+
+@blueprint.post("/api/v1/enrol")
+def enrol():
+    wait = _limiter().allow(request.remote_addr or "?")
+    if wait is not None:
+        return _refuse(429, "rate-limited", "too many enrolment attempts; wait and retry",
+                       **{"Retry-After": str(max(1, int(wait) + 1))})
+    from central.app import _json_body
+    body = _json_body()
+    if not isinstance(body, dict):
+        return _refuse(400, "invalid", "body must be a JSON object")
+    device_id, site_id = body.get("device_id"), body.get("site_id")
+    for name, value in (("device_id", device_id), ("site_id", site_id)):
+        if not isinstance(value, str) or not ID_RE.fullmatch(value):
+            return _refuse(400, "invalid", f"{name} must be 1-64 letters, digits, '.', '_' or '-'")
+    compact = normalise_code(body.get("code"))
+    outcome = _db().enrol_with_code(hash_code(compact), device_id, site_id, utc_now()) \
+        if compact else "unknown"
+    if not outcome.startswith("token:"):
+        status, message = REFUSALS[outcome]
+        current_app.logger.warning("enrolment of %s refused: %s", device_id, outcome)
+        return _refuse(status, outcome, message)
+    current_app.logger.info("device %s enrolled for site %s", device_id, site_id)
+    return jsonify(device_id=device_id, site_id=site_id, token=outcome[len("token:"):]), 201
+
+
+@blueprint.post("/api/v1/heartbeat")
+def heartbeat():
+    from central.app import _authenticate, _json_body
+    device = _authenticate()
+    try:
+        clean = parse_heartbeat(_json_body())
+    except ValueError as exc:
+        return _refuse(400, "invalid", str(exc))
+    _db().record_heartbeat(device["device_id"], json.dumps(clean, sort_keys=True), utc_now())
+    return jsonify(ok=True, time=utc_now())
+
+
+@blueprint.get("/api/v1/device")
+def whoami():
+    """Lets a device (and `samplepoint doctor`) check that its token is valid."""
+    from central.app import _authenticate
+    device = _authenticate()
+    return jsonify(device_id=device["device_id"], site_id=device["site_id"], time=utc_now())
+
+
+def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
+    """One dict per device: last seen, latest heartbeat fields, and whether it has gone silent."""
+    report = []
+    for row in rows:
+        last_seen = row["last_seen"]
+        age = (now - datetime.fromisoformat(last_seen)).total_seconds() if last_seen else None
+        beat = json.loads(row["heartbeat"]) if row["heartbeat"] else {}
+        report.append({"device_id": row["device_id"], "site_id": row["site_id"],
+                       "last_seen": last_seen, "last_seen_age_s": None if age is None else round(age),
+                       "silent": age is None or age > silent_after_s, **beat})
+    return report

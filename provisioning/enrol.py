@@ -1,0 +1,102 @@
+"""Device side of enrolment: trade the campaign code for this device's own token, then forget the code.
+
+Network trouble and rate limits are retried until `retry_for` runs out (first boot may come before
+the uplink); a refusal (wrong, used-up or expired code, device id taken) stops at once with what to do.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from samplepoint import __version__
+from samplepoint.config import Config
+from samplepoint.durable import read_secret, write_atomic
+
+log = logging.getLogger(__name__)
+
+
+class EnrolError(RuntimeError):
+    """Enrolment was refused; the message says what the technician should do."""
+
+
+class TryLater(RuntimeError):
+    def __init__(self, message: str, wait: float | None = None):
+        super().__init__(message)
+        self.wait = wait
+
+
+def request_token(config: Config, code: str, session: requests.Session | None = None) -> str:
+    """One attempt at POST /api/v1/enrol; returns the token, raises EnrolError or TryLater."""
+    session = session or requests.Session()
+    url = config.central.url.rstrip("/") + "/api/v1/enrol"
+    body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
+            "version": __version__}
+    try:
+        response = session.post(url, json=body, timeout=config.central.timeout_s,
+                                verify=config.central.ca_bundle or True)
+    except requests.RequestException as exc:
+        raise TryLater(f"central server unreachable ({type(exc).__name__})") from None
+    if response.status_code == 201:
+        token = response.json().get("token")
+        if isinstance(token, str) and token:
+            return token
+        raise TryLater("central server answered without a token")
+    try:
+        message = response.json().get("message", "")
+    except ValueError:
+        message = response.text[:200]
+    if response.status_code == 429 or response.status_code >= 500:
+        retry_after = response.headers.get("Retry-After", "")
+        raise TryLater(f"HTTP {response.status_code} {message}",
+                       float(retry_after) if retry_after.isdigit() else None)
+    raise EnrolError(f"enrolment refused (HTTP {response.status_code}): {message}")
+
+
+def _forget(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+            log.info("removed enrolment code %s", path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not remove enrolment code %s (%s); delete it by hand", path,
+                        exc.strerror)
+
+
+def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_for: float = 0.0,
+          sleep: Callable[[float], None] = time.sleep, session: requests.Session | None = None) -> str:
+    """Enrol once; returns "enrolled" or "already enrolled". The code files are deleted after use."""
+    token_file = Path(config.central.token_file)
+    if token_file.exists() and read_secret(token_file):
+        _forget([code_file, *boot_copies])
+        return "already enrolled"
+    try:
+        code = read_secret(code_file)
+    except FileNotFoundError:
+        raise EnrolError(f"no enrolment code at {code_file}; write the campaign code there "
+                         f"(samplepoint prepare-sd does) or pass --code") from None
+    deadline = time.monotonic() + retry_for
+    delay = 2.0
+    while True:
+        try:
+            token = request_token(config, code, session)
+            break
+        except TryLater as exc:
+            if time.monotonic() >= deadline:
+                raise EnrolError(f"{exc}; check the uplink and central.url, then run "
+                                 f"`samplepoint enrol` again") from None
+            wait = max(exc.wait or 0.0, delay)
+            log.warning("enrolment not done yet (%s); retrying in %.0f s", exc, wait)
+            sleep(wait)
+            delay = min(delay * 2, 120.0)
+    write_atomic(token_file, token + "\n", mode=0o600)
+    os.chmod(token_file, 0o600)
+    _forget([code_file, *boot_copies])
+    log.info("device %s enrolled; token stored in %s", config.device.id, token_file)
+    return "enrolled"

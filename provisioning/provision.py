@@ -1,0 +1,378 @@
+"""`samplepoint provision`: turns a Raspberry Pi OS system (or a directory tree) into a samplepoint device.
+
+Each step first looks at what is there and changes only what differs, so a second run reports no
+change. With `--root DIR` nothing runs on the host: users and groups are written into DIR/etc as
+text, units are enabled by symlink, and what only the device can do (apt, the venv) is recorded in
+DIR/opt/samplepoint/provision-on-device.sh for the image build to run inside the image.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import samplepoint
+from provisioning import system
+from samplepoint import config as config_module
+from samplepoint.durable import write_atomic
+
+USER = "samplepoint"
+VENV = "/opt/samplepoint/venv"
+DATA_DIR = "/var/lib/samplepoint"
+CONFIG = "/etc/samplepoint/samplepoint.toml"
+UNIT_DIR = "/etc/systemd/system"
+APT_PACKAGES = ["python3-venv", "python3-picamera2", "libzbar0", "hostapd", "dnsmasq", "nftables",
+                "chromium", "cage", "mtools"]
+DEVICE_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
+                "samplepoint-portal.service", "samplepoint-hotspot.service",
+                "samplepoint-hotspot-hostapd.service", "samplepoint-hotspot-dnsmasq.service",
+                "samplepoint-display.service", "samplepoint-enrol.service"]
+# hostapd and dnsmasq are pulled in by the hotspot unit, not enabled on their own.
+ENABLED_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
+                 "samplepoint-portal.service", "samplepoint-hotspot.service",
+                 "samplepoint-display.service", "samplepoint-enrol.service"]
+CENTRAL_UNITS = ["samplepoint-central.service"]
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass
+class Target:
+    """Where provisioning writes, and how it runs (or records) commands."""
+    root: Path
+    on_host: bool
+    run: Callable[[list[str]], str]
+    recorded: list[str] = field(default_factory=list)
+    changes: int = 0
+
+    def path(self, absolute: str) -> Path:
+        return self.root / absolute.lstrip("/")
+
+    def record(self, command: list[str]) -> None:
+        self.recorded.append(shlex.join(command))
+
+
+def run_command(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError:
+        raise StepFailed(f"{command[0]} not found", f"install the package that provides {command[0]}")
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        raise StepFailed(f"`{shlex.join(command)}` failed: {' / '.join(tail)}",
+                         "read the error above, fix it, and run `samplepoint provision` again")
+    return done.stdout
+
+
+def units_source() -> Path:
+    """The shipped unit files: the source tree's systemd/, or the copy pip installed."""
+    for candidate in (Path(__file__).resolve().parents[1] / "systemd",
+                      Path(sys.prefix) / "share/samplepoint/systemd"):
+        if (candidate / "samplepoint-kiosk.service").exists():
+            return candidate
+    raise StepFailed("the samplepoint unit files are missing",
+                     "reinstall samplepoint (pip install) so share/samplepoint/systemd exists")
+
+
+# --- steps: each returns a one-line result and counts its changes on the target ----------------
+
+def step_packages(t: Target, args) -> str:
+    if not t.on_host:
+        t.record(["apt-get", "install", "-y", *APT_PACKAGES])
+        return "recorded for the device (apt does not run with --root)"
+    missing = [p for p in APT_PACKAGES if "install ok installed" not in _dpkg_status(t, p)]
+    if not missing:
+        return "all installed"
+    try:
+        t.run(["apt-get", "update", "-qq"])
+        t.run(["apt-get", "install", "-y", "-qq", *missing])
+    except StepFailed as exc:
+        raise StepFailed(str(exc), "check the uplink and /etc/apt/sources.list; python3-picamera2 "
+                                   "and cage come from Raspberry Pi OS / Debian bookworm or later") from None
+    t.changes += 1
+    return "installed " + " ".join(missing)
+
+
+def _dpkg_status(t: Target, package: str) -> str:
+    try:
+        return t.run(["dpkg-query", "-W", "-f=${Status}", package])
+    except StepFailed:
+        return ""
+
+
+def step_user(t: Target, args) -> str:
+    if t.on_host:
+        return _host_user(t)
+    passwd, group = t.path("/etc/passwd"), t.path("/etc/group")
+    before = (_read(passwd), _read(group))
+    text, _ = system.ensure_group(before[1], "video", USER)
+    text, _ = system.ensure_group(text, "gpio", USER)
+    text, gid = system.ensure_group(text, USER)
+    users, _ = system.ensure_user(before[0], USER, gid, DATA_DIR, "/usr/sbin/nologin",
+                                  "samplepoint services")
+    if (users, text) == before:
+        return f"user {USER} exists"
+    write_atomic(passwd, users, mode=0o644)
+    write_atomic(group, text, mode=0o644)
+    t.changes += 1
+    return f"user {USER} written to {passwd.parent}"
+
+
+def _host_user(t: Target) -> str:
+    import grp
+    import pwd
+    done = []
+    for name in ("video", "gpio"):
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            t.run(["groupadd", "--system", name])
+            done.append(f"group {name}")
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        t.run(["useradd", "--system", "--user-group", "--home-dir", DATA_DIR, "--no-create-home",
+               "--shell", "/usr/sbin/nologin", "--groups", "video,gpio", USER])
+        done.append(f"user {USER}")
+    for name in ("video", "gpio"):
+        if USER not in grp.getgrnam(name).gr_mem:
+            t.run(["usermod", "--append", "--groups", name, USER])
+            done.append(f"{USER} in {name}")
+    if not done:
+        return f"user {USER} exists, in video and gpio"
+    t.changes += 1
+    return "created " + ", ".join(done)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _ids(t: Target) -> tuple[int, int]:
+    """uid and gid of the service user on the target."""
+    if t.on_host:
+        import pwd
+        entry = pwd.getpwnam(USER)
+        return entry.pw_uid, entry.pw_gid
+    return (system.lookup(_read(t.path("/etc/passwd")), USER),
+            system.lookup(_read(t.path("/etc/group")), USER))
+
+
+def _ensure_owned(t: Target, path: Path, mode: int, uid: int, gid: int) -> bool:
+    """chmod/chown path when they differ; True when something changed."""
+    st = path.stat()
+    changed = False
+    if st.st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        if os.geteuid() != 0:
+            raise StepFailed(f"cannot give {path} to {USER} (not root)", "run as root (sudo)")
+        os.chown(path, uid, gid)
+        changed = True
+    return changed
+
+
+def step_directories(t: Target, args) -> str:
+    uid, gid = _ids(t)
+    changed = []
+    for absolute, mode, owner in ((DATA_DIR, 0o700, (uid, gid)), ("/etc/samplepoint", 0o750, (0, gid)),
+                                  ("/opt/samplepoint", 0o755, (0, 0))):
+        path = t.path(absolute)
+        created = not path.exists()
+        path.mkdir(parents=True, exist_ok=True)
+        if _ensure_owned(t, path, mode, *owner) or created:
+            changed.append(f"{absolute} {mode:o}")
+    if not changed:
+        return "data 0700, config 0750: as they should be"
+    t.changes += 1
+    return "set " + ", ".join(changed)
+
+
+def step_venv(t: Target, args) -> str:
+    source = args.source or str(Path(__file__).resolve().parents[1])
+    create = ["python3", "-m", "venv", "--system-site-packages", VENV]
+    install = [f"{VENV}/bin/pip", "install", "--upgrade", source]
+    if not t.on_host:
+        t.record(create)
+        t.record(install)
+        return "recorded for the device (a venv is built where it runs)"
+    changed = []
+    if not Path(VENV, "bin", "python").exists():
+        t.run(create)
+        changed.append("venv created")
+    try:
+        installed = t.run([f"{VENV}/bin/python", "-c", "import samplepoint; print(samplepoint.__version__)"])
+    except StepFailed:
+        installed = ""
+    if installed.strip() != samplepoint.__version__:
+        try:
+            t.run(install)
+        except StepFailed as exc:
+            raise StepFailed(str(exc), "check the uplink or pass --source with a wheel or source "
+                                       "folder of samplepoint") from None
+        changed.append(f"samplepoint {samplepoint.__version__} installed")
+    if not changed:
+        return f"samplepoint {installed.strip()} in {VENV}"
+    t.changes += 1
+    return ", ".join(changed)
+
+
+def _write_if_different(t: Target, path: Path, data: str, mode: int, uid: int, gid: int) -> bool:
+    changed = _read(path) != data if path.exists() else True
+    if changed:
+        write_atomic(path, data, mode=mode)
+    return _ensure_owned(t, path, mode, uid, gid) or changed
+
+
+def step_config(t: Target, args) -> str:
+    uid, gid = _ids(t)
+    target = t.path(CONFIG)
+    if args.config:
+        try:
+            loaded = config_module.load(args.config)
+        except config_module.ConfigError as exc:
+            raise StepFailed(str(exc), "fix the config file and run provision again") from None
+        text = Path(args.config).read_text(encoding="utf-8")
+    elif target.exists():
+        try:
+            loaded = config_module.load(target)
+        except config_module.ConfigError as exc:
+            raise StepFailed(str(exc), f"fix {CONFIG} or pass --config FILE") from None
+        text = _read(target)
+    else:
+        loaded, text = config_module.Config(), config_module.example_toml()
+    if loaded.device.data_dir != DATA_DIR:
+        raise StepFailed(f"device.data_dir is {loaded.device.data_dir}, but the services may write "
+                         f"only {DATA_DIR}", f"set data_dir = '{DATA_DIR}' in [device]")
+    if _write_if_different(t, target, text, 0o600, uid, gid):
+        t.changes += 1
+        return f"{CONFIG} written (0600)"
+    return f"{CONFIG} unchanged"
+
+
+def step_secrets(t: Target, args) -> str:
+    uid, gid = _ids(t)
+    done = []
+    code_file = t.path(DATA_DIR + "/enrol-code")
+    if args.enrol_code_file:
+        code = Path(args.enrol_code_file).read_text(encoding="utf-8").strip() + "\n"
+        if _write_if_different(t, code_file, code, 0o600, uid, gid):
+            done.append("enrolment code placed")
+    loaded = config_module.load(t.path(CONFIG))
+    for secret in (t.path(loaded.central.token_file), code_file):
+        if secret.exists() and _ensure_owned(t, secret, 0o600, uid, gid):
+            done.append(f"{secret.name} made 0600")
+    if not done:
+        return "token and enrolment code: present ones are 0600"
+    t.changes += 1
+    return ", ".join(done)
+
+
+def step_units(t: Target, args) -> str:
+    source = units_source()
+    names = DEVICE_UNITS + (CENTRAL_UNITS if args.central else [])
+    written = []
+    for name in names:
+        path = t.path(f"{UNIT_DIR}/{name}")
+        if _write_if_different(t, path, (source / name).read_text(encoding="utf-8"), 0o644, 0, 0):
+            written.append(name)
+    if not written:
+        return f"{len(names)} units up to date"
+    if t.on_host:
+        t.run(["systemctl", "daemon-reload"])
+    t.changes += 1
+    return f"installed {len(written)}: " + " ".join(written)
+
+
+def _wanted_by(unit_text: str) -> list[str]:
+    targets = []
+    for line in unit_text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "WantedBy":
+            targets += value.split()
+    return targets
+
+
+def step_enable(t: Target, args) -> str:
+    names = ENABLED_UNITS + (CENTRAL_UNITS if args.central else [])
+    enabled = []
+    for name in names:
+        if t.on_host:
+            state = _enabled_state(t, name)
+            if state != "enabled":
+                t.run(["systemctl", "enable", name])
+                enabled.append(name)
+            continue
+        for target in _wanted_by(_read(t.path(f"{UNIT_DIR}/{name}"))):
+            link = t.path(f"{UNIT_DIR}/{target}.wants/{name}")
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(f"{UNIT_DIR}/{name}")
+                enabled.append(name)
+    if not enabled:
+        return f"{len(names)} units enabled"
+    t.changes += 1
+    return "enabled " + " ".join(enabled)
+
+
+def _enabled_state(t: Target, name: str) -> str:
+    try:
+        return t.run(["systemctl", "is-enabled", name]).strip()
+    except StepFailed:
+        return "disabled"
+
+
+def step_record(t: Target, args) -> str:
+    """Root mode: what only the device can do goes into a script the image build runs."""
+    if t.on_host:
+        return "nothing recorded"
+    script = "#!/bin/sh\n# Run inside the image (chroot) or on the device: steps provision --root could not do.\nset -e\n"
+    script += "".join(line + "\n" for line in t.recorded)
+    path = t.path("/opt/samplepoint/provision-on-device.sh")
+    if _write_if_different(t, path, script, 0o755, 0, 0):
+        t.changes += 1
+        return f"{len(t.recorded)} commands written to {path}"
+    return f"{len(t.recorded)} commands already in {path}"
+
+
+STEPS = [("system packages", step_packages), ("service user and groups", step_user),
+         ("directories", step_directories), ("virtual environment", step_venv),
+         ("configuration", step_config), ("secrets", step_secrets), ("systemd units", step_units),
+         ("enable services", step_enable), ("deferred commands", step_record)]
+
+
+def provision(args, run: Callable[[list[str]], str] = run_command, out=print) -> int:
+    """Run every step, printing progress; returns 0 when done, 1 at the first failure."""
+    on_host = not args.root
+    if on_host and os.geteuid() != 0:
+        out("samplepoint provision: must run as root; try: sudo samplepoint provision")
+        return 1
+    target = Target(Path(args.root or "/"), on_host, run)
+    where = "this system" if on_host else f"the tree {target.root}"
+    out(f"provisioning {where}")
+    for number, (title, step) in enumerate(STEPS, start=1):
+        prefix = f"[{number}/{len(STEPS)}] {title}"
+        try:
+            result = step(target, args)
+        except (StepFailed, OSError) as exc:
+            fix = getattr(exc, "fix", "check the path and permissions, then run provision again")
+            out(f"{prefix}: FAILED: {exc}")
+            out(f"      fix: {fix}")
+            return 1
+        out(f"{prefix}: {result}")
+    out(f"provision: {target.changes} step(s) changed" if target.changes
+        else "provision: no change (already provisioned)")
+    return 0
+
+
+def main(args) -> int:
+    return provision(args)

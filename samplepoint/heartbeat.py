@@ -1,0 +1,58 @@
+"""The forwarder's heartbeat: queue depth, last scan, software version and disk space, once a minute.
+
+A heartbeat that fails is only logged: it must never delay or stop the forwarding of records.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from typing import Callable
+
+import requests
+
+from samplepoint import __version__
+from samplepoint.clock import Clock, iso
+from samplepoint.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def build(store: Store, data_dir: str, clock: Clock) -> dict:
+    """The heartbeat body (no personal data: counts, times, version, bytes)."""
+    counts = store.outbox_counts()
+    disk = shutil.disk_usage(data_dir)
+    return {"queue_depth": counts["pending"], "quarantined": counts["quarantined"],
+            "last_scan_at": store.last_scan_at(), "version": __version__,
+            "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "sent_at": iso(clock())}
+
+
+class Heartbeat:
+    """Sends `build()` to POST /api/v1/heartbeat when `every_s` has passed; call `maybe_send()` often."""
+
+    def __init__(self, session: requests.Session, base_url: str, body: Callable[[], dict],
+                 every_s: float = 60.0, timeout: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.session, self.url = session, base_url.rstrip("/") + "/api/v1/heartbeat"
+        self.body, self.every_s, self.timeout = body, every_s, timeout
+        self.monotonic = monotonic
+        self.last_attempt = float("-inf")
+        self.sent = 0
+
+    def maybe_send(self) -> bool:
+        now = self.monotonic()
+        if now - self.last_attempt < self.every_s:
+            return False
+        self.last_attempt = now
+        try:
+            response = self.session.post(self.url, data=json.dumps(self.body()),
+                                         timeout=self.timeout)
+        except (requests.RequestException, OSError) as exc:
+            log.warning("heartbeat not sent (%s)", type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("heartbeat refused: HTTP %d", response.status_code)
+            return False
+        self.sent += 1
+        return True
