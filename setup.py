@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"], exclude=["tests*", "benchmarks*"]),
     include_package_data=True,
     data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service")))],
-    package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg"]},
+    package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh"]},
     install_requires=[
         "flask>=2.3",
         "waitress>=2.1",

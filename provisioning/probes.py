@@ -1,0 +1,118 @@
+"""The real probes behind `samplepoint doctor`: camera, pins, radio, routes, central, clock, disk, systemd."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import requests
+
+
+def camera_frames(config, seconds: float = 3.0, enough: int = 10) -> int:
+    """Frames that arrive from camera.source within `seconds` (stops early at `enough`)."""
+    from kiosk.camera import open_source
+    deadline = time.monotonic() + seconds
+    count = 0
+    with open_source(config.camera.source, config.camera.fps, paced=False) as source:
+        for _ in source.frames():
+            count += 1
+            if count >= enough or time.monotonic() > deadline:
+                break
+    return count
+
+
+def decode_test() -> bool:
+    """Draw a QR code in memory and decode it with the kiosk's decoder."""
+    import segno
+
+    from kiosk.decode import make_decoder
+    payload = "samplepoint-doctor-test"
+    matrix = np.array(segno.make_qr(payload).matrix, dtype=np.uint8)
+    grey = np.where(np.pad(matrix, 4) == 1, 0, 255).astype(np.uint8)
+    grey = np.kron(grey, np.ones((6, 6), dtype=np.uint8))
+    try:
+        symbols = make_decoder().decode(grey)
+    except Exception:                                               # noqa: BLE001
+        return False
+    return any(s.data == payload.encode() for s in symbols)
+
+
+def gpio_factory() -> str:
+    from gpiozero import Device
+    Device.ensure_pin_factory()
+    return type(Device.pin_factory).__name__
+
+
+def wifi_driver(iface: str, sys_class_net: Path = Path("/sys/class/net")) -> str | None:
+    """The kernel driver of a wireless interface, or None when there is no such wireless interface."""
+    base = sys_class_net / iface
+    if not (base / "wireless").exists() and not (base / "phy80211").exists():
+        return None
+    driver = base / "device" / "driver"
+    return os.path.basename(os.readlink(driver)) if driver.is_symlink() else "unknown"
+
+
+def default_route(route_table: Path = Path("/proc/net/route")) -> str | None:
+    try:
+        lines = route_table.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) > 2 and cols[1] == "00000000":
+            return cols[0]
+    return None
+
+
+def central_time(config) -> datetime:
+    response = requests.get(config.central.url.rstrip("/") + "/healthz",
+                            timeout=config.central.timeout_s, verify=config.central.ca_bundle or True)
+    response.raise_for_status()
+    return datetime.fromisoformat(response.json()["time"])
+
+
+def token_status(config, token: str) -> int:
+    response = requests.get(config.central.url.rstrip("/") + "/api/v1/device",
+                            headers={"Authorization": f"Bearer {token}"},
+                            timeout=config.central.timeout_s, verify=config.central.ca_bundle or True)
+    return response.status_code
+
+
+def ntp_synchronized() -> bool | None:
+    try:
+        done = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() == "yes" if done.returncode == 0 else None
+
+
+def disk_usage(path: str) -> tuple[int, int]:
+    usage = shutil.disk_usage(path)
+    return usage.total, usage.free
+
+
+def db_integrity(path: Path) -> str:
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
+
+
+def service_state(unit: str) -> str:
+    try:
+        done = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown (systemctl unavailable)"
+    return done.stdout.strip() or "unknown"

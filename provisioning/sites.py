@@ -1,0 +1,140 @@
+"""Reads the technician's CSV of sites into validated device settings, one row per device.
+
+Columns (header row required, any order): device_id, site_id, site_name, hotspot_ssid, pool_size,
+test_type, central_url, and optionally hostname. Every problem names its row and column.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from samplepoint import config as config_module
+
+REQUIRED = ("device_id", "site_id", "site_name", "hotspot_ssid", "pool_size", "test_type",
+            "central_url")
+OPTIONAL = ("hostname",)
+MAX_BYTES = 1_000_000
+MAX_ROWS = 5000
+HOSTNAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class SitesError(ValueError):
+    """The CSV cannot be used; the message names the row and column to fix."""
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    device_id: str
+    site_id: str
+    site_name: str
+    hotspot_ssid: str
+    pool_size: int
+    test_type: str
+    central_url: str
+    hostname: str
+
+
+def _clean_text(value: str, where: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise SitesError(f"{where} is empty")
+    if len(value) > limit or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise SitesError(f"{where} must be at most {limit} characters without control characters")
+    return value
+
+
+def _row(raw: dict, line: int) -> DeviceRow:
+    def cell(name):
+        value = raw.get(name)
+        return "" if value is None else value
+
+    where = lambda name: f"row {line}, column {name}"     # noqa: E731
+    values = {}
+    for name in ("device_id", "site_id"):
+        value = cell(name).strip()
+        problem = config_module.identifier(value)
+        if problem:
+            raise SitesError(f"{where(name)} {problem}")
+        values[name] = value
+    values["site_name"] = _clean_text(cell("site_name"), where("site_name"), 200)
+    ssid = _clean_text(cell("hotspot_ssid"), where("hotspot_ssid"), 32)
+    if len(ssid.encode("utf-8")) > 32:
+        raise SitesError(f"{where('hotspot_ssid')} is longer than 32 bytes (Wi-Fi limit)")
+    values["hotspot_ssid"] = ssid
+    pool = cell("pool_size").strip()
+    if not pool.isdigit() or not 1 <= int(pool) <= 50:
+        raise SitesError(f"{where('pool_size')} must be a whole number from 1 to 50")
+    values["pool_size"] = int(pool)
+    test_type = cell("test_type").strip()
+    if test_type not in config_module.TEST_TYPES:
+        raise SitesError(f"{where('test_type')} must be one of: {', '.join(config_module.TEST_TYPES)}")
+    values["test_type"] = test_type
+    url = cell("central_url").strip()
+    if config_module.http_url(url):
+        raise SitesError(f"{where('central_url')} must be an http:// or https:// URL")
+    values["central_url"] = url
+    hostname = cell("hostname").strip().lower() or values["device_id"].lower().replace("_", "-").replace(".", "-")
+    if not HOSTNAME_RE.fullmatch(hostname):
+        raise SitesError(f"{where('hostname')} must be letters, digits and '-', at most 63")
+    values["hostname"] = hostname
+    return DeviceRow(**values)
+
+
+def parse_sites(text: str) -> list[DeviceRow]:
+    """Every row of the CSV as a DeviceRow; raises SitesError for the first problem found."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise SitesError("the CSV is larger than 1 MB; split it by campaign")
+    if "\0" in text:
+        raise SitesError("the CSV contains NUL bytes; save it again as UTF-8 CSV")
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise SitesError(f"header row lacks column(s): {', '.join(missing)}")
+    reader.fieldnames = header
+    rows, seen = [], set()
+    try:
+        for line, raw in enumerate(reader, start=2):
+            if line - 1 > MAX_ROWS:
+                raise SitesError(f"more than {MAX_ROWS} rows; split the CSV")
+            if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
+                continue
+            row = _row(raw, line)
+            if row.device_id in seen:
+                raise SitesError(f"row {line}: device_id {row.device_id} appears twice")
+            seen.add(row.device_id)
+            rows.append(row)
+    except csv.Error as exc:
+        raise SitesError(f"not a readable CSV ({exc})") from None
+    if not rows:
+        raise SitesError("the CSV has no device rows")
+    return rows
+
+
+def device_config(row: DeviceRow) -> config_module.Config:
+    """The device's configuration for this row, validated by the one config schema."""
+    raw = {"site": {"id": row.site_id, "name": row.site_name, "pool_size": row.pool_size,
+                    "test_type": row.test_type},
+           "device": {"id": row.device_id},
+           "central": {"url": row.central_url}}
+    hotspot = config_module.sections().get("hotspot")
+    if hotspot is not None and "ssid" in {f for f in hotspot.__dataclass_fields__}:
+        raw["hotspot"] = {"ssid": row.hotspot_ssid}
+    return config_module.from_dict(raw, f"sites row {row.device_id}")
+
+
+def config_toml(config: config_module.Config) -> str:
+    """TOML text for the sections that differ from the defaults' sections (site, device, central...)."""
+    import dataclasses
+    lines = ["# Written by samplepoint prepare-sd. Every other key keeps its default.", ""]
+    for name, cls in config_module.sections().items():
+        section = getattr(config, name)
+        changed = [(f.name, getattr(section, f.name)) for f in dataclasses.fields(cls)
+                   if getattr(section, f.name) != getattr(cls(), f.name)]
+        if changed:
+            lines.append(f"[{name}]")
+            lines += [f"{key} = {config_module._toml_value(value)}" for key, value in changed]
+            lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""The real processes under a fake systemd: the forwarder and the central server send READY and pings."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import write_config
+from test_sdnotify import FakeNotifySocket
+
+SAMPLEPOINT = [sys.executable, "-m", "samplepoint.cli"]
+
+
+def _run_until(command, notify, wanted: int, timeout: float = 20.0) -> list[str]:
+    env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"}
+    env.pop("WATCHDOG_PID", None)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            messages = notify.drain(0.05)
+            if messages.count("WATCHDOG=1") >= wanted:
+                break
+        return notify.drain(0.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def test_forwarder_pings_while_backing_off_from_a_dead_central(tmp_path):
+    notify = FakeNotifySocket(tmp_path / "notify.sock")
+    try:
+        config = write_config(tmp_path, "http://127.0.0.1:9", token="t" * 20,
+                              central={"backoff_base_s": 5.0, "backoff_cap_s": 5.0})
+        messages = _run_until(SAMPLEPOINT + ["forwarder", "--config", str(config)], notify, 4)
+    finally:
+        notify.close()
+    assert messages[0].startswith("READY=1")
+    assert messages.count("WATCHDOG=1") >= 4
+
+
+def test_central_server_is_ready_only_once_it_answers(tmp_path):
+    notify = FakeNotifySocket(tmp_path / "notify.sock")
+    try:
+        messages = _run_until(SAMPLEPOINT + ["central", "serve", "--db", str(tmp_path / "c.db"),
+                                             "--bind", "127.0.0.1:0"], notify, 2)
+    finally:
+        notify.close()
+    assert messages[0].startswith("READY=1")
+    assert messages.count("WATCHDOG=1") >= 2
