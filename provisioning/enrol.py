@@ -32,15 +32,18 @@ class TryLater(RuntimeError):
 
 def request_token(config: Config, code: str, session: requests.Session | None = None) -> str:
     """One attempt at POST /api/v1/enrol; returns the token, raises EnrolError or TryLater."""
-    session = session or requests.Session()
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
     body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
             "version": __version__}
+    http = session or requests.Session()
     try:
-        response = session.post(url, json=body, timeout=config.central.timeout_s,
-                                verify=config.central.ca_bundle or True)
+        response = http.post(url, json=body, timeout=config.central.timeout_s,
+                             verify=config.central.ca_bundle or True)
     except requests.RequestException as exc:
         raise TryLater(f"central server unreachable ({type(exc).__name__})") from None
+    finally:
+        if session is None:
+            http.close()
     if response.status_code == 201:
         token = response.json().get("token")
         if isinstance(token, str) and token:

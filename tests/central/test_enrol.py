@@ -1,0 +1,169 @@
+"""Enrolment against the real central server: good, reused, expired and wrong codes, and a flood."""
+from __future__ import annotations
+
+import json
+import stat
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from central import enrol as central_enrol
+from central.app import create_app
+from central.db import CentralDB
+from conftest import write_config
+from provisioning.enrol import EnrolError, enrol
+from samplepoint import config as config_module
+from samplepoint.cli import main as cli_main
+from samplepoint.durable import write_atomic
+
+
+def device(tmp_path, central_url, device_id="DEV-NEW-01", site_id="SITE-TEST"):
+    folder = tmp_path / device_id
+    folder.mkdir()
+    path = write_config(folder, central_url, device={"id": device_id}, site={"id": site_id})
+    config = config_module.load(path)
+    code_file = folder / "device" / "enrol-code"
+    return config, code_file
+
+
+def put_code(code_file, code):
+    write_atomic(code_file, code + "\n", mode=0o600)
+
+
+def test_good_code_enrols_stores_token_0600_and_forgets_the_code(tmp_path, central):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=2, valid_hours=24)
+    config, code_file = device(tmp_path, central.url)
+    boot_copy = tmp_path / "boot-enrol-code"
+    put_code(code_file, code)
+    boot_copy.write_text(code)
+    assert enrol(config, code_file, [boot_copy]) == "enrolled"
+    token_file = config.central.token_file
+    assert stat.S_IMODE(__import__("os").stat(token_file).st_mode) == 0o600
+    assert not code_file.exists() and not boot_copy.exists()
+    token = open(token_file).read().strip()
+    answer = requests.get(central.url + "/api/v1/device", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.json()["device_id"] == "DEV-NEW-01"
+    assert "DEV-NEW-01" in [row["device_id"] for row in central.db.devices()]
+    # Running again (service restarted) is a no-op, not a second use of the code.
+    put_code(code_file, code)
+    assert enrol(config, code_file) == "already enrolled"
+    assert not code_file.exists()
+
+
+def test_reused_code_is_refused_once_its_uses_are_spent(tmp_path, central):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    first, first_file = device(tmp_path, central.url, "DEV-A")
+    second, second_file = device(tmp_path, central.url, "DEV-B")
+    put_code(first_file, code)
+    put_code(second_file, code)
+    assert enrol(first, first_file) == "enrolled"
+    with pytest.raises(EnrolError, match="410.*used up"):
+        enrol(second, second_file)
+    assert second_file.exists(), "a refused code stays so the technician can see it"
+
+
+def test_expired_code_is_refused(tmp_path, central):
+    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    code, _ = central_enrol.issue_code(central.db, "old", uses=5, valid_hours=1, now=past)
+    config, code_file = device(tmp_path, central.url)
+    put_code(code_file, code)
+    with pytest.raises(EnrolError, match="410.*expired"):
+        enrol(config, code_file)
+
+
+@pytest.mark.parametrize("wrong", ["SP-AAAA-BBBB-CCCC", "not a code", "SP-" + "A" * 60])
+def test_wrong_code_is_refused(tmp_path, central, wrong):
+    central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    config, code_file = device(tmp_path, central.url)
+    put_code(code_file, wrong)
+    with pytest.raises(EnrolError, match="403"):
+        enrol(config, code_file)
+
+
+def test_a_code_cannot_take_over_an_enrolled_device(tmp_path, central):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    config, code_file = device(tmp_path, central.url, "DEV-TEST-01")      # the fixture's device
+    put_code(code_file, code)
+    with pytest.raises(EnrolError, match="409"):
+        enrol(config, code_file)
+    assert central.db.device_for_token(central.token) is not None
+
+
+def test_a_flood_of_attempts_is_rate_limited_even_for_the_right_code(tmp_path, central):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    statuses = []
+    for n in range(40):
+        answer = requests.post(central.url + "/api/v1/enrol", timeout=5,
+                               json={"code": f"SP-AAAA-AAAA-{n:04d}"[:17], "device_id": f"X{n}",
+                                     "site_id": "S"})
+        statuses.append(answer.status_code)
+    assert statuses[:10] == [403] * 10
+    assert set(statuses[10:]) == {429}
+    late = requests.post(central.url + "/api/v1/enrol", timeout=5,
+                         json={"code": code, "device_id": "DEV-LATE", "site_id": "S"})
+    assert late.status_code == 429 and int(late.headers["Retry-After"]) >= 1
+    assert "DEV-LATE" not in [row["device_id"] for row in central.db.devices()]
+
+
+def test_device_retries_through_rate_limit_then_enrols(tmp_path, central, monkeypatch):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    limiter = central_enrol.RateLimiter(per_client=1, window_s=60)
+    monkeypatch.setattr(central_enrol, "_limiter", lambda: limiter)
+    limiter.allow("127.0.0.1")            # the window is already spent
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        limiter._by_client.clear()
+        limiter._all.clear()
+
+    config, code_file = device(tmp_path, central.url)
+    put_code(code_file, code)
+    assert enrol(config, code_file, retry_for=60, sleep=sleep) == "enrolled"
+    assert waits and waits[0] >= 1
+
+
+def test_rate_limiter_window_slides():
+    now = [0.0]
+    limiter = central_enrol.RateLimiter(per_client=2, overall=3, window_s=10, monotonic=lambda: now[0])
+    assert limiter.allow("a") is None and limiter.allow("a") is None
+    assert limiter.allow("a") == pytest.approx(10)
+    assert limiter.allow("b") is None
+    assert limiter.allow("c") is not None          # overall limit
+    now[0] = 10.5
+    assert limiter.allow("a") is None
+
+
+def test_codes_are_well_formed_and_normalised():
+    code = central_enrol.new_code()
+    assert len(code) == 17 and code.startswith("SP-")
+    compact = central_enrol.normalise_code(code)
+    assert central_enrol.normalise_code(code.lower().replace("-", " ")) == compact
+    assert central_enrol.normalise_code("SP-0000-1111-IIII") is None
+
+
+def test_cli_issues_a_code_that_enrols(tmp_path, capsys):
+    db_path = tmp_path / "central.db"
+    assert cli_main(["central", "enrol-code", "--db", str(db_path), "--campaign", "c", "--uses", "3"]) == 0
+    code = capsys.readouterr().out.strip()
+    client = create_app(CentralDB(db_path)).test_client()
+    answer = client.post("/api/v1/enrol", json={"code": code, "device_id": "D1", "site_id": "S1"})
+    assert answer.status_code == 201 and answer.get_json()["token"]
+    assert cli_main(["central", "enrol-code", "--db", str(db_path), "--campaign", "c", "--uses", "0"]) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=st.one_of(st.binary(max_size=300),
+                      st.dictionaries(st.sampled_from(["code", "device_id", "site_id", "x"]),
+                                      st.one_of(st.text(max_size=80), st.integers(), st.none(),
+                                                st.lists(st.integers(), max_size=3)), max_size=4)))
+def test_hostile_enrol_bodies_never_crash(tmp_path_factory, body):
+    app = create_app(CentralDB(tmp_path_factory.mktemp("c") / "c.db"))
+    app.extensions["enrol_limiter"] = central_enrol.RateLimiter(per_client=10**6, overall=10**6)
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    answer = app.test_client().post("/api/v1/enrol", data=data, content_type="application/json")
+    assert answer.status_code in (400, 403)
+    assert answer.is_json
