@@ -1,0 +1,146 @@
+"""`samplepoint provision --root DIR`: files, modes and owners; a second run changes nothing."""
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from provisioning import provision, system
+from samplepoint import config as config_module
+from samplepoint.cli import main as cli_main
+
+pytestmark = pytest.mark.system       # chown to the service user needs root
+
+
+def run(root, *extra, capsys) -> tuple[int, str]:
+    code = cli_main(["provision", "--root", str(root), *extra])
+    return code, capsys.readouterr().out
+
+
+def owner(path: Path) -> tuple[int, int, int]:
+    st_ = path.stat()
+    return st_.st_uid, st_.st_gid, stat.S_IMODE(st_.st_mode)
+
+
+def ids(root: Path) -> tuple[int, int]:
+    return (system.lookup((root / "etc/passwd").read_text(), "samplepoint"),
+            system.lookup((root / "etc/group").read_text(), "samplepoint"))
+
+
+@pytest.fixture
+def image_root(tmp_path):
+    """A tree standing for a Raspberry Pi OS image: its own passwd and group, video already there."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n")
+    (root / "etc/group").write_text("root:x:0:\nvideo:x:44:pi\npi:x:1000:\n")
+    return root
+
+
+def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, capsys):
+    code_file = tmp_path / "code"
+    code_file.write_text("SP-ABCD-EFGH-JKLM\n")
+    code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
+    assert code == 0, out
+    assert "[1/9] system packages: recorded" in out and "[9/9]" in out
+    uid, gid = ids(image_root)
+    assert "video:x:44:pi,samplepoint" in (image_root / "etc/group").read_text()
+    assert owner(image_root / "var/lib/samplepoint") == (uid, gid, 0o700)
+    assert owner(image_root / "etc/samplepoint") == (0, gid, 0o750)
+    assert owner(image_root / "etc/samplepoint/samplepoint.toml") == (uid, gid, 0o600)
+    assert owner(image_root / "var/lib/samplepoint/enrol-code") == (uid, gid, 0o600)
+    config_module.load(image_root / "etc/samplepoint/samplepoint.toml")
+    for name in provision.DEVICE_UNITS:
+        assert owner(image_root / "etc/systemd/system" / name) == (0, 0, 0o644)
+    wants = image_root / "etc/systemd/system/multi-user.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == sorted(
+        u for u in provision.ENABLED_UNITS if u != "samplepoint-display.service")
+    assert os.readlink(wants / "samplepoint-kiosk.service") == "/etc/systemd/system/samplepoint-kiosk.service"
+    assert (image_root / "etc/systemd/system/graphical.target.wants/samplepoint-display.service").is_symlink()
+    script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
+    assert "apt-get install -y python3-venv python3-picamera2" in script
+    assert "python3 -m venv --system-site-packages /opt/samplepoint/venv" in script
+    before = {p: p.stat().st_mtime_ns for p in image_root.rglob("*") if not p.is_symlink()}
+
+    code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
+    assert code == 0
+    assert out.strip().endswith("provision: no change (already provisioned)")
+    assert {p: p.stat().st_mtime_ns for p in image_root.rglob("*") if not p.is_symlink()} == before
+
+
+def test_a_given_config_is_installed_and_a_changed_one_reported(image_root, tmp_path, capsys):
+    config = tmp_path / "device.toml"
+    config.write_text("[site]\nid = 'SITE-A'\n[device]\nid = 'DEV-A'\n")
+    assert run(image_root, "--config", str(config), capsys=capsys)[0] == 0
+    installed = image_root / "etc/samplepoint/samplepoint.toml"
+    assert config_module.load(installed).device.id == "DEV-A"
+    config.write_text("[site]\nid = 'SITE-B'\n[device]\nid = 'DEV-A'\n")
+    code, out = run(image_root, "--config", str(config), capsys=capsys)
+    assert code == 0 and "samplepoint.toml written" in out and "1 step(s) changed" in out
+
+
+def test_loose_modes_are_tightened(image_root, capsys):
+    assert run(image_root, capsys=capsys)[0] == 0
+    token = image_root / "var/lib/samplepoint/device-token"
+    token.write_text("secret\n")
+    os.chmod(token, 0o644)
+    os.chmod(image_root / "var/lib/samplepoint", 0o755)
+    code, out = run(image_root, capsys=capsys)
+    assert code == 0 and "device-token made 0600" in out
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert stat.S_IMODE((image_root / "var/lib/samplepoint").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("text, fix", [
+    ("[site]\npool_size = 0\n", "fix the config file"),
+    ("[device]\ndata_dir = '/home/pi/data'\n", "set data_dir = '/var/lib/samplepoint'"),
+])
+def test_a_bad_config_fails_with_the_fix(image_root, tmp_path, capsys, text, fix):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    code, out = run(image_root, "--config", str(config), capsys=capsys)
+    assert code == 1
+    assert "[5/9] configuration: FAILED" in out and f"fix: {fix}" in out
+    assert not (image_root / "etc/systemd/system/samplepoint-kiosk.service").exists()
+
+
+def test_host_mode_refuses_without_root(monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    args = argparse.Namespace(root=None)
+    assert provision.provision(args) == 1
+    assert "must run as root" in capsys.readouterr().out
+
+
+def test_host_mode_runs_apt_only_for_missing_packages(tmp_path, monkeypatch):
+    commands = []
+
+    def fake_run(command):
+        commands.append(command)
+        if command[0] == "dpkg-query":
+            return "install ok installed" if command[-1] != "cage" else "unknown ok not-installed"
+        return ""
+
+    target = provision.Target(tmp_path, True, fake_run)
+    assert provision.step_packages(target, None) == "installed cage"
+    assert commands[-1] == ["apt-get", "install", "-y", "-qq", "cage"]
+    assert target.changes == 1
+
+
+@given(names=st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True), max_size=20))
+def test_group_and_user_edits_are_idempotent(names):
+    group, passwd = "root:x:0:\n", "root:x:0:0::/root:/bin/sh\n"
+    for name in names:
+        group, gid = system.ensure_group(group, name, "samplepoint")
+    again = group
+    for name in names:
+        again, _ = system.ensure_group(again, name, "samplepoint")
+    assert again == group
+    gids = [line.split(":")[2] for line in group.splitlines()]
+    assert len(gids) == len(set(gids))
+    passwd, uid = system.ensure_user(passwd, "samplepoint", 999, "/var/lib/samplepoint", "/usr/sbin/nologin")
+    assert system.ensure_user(passwd, "samplepoint", 5, "/x", "/bin/sh") == (passwd, uid)
