@@ -196,7 +196,8 @@ def render(results: list[Result], config) -> str:
     return "\n".join(lines)
 
 
-def main(args, probes: Probes | None = None, out=sys.stdout) -> int:
+def main(args, probes: Probes | None = None, out=None) -> int:
+    out = out or sys.stdout
     config = config_module.load(args.config)
     results = run_checks(config, probes or Probes())
     if args.json:
