@@ -167,3 +167,18 @@ def test_hostile_enrol_bodies_never_crash(tmp_path_factory, body):
     answer = app.test_client().post("/api/v1/enrol", data=data, content_type="application/json")
     assert answer.status_code in (400, 403)
     assert answer.is_json
+
+
+def test_cli_enrol_with_a_code_on_the_command_line(tmp_path, central, capsys):
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    path = write_config(tmp_path, central.url, device={"id": "DEV-CLI"})
+    assert cli_main(["enrol", "--config", str(path), "--code", code]) == 0
+    assert capsys.readouterr().out.strip() == "enrolled"
+    assert not (tmp_path / "device" / "enrol-code").exists()
+    assert cli_main(["enrol", "--config", str(path), "--code", "SP-AAAA-AAAA-AAAA"]) == 0
+    assert capsys.readouterr().out.strip() == "already enrolled"
+    other = tmp_path / "other"
+    other.mkdir()
+    path = write_config(other, central.url, device={"id": "DEV-CLI-2"})
+    assert cli_main(["enrol", "--config", str(path), "--code", code]) == 1
+    assert "used up" in capsys.readouterr().err
