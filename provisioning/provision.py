@@ -26,7 +26,7 @@ DATA_DIR = "/var/lib/samplepoint"
 CONFIG = "/etc/samplepoint/samplepoint.toml"
 UNIT_DIR = "/etc/systemd/system"
 APT_PACKAGES = ["python3-venv", "python3-picamera2", "libzbar0", "hostapd", "dnsmasq", "nftables",
-                "chromium", "cage", "mtools"]
+                "chromium", "cage", "mtools", "sqlite3"]
 DEVICE_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
                 "samplepoint-portal.service", "samplepoint-hotspot.service",
                 "samplepoint-hotspot-hostapd.service", "samplepoint-hotspot-dnsmasq.service",
@@ -197,14 +197,29 @@ def step_directories(t: Target, args) -> str:
     return "set " + ", ".join(changed)
 
 
+def _command_link(t: Target) -> bool:
+    """/usr/local/bin/samplepoint → the venv's, so technicians can type `samplepoint`."""
+    link = t.path("/usr/local/bin/samplepoint")
+    if link.is_symlink() and os.readlink(link) == f"{VENV}/bin/samplepoint":
+        return False
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(f"{VENV}/bin/samplepoint")
+    return True
+
+
 def step_venv(t: Target, args) -> str:
+    linked = _command_link(t)
+    t.changes += linked
     source = args.source or str(Path(__file__).resolve().parents[1])
     create = ["python3", "-m", "venv", "--system-site-packages", VENV]
     install = [f"{VENV}/bin/pip", "install", "--upgrade", source]
     if not t.on_host:
         t.record(create)
         t.record(install)
-        return "recorded for the device (a venv is built where it runs)"
+        return "recorded for the device (a venv is built where it runs)" + \
+            ("; /usr/local/bin/samplepoint linked" if linked else "")
     changed = []
     if not Path(VENV, "bin", "python").exists():
         t.run(create)
@@ -222,7 +237,7 @@ def step_venv(t: Target, args) -> str:
         changed.append(f"samplepoint {samplepoint.__version__} installed")
     if not changed:
         return f"samplepoint {installed.strip()} in {VENV}"
-    t.changes += 1
+    t.changes += not linked
     return ", ".join(changed)
 
 

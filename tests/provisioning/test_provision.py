@@ -62,6 +62,7 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
         u for u in provision.ENABLED_UNITS if u != "samplepoint-display.service")
     assert os.readlink(wants / "samplepoint-kiosk.service") == "/etc/systemd/system/samplepoint-kiosk.service"
     assert (image_root / "etc/systemd/system/graphical.target.wants/samplepoint-display.service").is_symlink()
+    assert os.readlink(image_root / "usr/local/bin/samplepoint") == provision.VENV + "/bin/samplepoint"
     script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
     assert "apt-get install -y python3-venv python3-picamera2" in script
     assert "python3 -m venv --system-site-packages /opt/samplepoint/venv" in script
