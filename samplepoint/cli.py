@@ -160,7 +160,7 @@ def cmd_forwarder(args) -> int:
     store, clock, watchdog = Store(config.db_path), system_clock(config.site.utc_offset), Watchdog()
     beat = heartbeat.Heartbeat(client.session, config.central.url,
                                lambda: heartbeat.build(store, config.device.data_dir, clock),
-                               config.central.heartbeat_s, config.central.timeout_s)
+                               config.central.heartbeat_s, min(5.0, config.central.timeout_s))
 
     def tick():
         watchdog.ping()

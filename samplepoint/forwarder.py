@@ -85,8 +85,8 @@ class Forwarder:
     def run(self, until_drained: bool = False) -> None:
         log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
         while not self.stopping.is_set():
-            self.on_tick()
             moved = self.step()
+            self.on_tick()
             if moved == 0 and self.backoff.failures == 0:
                 if until_drained and not self.store.pending(1):
                     break

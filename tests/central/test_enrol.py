@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from central import enrol as central_enrol
 from central.app import create_app
 from central.db import CentralDB
-from conftest import write_config
+from tests.conftest import write_config
 from provisioning.enrol import EnrolError, enrol
 from samplepoint import config as config_module
 from samplepoint.cli import main as cli_main

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import write_config
+from tests.conftest import write_config
 from provisioning import doctor, probes
 from samplepoint import config as config_module
 from samplepoint.store import Store

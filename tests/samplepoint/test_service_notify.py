@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from conftest import write_config
-from test_sdnotify import FakeNotifySocket
+from tests.conftest import write_config
+from tests.samplepoint.test_sdnotify import FakeNotifySocket
 
 SAMPLEPOINT = [sys.executable, "-m", "samplepoint.cli"]
 
