@@ -21,7 +21,15 @@ log = logging.getLogger(__name__)
 
 
 class EnrolError(RuntimeError):
-    """Enrolment was refused; the message says what the technician should do."""
+    """Enrolment did not happen; the message says what the technician should do.
+
+    `temporary` is True when only the network or the server's load stood in the way, so
+    trying again later may work; False when the server refused the code or the device.
+    """
+
+    def __init__(self, message: str, temporary: bool = False):
+        super().__init__(message)
+        self.temporary = temporary
 
 
 class TryLater(RuntimeError):
@@ -93,7 +101,7 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
         except TryLater as exc:
             if time.monotonic() >= deadline:
                 raise EnrolError(f"{exc}; check the uplink and central.url, then run "
-                                 f"`samplepoint enrol` again") from None
+                                 f"`samplepoint enrol` again", temporary=True) from None
             wait = max(exc.wait or 0.0, delay)
             log.warning("enrolment not done yet (%s); retrying in %.0f s", exc, wait)
             sleep(wait)

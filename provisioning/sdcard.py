@@ -41,8 +41,22 @@ class FolderBoot:
         return path.read_text(encoding="utf-8") if path.exists() else None
 
     def write(self, name: str, text: str, secret: bool = False) -> None:
-        from samplepoint.durable import write_atomic
-        write_atomic(self.root / name, text, mode=0o600 if secret else 0o644)
+        from samplepoint.durable import fsync_dir, write_atomic
+        path = self.root / name
+        try:
+            write_atomic(path, text, mode=0o600 if secret else 0o644)
+        except PermissionError:
+            # A mounted FAT partition refuses chmod: its modes come from the mount options
+            # (fmask). The file is still created without group/other bits where it can be,
+            # and first boot moves the secret off the card.
+            tmp = path.with_name(f".{path.name}.tmp")
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600 if secret else 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
 
 
 class FatImage:

@@ -281,7 +281,7 @@ def cmd_enrol(args) -> int:
         print(enrol(config, code_file, [Path(p) for p in args.boot_copy], args.retry_for))
     except EnrolError as exc:
         print(f"samplepoint enrol: {exc}", file=sys.stderr)
-        return 1
+        return 75 if exc.temporary else 1       # 75 = EX_TEMPFAIL: systemd retries it later
     return 0
 
 

@@ -182,3 +182,10 @@ def test_cli_enrol_with_a_code_on_the_command_line(tmp_path, central, capsys):
     path = write_config(other, central.url, device={"id": "DEV-CLI-2"})
     assert cli_main(["enrol", "--config", str(path), "--code", code]) == 1
     assert "used up" in capsys.readouterr().err
+
+
+def test_unreachable_central_is_a_temporary_failure(tmp_path, capsys):
+    path = write_config(tmp_path, "http://127.0.0.1:9", device={"id": "DEV-OFF"})
+    assert cli_main(["enrol", "--config", str(path), "--code", "SP-ABCD-EFGH-JKLM"]) == 75
+    assert "check the uplink" in capsys.readouterr().err
+    assert (tmp_path / "device" / "enrol-code").exists(), "the code is kept for the retry"

@@ -174,3 +174,19 @@ def test_first_boot_scripts_are_valid_shell(tmp_path):
     firstrun.write_text(sdcard.bookworm_files(row)["firstrun.sh"])
     for script in (sdcard.FIRSTBOOT, firstrun):
         subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_a_fat_mount_that_refuses_chmod_still_gets_the_files(tmp_path, sites_csv, monkeypatch):
+    boot = tmp_path / "bootfs"
+    boot.mkdir()
+    (boot / "cmdline.txt").write_text("console=tty1 root=PARTUUID=1-02 rootwait\n")
+
+    def refuse(fd, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refuse)
+    assert cli_main(["prepare-sd", "--sites", str(sites_csv), "--device", "DEV-DT-01",
+                     "--enrol-code", CODE, "--style", "trixie", "--boot", str(boot)]) == 0
+    assert (boot / "samplepoint/enrol-code").read_text().strip() == CODE
+    assert stat.S_IMODE((boot / "samplepoint/enrol-code").stat().st_mode) & 0o077 == 0
+    assert not [p for p in boot.rglob(".*")]
