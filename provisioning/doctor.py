@@ -144,6 +144,9 @@ def check_clock(config, p: Probes, server_time: datetime | None) -> Result:
 
 
 def check_disk(config, p: Probes) -> Result:
+    if not Path(config.device.data_dir).is_dir():
+        return Result("disk", FAIL, f"no data directory {config.device.data_dir}",
+                      "run samplepoint provision (it creates the directory, mode 0700)")
     total, free = p.disk_usage(config.device.data_dir)
     share = free / total if total else 0.0
     text = f"{free // 2**20} MiB free ({share:.0%}) at {config.device.data_dir}"
@@ -178,11 +181,24 @@ def check_services(config, p: Probes) -> list[Result]:
     return results
 
 
+def _guarded(name: str, check, *args):
+    """Run one check; a check that breaks becomes its own FAIL line instead of ending doctor."""
+    try:
+        return check(*args)
+    except Exception as exc:                                         # noqa: BLE001
+        return Result(name, FAIL, f"the check itself failed: {type(exc).__name__}: {exc}",
+                      "run `samplepoint -v doctor` and read the error")
+
+
 def run_checks(config, p: Probes) -> list[Result]:
-    central, server_time = check_central(config, p)
-    return [check_camera(config, p), check_gpio(config, p), check_ap(config, p),
-            check_uplink(config, p), central, check_clock(config, p, server_time),
-            check_disk(config, p), check_database(config, p), *check_services(config, p)]
+    central = _guarded("central", check_central, config, p)
+    central, server_time = central if isinstance(central, tuple) else (central, None)
+    services = _guarded("services", check_services, config, p)
+    return [_guarded("camera", check_camera, config, p), _guarded("gpio", check_gpio, config, p),
+            _guarded("ap-radio", check_ap, config, p), _guarded("uplink", check_uplink, config, p),
+            central, _guarded("clock", check_clock, config, p, server_time),
+            _guarded("disk", check_disk, config, p), _guarded("database", check_database, config, p),
+            *(services if isinstance(services, list) else [services])]
 
 
 def render(results: list[Result], config) -> str:

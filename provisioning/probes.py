@@ -43,8 +43,12 @@ def decode_test() -> bool:
 
 
 def gpio_factory() -> str:
+    import warnings
+
     from gpiozero import Device
-    Device.ensure_pin_factory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # gpiozero warns for every back-end it falls past
+        Device.ensure_pin_factory()
     return type(Device.pin_factory).__name__
 
 
@@ -70,9 +74,19 @@ def default_route(route_table: Path = Path("/proc/net/route")) -> str | None:
 
 
 def central_time(config) -> datetime:
-    response = requests.get(config.central.url.rstrip("/") + "/healthz",
-                            timeout=config.central.timeout_s, verify=config.central.ca_bundle or True)
-    response.raise_for_status()
+    """The central server's clock from /healthz; raises with a short reason when unreachable."""
+    try:
+        response = requests.get(config.central.url.rstrip("/") + "/healthz",
+                                timeout=config.central.timeout_s,
+                                verify=config.central.ca_bundle or True)
+    except requests.exceptions.SSLError:
+        raise ConnectionError("TLS certificate not trusted (central.ca_bundle)") from None
+    except requests.Timeout:
+        raise ConnectionError(f"no answer within {config.central.timeout_s:g} s") from None
+    except requests.RequestException:
+        raise ConnectionError("connection refused or no route") from None
+    if response.status_code != 200:
+        raise ConnectionError(f"HTTP {response.status_code} from /healthz")
     return datetime.fromisoformat(response.json()["time"])
 
 

@@ -181,3 +181,23 @@ def test_cli_doctor_exit_code(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(doctor, "Probes", lambda: no_uplink)
     assert cli_main(["doctor", "--config", str(path)]) == 1
     assert "FAIL  uplink" in capsys.readouterr().out
+
+
+def test_a_check_that_breaks_is_a_fail_line_not_a_crash(device):
+    probes_ = dataclasses.replace(healthy(), disk_usage=fail("statvfs exploded"),
+                                  service_state=fail("dbus gone"))
+    code, out = run(device[0], probes_)
+    assert code == 1
+    assert "FAIL  disk" in out and "statvfs exploded" in out and "FAIL  camera" in out
+
+
+def test_missing_data_directory(tmp_path):
+    path = write_config(tmp_path, token="t", device={"data_dir": str(tmp_path / "nowhere")})
+    code, out = run(path, healthy())
+    assert code == 1 and "FAIL  disk" in out and "samplepoint provision" in out
+
+
+def test_real_central_probe_gives_a_short_reason(tmp_path):
+    config = config_module.load(write_config(tmp_path, "http://127.0.0.1:9"))
+    with pytest.raises(ConnectionError, match="^connection refused or no route$"):
+        probes.central_time(config)
