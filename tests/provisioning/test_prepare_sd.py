@@ -190,3 +190,29 @@ def test_a_fat_mount_that_refuses_chmod_still_gets_the_files(tmp_path, sites_csv
     assert (boot / "samplepoint/enrol-code").read_text().strip() == CODE
     assert stat.S_IMODE((boot / "samplepoint/enrol-code").stat().st_mode) & 0o077 == 0
     assert not [p for p in boot.rglob(".*")]
+
+
+@pytest.mark.parametrize("style", ["bookworm", "trixie"])
+def test_first_boot_moves_config_and_code_off_the_boot_partition(tmp_path, sites_csv, style):
+    boot, root = tmp_path / "bootfs", tmp_path / "root"
+    boot.mkdir()
+    (root / "etc").mkdir(parents=True)
+    (boot / "cmdline.txt").write_text("console=tty1 root=PARTUUID=1-02 rootwait\n")
+    (root / "etc/hostname").write_text("raspberrypi\n")
+    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n")
+    assert cli_main(["prepare-sd", "--sites", str(sites_csv), "--device", "DEV-DT-02",
+                     "--enrol-code", CODE, "--style", style, "--boot", str(boot)]) == 0
+    done = subprocess.run(["bash", str(boot / "samplepoint/firstboot.sh"), "sp-my-tan", str(boot)],
+                          env={**os.environ, "SAMPLEPOINT_ROOT": str(root)}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not (boot / "samplepoint/enrol-code").exists(), "boot copy of the code must be gone"
+    code_file = root / "var/lib/samplepoint/enrol-code"
+    assert code_file.read_text().strip() == CODE
+    assert stat.S_IMODE(code_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "var/lib/samplepoint").stat().st_mode) == 0o700
+    config_file = root / "etc/samplepoint/samplepoint.toml"
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    assert config_module.load(config_file).device.id == "DEV-DT-02"
+    assert (root / "etc/hostname").read_text() == "sp-my-tan\n"
+    assert "127.0.1.1\tsp-my-tan" in (root / "etc/hosts").read_text()

@@ -145,3 +145,11 @@ def test_group_and_user_edits_are_idempotent(names):
     assert len(gids) == len(set(gids))
     passwd, uid = system.ensure_user(passwd, "samplepoint", 999, "/var/lib/samplepoint", "/usr/sbin/nologin")
     assert system.ensure_user(passwd, "samplepoint", 5, "/x", "/bin/sh") == (passwd, uid)
+
+
+def test_central_unit_only_when_asked(image_root, capsys):
+    assert run(image_root, capsys=capsys)[0] == 0
+    assert not (image_root / "etc/systemd/system/samplepoint-central.service").exists()
+    code, out = run(image_root, "--central", capsys=capsys)
+    assert code == 0 and "installed 1: samplepoint-central.service" in out
+    assert (image_root / "etc/systemd/system/multi-user.target.wants/samplepoint-central.service").is_symlink()
