@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
+import urllib.request
 from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -114,47 +116,42 @@ def pinging_frames(frames, watchdog: Watchdog):
         yield frame
 
 
+def watch_health(url: str, watchdog: Watchdog, stop: threading.Event | None = None) -> None:
+    """READY=1 on the first healthy answer from url, then WATCHDOG=1 after each healthy answer.
+
+    A server whose workers or I/O loop hang stops answering, so the pings stop with it.
+    """
+    stop = stop or threading.Event()
+    announced = False
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=max(1.0, watchdog.slice_s)) as answer:
+                healthy = answer.status == 200
+        except OSError:
+            healthy = False
+        if healthy and not announced:
+            watchdog.ready()
+            announced = True
+        elif healthy:
+            watchdog.ping()
+        stop.wait(min(5.0, watchdog.slice_s / 2))
+
+
 def serve_watched(app, bind: str, health_path: str = "/healthz", threads: int = 8,
                   environ: Mapping[str, str] | None = None) -> None:
-    """Serve a WSGI app with waitress; READY=1 and WATCHDOG=1 only after it answers its own health URL.
-
-    The checker thread does not ping blindly: a server whose workers or I/O loop hang stops
-    answering, so the pings stop and systemd restarts it.
-    """
-    import threading
-    import urllib.request
-
+    """Serve a WSGI app with waitress, telling systemd it is ready and alive only while it answers."""
     from waitress.server import create_server
 
     host, _, port = bind.rpartition(":")
-    server = create_server(app, host=host.strip("[]") or "127.0.0.1", port=int(port),
-                           threads=threads)
+    host = host.strip("[]") or "127.0.0.1"
+    server = create_server(app, host=host, port=int(port), threads=threads)
     watchdog = Watchdog(environ)
-    local = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host.strip("[]")
-    url = f"http://{local}:{server.effective_port}{health_path}"
-    if ":" in local:
-        url = f"http://[{local}]:{server.effective_port}{health_path}"
-
-    if not watchdog.enabled:
-        server.run()
-        return
-
-    def check_loop():
-        announced = False
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=max(1.0, watchdog.slice_s)) as answer:
-                    healthy = answer.status == 200
-            except OSError:
-                healthy = False
-            if healthy and not announced:
-                watchdog.ready()
-                announced = True
-            elif healthy:
-                watchdog.ping()
-            time.sleep(min(5.0, watchdog.slice_s / 2))
-
-    threading.Thread(target=check_loop, name="health-watchdog", daemon=True).start()
+    if watchdog.enabled:
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        local = f"[{local}]" if ":" in local else local
+        url = f"http://{local}:{server.effective_port}{health_path}"
+        threading.Thread(target=watch_health, args=(url, watchdog), name="health-watchdog",
+                         daemon=True).start()
     server.run()
 
 

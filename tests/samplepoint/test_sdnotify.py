@@ -170,3 +170,39 @@ def test_a_hung_kiosk_loop_stops_the_watchdog_pings(tmp_path, notify_socket):
         decoder.release.set()
         thread.join(5)
         store.close()
+
+
+def test_a_web_server_that_stops_answering_stops_the_pings(notify_socket):
+    from flask import Flask
+
+    from samplepoint.httpserver import BackgroundServer
+
+    hang = threading.Event()
+    released = threading.Event()
+    app = Flask(__name__)
+
+    @app.get("/healthz")
+    def healthz():
+        if hang.is_set():
+            released.wait(10)
+        return "ok"
+
+    dog = sdnotify.Watchdog(env(notify_socket, 200_000))
+    stop = threading.Event()
+    with BackgroundServer(app, threads=2) as server:
+        watcher = threading.Thread(target=sdnotify.watch_health,
+                                   args=(server.url + "/healthz", dog, stop), daemon=True)
+        watcher.start()
+        try:
+            notify_socket.drain(0.5)
+            assert notify_socket.messages[0][1] == "READY=1"
+            assert [m for _, m in notify_socket.messages].count("WATCHDOG=1") >= 2
+            hang.set()
+            notify_socket.drain(0.3)
+            hung_from = time.monotonic()
+            notify_socket.drain(1.2)
+            assert not [m for t, m in notify_socket.messages if t > hung_from and m == "WATCHDOG=1"]
+        finally:
+            stop.set()
+            released.set()
+            watcher.join(5)
