@@ -54,3 +54,20 @@ def test_central_server_is_ready_only_once_it_answers(tmp_path):
         notify.close()
     assert messages[0].startswith("READY=1")
     assert messages.count("WATCHDOG=1") >= 2
+
+
+def test_kiosk_is_ready_and_pings_per_frame(tmp_path):
+    from kiosk.framegen import qr_image
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(40):
+        qr_image(f"not a code {i}").save(frames / f"{i:03}.png")
+    notify = FakeNotifySocket(tmp_path / "notify.sock")
+    try:
+        config = write_config(tmp_path)
+        messages = _run_until(SAMPLEPOINT + ["kiosk", "--config", str(config), "--exit-when-done"],
+                              notify, 2)
+    finally:
+        notify.close()
+    assert messages[0].startswith("READY=1")
+    assert messages.count("WATCHDOG=1") >= 2
