@@ -187,3 +187,14 @@ def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
                        "last_seen": last_seen, "last_seen_age_s": None if age is None else round(age),
                        "silent": age is None or age > silent_after_s, **beat})
     return report
+
+
+def devices_table(report: list[dict]) -> str:
+    """The device list as a fixed-width table, silent devices flagged at the end of their line."""
+    lines = [f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'version':<8} disk free"]
+    for d in report:
+        age = "never" if d["last_seen_age_s"] is None else f"{d['last_seen_age_s']} s"
+        free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
+        lines.append(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
+                     f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
+    return "\n".join(lines)

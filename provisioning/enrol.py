@@ -111,3 +111,17 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
     _forget([code_file, *boot_copies])
     log.info("device %s enrolled; token stored in %s", config.device.id, token_file)
     return "enrolled"
+
+
+def main(args, config: Config) -> int:
+    """`samplepoint enrol`: 0 enrolled, 1 refused (see the message), 75 try again later."""
+    import sys
+    code_file = Path(args.code_file or Path(config.device.data_dir) / "enrol-code")
+    if args.code:
+        write_atomic(code_file, args.code.strip() + "\n", mode=0o600)
+    try:
+        print(enrol(config, code_file, [Path(p) for p in args.boot_copy], args.retry_for))
+    except EnrolError as exc:
+        print(f"samplepoint enrol: {exc}", file=sys.stderr)
+        return 75 if exc.temporary else 1       # 75 = EX_TEMPFAIL: systemd retries it later
+    return 0

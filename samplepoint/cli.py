@@ -249,40 +249,19 @@ def cmd_central_enrol_code(args) -> int:
 
 def cmd_central_devices(args) -> int:
     from central.db import CentralDB
-    from central.enrol import device_report
+    from central.enrol import device_report, devices_table
 
     report = device_report(CentralDB(args.db).device_overview(), datetime.now(timezone.utc),
                            args.silent_after)
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    print(f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'version':<8} disk free")
-    for d in report:
-        age = "never" if d["last_seen_age_s"] is None else f"{d['last_seen_age_s']} s"
-        free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
-        print(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
-              f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
+    print(json.dumps(report) if args.json else devices_table(report))
     return 0
 
 
 # --- appliance ---------------------------------------------------------------------------------
 
 def cmd_enrol(args) -> int:
-    from pathlib import Path
-
-    from provisioning.enrol import EnrolError, enrol
-    from samplepoint.durable import write_atomic
-
-    config = _config(args)
-    code_file = Path(args.code_file or Path(config.device.data_dir) / "enrol-code")
-    if args.code:
-        write_atomic(code_file, args.code.strip() + "\n", mode=0o600)
-    try:
-        print(enrol(config, code_file, [Path(p) for p in args.boot_copy], args.retry_for))
-    except EnrolError as exc:
-        print(f"samplepoint enrol: {exc}", file=sys.stderr)
-        return 75 if exc.temporary else 1       # 75 = EX_TEMPFAIL: systemd retries it later
-    return 0
+    from provisioning.enrol import main
+    return main(args, _config(args))
 
 
 def cmd_provision(args) -> int:
