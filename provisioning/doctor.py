@@ -69,6 +69,9 @@ def check_camera(config, p: Probes) -> Result:
 
 
 def check_gpio(config, p: Probes) -> Result:
+    if getattr(getattr(config, "feedback", None), "backend", "gpio") == "none":
+        return Result("gpio", WARN, "feedback.backend = none: no buzzer, LEDs or close button",
+                      "set backend = 'gpio' in [feedback] on a device with the feedback board")
     try:
         name = p.gpio_factory()
     except Exception as exc:                                         # noqa: BLE001

@@ -64,7 +64,8 @@ BROKEN = [
 
 @pytest.fixture
 def device(tmp_path):
-    path = write_config(tmp_path, "http://127.0.0.1:9", token="device-token-value")
+    path = write_config(tmp_path, "http://127.0.0.1:9", token="device-token-value",
+                        feedback={"backend": "gpio"})
     config = config_module.load(path)
     Store(config.db_path).close()
     return path, config
@@ -111,7 +112,7 @@ def test_token_file_missing_or_world_readable(device):
 
 
 def test_missing_database_is_a_warning(tmp_path):
-    path = write_config(tmp_path, token="t")
+    path = write_config(tmp_path, token="t", feedback={"backend": "gpio"})
     code, out = run(path, healthy())
     assert code == 0 and "WARN  database" in out
 
@@ -201,3 +202,10 @@ def test_real_central_probe_gives_a_short_reason(tmp_path):
     config = config_module.load(write_config(tmp_path, "http://127.0.0.1:9"))
     with pytest.raises(ConnectionError, match="^connection refused or no route$"):
         probes.central_time(config)
+
+
+def test_feedback_turned_off_is_a_warning(tmp_path):
+    path = write_config(tmp_path, token="t", feedback={"backend": "none"})
+    Store(config_module.load(path).db_path).close()
+    code, out = run(path, healthy())
+    assert code == 0 and "WARN  gpio" in out and "backend = 'gpio'" in out
