@@ -29,9 +29,9 @@ APT_PACKAGES = ["python3-venv", "python3-picamera2", "libzbar0", "hostapd", "dns
                 "chromium", "cage", "mtools", "sqlite3"]
 DEVICE_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
                 "samplepoint-portal.service", "samplepoint-hotspot.service",
-                "samplepoint-hotspot-hostapd.service", "samplepoint-hotspot-dnsmasq.service",
+                "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
                 "samplepoint-display.service", "samplepoint-enrol.service"]
-# hostapd and dnsmasq are pulled in by the hotspot unit, not enabled on their own.
+# hostapd and dnsmasq are (re)started by `samplepoint hotspot apply`, not enabled on their own.
 ENABLED_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
                  "samplepoint-portal.service", "samplepoint-hotspot.service",
                  "samplepoint-display.service", "samplepoint-enrol.service"]
@@ -185,6 +185,7 @@ def step_directories(t: Target, args) -> str:
     uid, gid = _ids(t)
     changed = []
     for absolute, mode, owner in ((DATA_DIR, 0o700, (uid, gid)), ("/etc/samplepoint", 0o750, (0, gid)),
+                                  ("/etc/samplepoint/hotspot", 0o750, (0, 0)),
                                   ("/opt/samplepoint", 0o755, (0, 0))):
         path = t.path(absolute)
         created = not path.exists()

@@ -337,6 +337,8 @@ def cmd_portal(args) -> int:
     address = config.hotspot.address.split("/")[0]
     host, _, port = (args.bind or f"{address}:{config.hotspot.portal_port}").rpartition(":")
     log.info("portal on %s:%s", host, port)
+    from samplepoint.sdnotify import local_url, start_health_watch
+    start_health_watch(local_url(host, int(port), "/privacy"))     # READY/WATCHDOG under systemd
     # many phones open pages at once when a crowd joins: more connections than waitress's default
     serve(create_app(config, admit=_admitter(config)), host=host.strip("[]"), port=int(port),
           threads=config.portal.threads, connection_limit=1000, channel_timeout=30,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import http.client
 import socket
 import threading
 import time
-import urllib.request
+import urllib.parse
 from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,19 @@ def pinging_frames(frames, watchdog: Watchdog):
         yield frame
 
 
+def answers(url: str, timeout: float) -> bool:
+    """True when the server at url answers at all without a server error (redirects count)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/", headers={"User-Agent": "samplepoint-watchdog"})
+        return connection.getresponse().status < 500
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
 def watch_health(url: str, watchdog: Watchdog, stop: threading.Event | None = None) -> None:
     """READY=1 on the first healthy answer from url, then WATCHDOG=1 after each healthy answer.
 
@@ -124,17 +138,31 @@ def watch_health(url: str, watchdog: Watchdog, stop: threading.Event | None = No
     stop = stop or threading.Event()
     announced = False
     while not stop.is_set():
-        try:
-            with urllib.request.urlopen(url, timeout=max(1.0, watchdog.slice_s)) as answer:
-                healthy = answer.status == 200
-        except OSError:
-            healthy = False
+        healthy = answers(url, timeout=max(1.0, watchdog.slice_s))
         if healthy and not announced:
             watchdog.ready()
             announced = True
         elif healthy:
             watchdog.ping()
         stop.wait(min(5.0, watchdog.slice_s / 2))
+
+
+def start_health_watch(url: str, environ: Mapping[str, str] | None = None) -> threading.Thread | None:
+    """Under systemd, watch url from a daemon thread (see watch_health); outside it, do nothing."""
+    watchdog = Watchdog(environ)
+    if not watchdog.enabled:
+        return None
+    thread = threading.Thread(target=watch_health, args=(url, watchdog), name="health-watchdog",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def local_url(host: str, port: int, path: str) -> str:
+    """A URL this machine can use to reach its own server bound to host:port."""
+    host = host.strip("[]")
+    local = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{local}]:{port}{path}" if ":" in local else f"http://{local}:{port}{path}"
 
 
 def serve_watched(app, bind: str, health_path: str = "/healthz", threads: int = 8,
@@ -145,13 +173,7 @@ def serve_watched(app, bind: str, health_path: str = "/healthz", threads: int = 
     host, _, port = bind.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     server = create_server(app, host=host, port=int(port), threads=threads)
-    watchdog = Watchdog(environ)
-    if watchdog.enabled:
-        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        local = f"[{local}]" if ":" in local else local
-        url = f"http://{local}:{server.effective_port}{health_path}"
-        threading.Thread(target=watch_health, args=(url, watchdog), name="health-watchdog",
-                         daemon=True).start()
+    start_health_watch(local_url(host, server.effective_port, health_path), environ)
     server.run()
 
 

@@ -14,8 +14,8 @@ UNITS_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(p.name for p in UNITS_DIR.glob("*.service"))
 WATCHED = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
            "samplepoint-portal.service", "samplepoint-central.service"]
-HOTSPOT = ["samplepoint-hotspot.service", "samplepoint-hotspot-hostapd.service",
-           "samplepoint-hotspot-dnsmasq.service"]
+HOTSPOT = ["samplepoint-hotspot.service", "samplepoint-hostapd.service",
+           "samplepoint-dnsmasq.service"]
 
 
 def parse(name: str) -> configparser.ConfigParser:

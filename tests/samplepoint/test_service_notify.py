@@ -71,3 +71,19 @@ def test_kiosk_is_ready_and_pings_per_frame(tmp_path):
         notify.close()
     assert messages[0].startswith("READY=1")
     assert messages.count("WATCHDOG=1") >= 2
+
+
+def test_portal_is_ready_and_pings_once_it_answers(tmp_path):
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    notify = FakeNotifySocket(tmp_path / "notify.sock")
+    try:
+        config = write_config(tmp_path)
+        messages = _run_until(SAMPLEPOINT + ["portal", "--config", str(config), "--bind",
+                                             f"127.0.0.1:{port}"], notify, 2)
+    finally:
+        notify.close()
+    assert messages and messages[0].startswith("READY=1")
+    assert messages.count("WATCHDOG=1") >= 2
