@@ -58,6 +58,7 @@ def test_three_sites_onto_fat_images(tmp_path, sites_csv, style, capsys):
         assert (config.device.id, config.site.id, config.site.name) == (row.device_id, row.site_id, row.site_name)
         assert (config.site.pool_size, config.site.test_type) == (row.pool_size, row.test_type)
         assert config.central.url == row.central_url
+        assert config.hotspot.ssid == row.hotspot_ssid
         assert read_back(image, "samplepoint/enrol-code").strip() == CODE
         assert "moved off the boot partition" in read_back(image, "samplepoint/firstboot.sh")
         if style == "bookworm":
