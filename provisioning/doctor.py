@@ -18,6 +18,7 @@ from samplepoint import config as config_module
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 SERVICES = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
             "samplepoint-portal.service", "samplepoint-hotspot.service",
+            "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
             "samplepoint-display.service"]
 ONBOARD_DRIVERS = {"brcmfmac"}
 CLOCK_TOLERANCE_S = 120.0

@@ -80,7 +80,7 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 13 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 15 and "0 failing, 0 warning(s)" in out
 
 
 @pytest.mark.parametrize("name, overrides, status, fix", BROKEN,
