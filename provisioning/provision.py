@@ -213,7 +213,10 @@ def _command_link(t: Target) -> bool:
 def step_venv(t: Target, args) -> str:
     linked = _command_link(t)
     t.changes += linked
-    source = args.source or str(Path(__file__).resolve().parents[1])
+    tree = Path(__file__).resolve().parents[1]
+    # From a source checkout install that checkout; from an installed copy, the same version.
+    source = args.source or (str(tree) if (tree / "setup.py").exists()
+                             else f"samplepoint=={samplepoint.__version__}")
     create = ["python3", "-m", "venv", "--system-site-packages", VENV]
     install = [f"{VENV}/bin/pip", "install", "--upgrade", source]
     if not t.on_host:
