@@ -11,7 +11,8 @@ class BackgroundServer:
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
         self._server = create_server(app, host=host, port=port, threads=threads,
-                                     clear_untrusted_proxy_headers=True)
+                                     clear_untrusted_proxy_headers=True,
+                                     asyncore_loop_timeout=0.2)  # so stop() returns promptly
         self.host = host
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._run, name=f"http-{self.port}", daemon=True)
@@ -31,8 +32,11 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self._server.close()
+        """Stop at once: closing only the listener would leave keep-alive connections holding the loop."""
+        for channel in list(self._server._map.values()):
+            channel.close()      # the listener, the trigger and every open connection
         self._thread.join(timeout=5)
+        self._server.task_dispatcher.shutdown(timeout=1)
 
     def __enter__(self):
         return self.start()
