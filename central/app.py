@@ -3,22 +3,39 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
+from typing import Callable
 
 from flask import Flask, abort, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from central import results_api
+from central.clocktrust import SERVER_TIME_HEADER, parse_headers
 from central.db import CONFLICT, CREATED, CentralDB, utc_now
 from samplepoint import wire
+from samplepoint.config import CentralServerConfig
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 MAX_BODY = 8 * 1024 * 1024
 
 
-def create_app(db: CentralDB | str) -> Flask:
+def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
+               clock: Callable[[], datetime] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["central_db"] = db if isinstance(db, CentralDB) else CentralDB(db)
+    # Results and clock trust (docs/results-and-retention.md); the clock is injectable for tests.
+    app.extensions["central_settings"] = settings or CentralServerConfig()
+    app.extensions["central_clock"] = clock or results_api.utc_clock
+    app.register_blueprint(results_api.blueprint)
+
+    @app.after_request
+    def server_time(response):
+        # Millisecond server time on every answer: the forwarder measures its clock offset from it.
+        response.headers[SERVER_TIME_HEADER] = app.extensions["central_clock"]().isoformat(
+            timespec="milliseconds")
+        return response
 
     from central.enrol import blueprint as enrol_blueprint
     app.register_blueprint(enrol_blueprint)
@@ -44,7 +61,8 @@ def create_app(db: CentralDB | str) -> Flask:
             return _invalid(wire.WireError("Idempotency-Key", "must equal record_id"))
         if record.device_id != device["device_id"]:
             return _invalid(wire.WireError("device_id", "does not match the device of this token"))
-        (outcome,) = _db().ingest(device["device_id"], [(record, wire.canonical(body))])
+        (outcome,) = _db().ingest(device["device_id"], [(record, wire.canonical(body))],
+                                  parse_headers(request.headers))
         log.info("record %s from %s: %s", record.record_id, device["device_id"], outcome)
         if outcome == CONFLICT:
             return jsonify(error="conflict", record_id=record.record_id,
@@ -72,7 +90,8 @@ def create_app(db: CentralDB | str) -> Flask:
                                   "status": "invalid", "field": exc.field, "message": exc.message}
                 continue
             valid.append((index, record, wire.canonical(item)))
-        outcomes = _db().ingest(device["device_id"], [(r, b) for _, r, b in valid]) if valid else []
+        outcomes = _db().ingest(device["device_id"], [(r, b) for _, r, b in valid],
+                                parse_headers(request.headers)) if valid else []
         for (index, record, _), outcome in zip(valid, outcomes):
             results[index] = {"record_id": record.record_id, "status": outcome}
         log.info("batch of %d from %s: %s", len(items), device["device_id"],

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from central.clocktrust import DeliveryClock
+from central.db_results import ResultsSQL
 from samplepoint import wire
 
 CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
@@ -86,6 +88,35 @@ MIGRATIONS = [
         body        TEXT NOT NULL
     );
     """,
+    # 3: results from labs, clock-corrected collection times, retention (docs/results-and-retention.md)
+    """
+    CREATE TABLE labs (
+        lab_id     TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_seen  TEXT
+    );
+    CREATE TABLE results (
+        tube_code   TEXT NOT NULL,
+        lab_id      TEXT NOT NULL,
+        result_at   TEXT NOT NULL,
+        test_type   TEXT NOT NULL,
+        result      TEXT NOT NULL CHECK (result IN ('negative', 'positive', 'invalid')),
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (tube_code, lab_id, result_at)
+    );
+    CREATE TABLE sample_clock (
+        record_id    TEXT PRIMARY KEY REFERENCES samples(record_id),
+        corrected_at TEXT,
+        method       TEXT NOT NULL,
+        offset_s     REAL,
+        flagged      INTEGER NOT NULL
+    );
+    CREATE TABLE erased_samples (
+        record_id TEXT PRIMARY KEY REFERENCES samples(record_id),
+        erased_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -97,7 +128,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB:
+class CentralDB(ResultsSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):
@@ -200,8 +231,12 @@ class CentralDB:
 
     # --- samples ------------------------------------------------------------------------------
 
-    def ingest(self, device_id: str, records: list[tuple[wire.SampleRecord, str]]) -> list[str]:
-        """Store each (record, canonical body) once, in one transaction; return created/duplicate/conflict."""
+    def ingest(self, device_id: str, records: list[tuple[wire.SampleRecord, str]],
+               delivery: DeliveryClock | None = None) -> list[str]:
+        """Store each (record, canonical body) once, in one transaction; return created/duplicate/conflict.
+
+        `delivery` is the forwarder's clock evidence, used to store a corrected collection time.
+        """
         now = utc_now()
         outcomes = []
         with self.transaction() as db:
@@ -225,6 +260,7 @@ class CentralDB:
                     (record.record_id, i + 1, p.source, p.id_number, p.full_name, p.date_of_birth,
                      p.gender, p.phone, p.qid, int(p.declared_on_behalf), p.declarer_qid)
                     for i, p in enumerate(record.persons)])
+                self._store_clock(db, record, delivery, now)
                 outcomes.append(CREATED)
             db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, device_id))
         return outcomes

@@ -26,3 +26,5 @@ NEXT_POOL_SIZE = "Ống tiếp theo: {size} người"
 OPEN_TOO_LONG = "Ống {code} đã mở {minutes} phút ({count}) — đóng ống hoặc tiếp tục quét"
 CAMERA_MISSING = "Không mở được camera — đang thử lại; kiểm tra cáp camera"
 STORE_ERROR = "Lỗi lưu dữ liệu — không ghi nhận lần quét này; báo kỹ thuật viên"
+CLOCK_UNSYNCHRONISED = ("Đồng hồ thiết bị chưa được đồng bộ — giờ lấy mẫu sẽ được máy chủ hiệu chỉnh; "
+                        "kiểm tra kết nối mạng")

@@ -11,19 +11,22 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from kiosk import codes, messages, workflow
+from kiosk.check import MSG_TUBE_IN_CHECK, CheckMode
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
 from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
-from samplepoint.clock import Clock, iso
+from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
 TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
+CLOCK_UNSYNCHRONISED = "clock-unsynchronised"
 
 
 @dataclass
@@ -65,12 +68,16 @@ def settings_from(config: Config) -> workflow.Settings:
 
 class Kiosk:
     def __init__(self, config: Config, store: Store, decoder: Decoder, feedback: FeedbackSink,
-                 clock: Clock, code_key: bytes | None = None):
+                 clock: Clock, code_key: bytes | None = None,
+                 evidence: Callable[[], ClockEvidence] = system_evidence):
         self.config = config
         self.store = store
         self.decoder = decoder
         self.feedback = feedback
         self.clock = clock
+        self.evidence = evidence             # clock trust recorded with each closed tube
+        self.check_mode: CheckMode | None = None     # set while the kiosk checks results
+        self.clock_warned = False
         self.code_key = code_key if code_key is not None else load_code_key(config.scan.code_key_file)
         self.settings = settings_from(config)
         self.debouncer = workflow.Debouncer(config.scan.repeat_frames)
@@ -92,6 +99,7 @@ class Kiosk:
             staff_id=tube.staff_id)
 
     def run(self, source: FrameSource, close_at_end: bool = True) -> RunSummary:
+        self.note_clock(self.evidence())
         for frame in source.frames():
             self.on_frame(frame.grey)
         if close_at_end and self.state.tube is not None:
@@ -110,6 +118,9 @@ class Kiosk:
     def on_code(self, data: bytes) -> None:
         self.summary.scans += 1
         scan = codes.classify(data, self.config.site.tube_pattern, self.code_key)
+        if self.check_mode is not None and isinstance(scan, (codes.PersonScan, codes.Tube)):
+            self.on_check(scan)       # badges still sign staff in and out
+            return
         now = self.clock()
         used = isinstance(scan, codes.Tube) and self.store.tube_code_used(scan.code)
         other = None
@@ -118,6 +129,24 @@ class Kiosk:
             current = self.state.tube.sample_id if self.state.tube else None
             other = self.store.person_in_other_tube(scan.key, iso(since), current)
         self.dispatch(workflow.Scanned(scan, now, tube_already_used=used, other_tube=other))
+
+    def note_clock(self, evidence: ClockEvidence) -> None:
+        """Warn the staff display while the clock is not synchronised (once per change)."""
+        unsynced = evidence.synchronised is False
+        if unsynced and not self.clock_warned:
+            log.warning("system clock is not synchronised; records carry that flag")
+            self.feedback.signal(CLOCK_UNSYNCHRONISED, messages.CLOCK_UNSYNCHRONISED,
+                                 CLOCK_UNSYNCHRONISED)
+        self.clock_warned = unsynced
+
+    def on_check(self, scan) -> None:
+        """Check mode: show a person's result status; tubes are not opened meanwhile."""
+        if isinstance(scan, codes.Tube):
+            self.feedback.signal(workflow.REFUSED, MSG_TUBE_IN_CHECK, "check-mode")
+            return
+        result = self.check_mode.check(scan, staff_signed_in=self.state.staff_id is not None)
+        log.info("status check: %s", result.kind)
+        self.feedback.signal(result.kind, result.message, result.kind)
 
     def dispatch(self, event: workflow.Event) -> None:
         """Apply one workflow event. A failed commit stops its feedback and signals an error instead."""
@@ -160,8 +189,10 @@ class Kiosk:
             self.store.set_pool_size(effect.sample_id, effect.pool_size)
             log.info("record %s: pool size now %d", effect.sample_id, effect.pool_size)
         elif isinstance(effect, workflow.CloseTube):
+            evidence = self.evidence()
             self.store.finish_tube(effect.sample_id, closed_at=iso(effect.now),
-                                   cancel_reason=effect.cancel_reason)
+                                   cancel_reason=effect.cancel_reason, clock=evidence)
+            self.note_clock(evidence)
             if effect.cancel_reason:
                 self.summary.tubes_cancelled += 1
             else:

@@ -6,14 +6,18 @@ same `send()` contract: return one Outcome per item, or raise TransientError to 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 
 import requests
 
+from samplepoint.clock import Clock, offset_from_exchange
 from samplepoint.store import OutboxItem
+from samplepoint.wire import SERVER_TIME_HEADER
 
+OFFSET_MAX_AGE_S = 600.0
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 DELIVERED, QUARANTINE = "delivered", "quarantine"
 
@@ -49,6 +53,20 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
+def _server_time(response: requests.Response) -> datetime | None:
+    """The server's clock from its answer: the millisecond header, else the HTTP Date (1 s)."""
+    value = response.headers.get(SERVER_TIME_HEADER)
+    try:
+        if value and len(value) <= 40:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment
+        moment = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _reason(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -59,8 +77,12 @@ def _reason(response: requests.Response) -> str:
 
 
 class CentralClient:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, ca_bundle: str = ""):
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, ca_bundle: str = "",
+                 clock: Clock | None = None):
         self.base_url = base_url.rstrip("/")
+        # The device clock whose offset from the server's is measured on every answer.
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._offset: tuple[float, float] | None = None      # (offset s, monotonic when measured)
         self.timeout = timeout
         self.session = requests.Session()
         # Passed per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify.
@@ -70,11 +92,13 @@ class CentralClient:
                                      "User-Agent": "samplepoint-forwarder/1"})
 
     def _post(self, path: str, body: str, headers: dict | None = None) -> requests.Response:
+        sent = self.clock()
         try:
             response = self.session.post(self.base_url + path, data=body.encode("utf-8"),
                                          headers=headers, timeout=self.timeout, verify=self.verify)
         except requests.RequestException as exc:
             raise TransientError(f"network: {type(exc).__name__}") from exc
+        self._measure(sent, self.clock(), response)    # every answer, even an error, tells the time
         if response.status_code in RETRY_STATUSES:
             raise TransientError(_reason(response), parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code in (401, 403):
@@ -82,15 +106,28 @@ class CentralClient:
             raise TransientError(f"{_reason(response)} (device token rejected: re-enrol the device)")
         return response
 
-    def send(self, items: list[OutboxItem]) -> list[Outcome]:
+    def recent_offset(self) -> float | None:
+        """Seconds from the device clock to the server's, measured on the latest answer; None if
+        there was none within OFFSET_MAX_AGE_S (an older one may predate an NTP clock step)."""
+        if self._offset is None or time.monotonic() - self._offset[1] > OFFSET_MAX_AGE_S:
+            return None
+        return self._offset[0]
+
+    def _measure(self, sent: datetime, received: datetime, response: requests.Response) -> None:
+        server_time = _server_time(response)
+        if server_time is not None:
+            self._offset = (offset_from_exchange(sent, received, server_time), time.monotonic())
+
+    def send(self, items: list[OutboxItem], headers: dict | None = None) -> list[Outcome]:
+        """Deliver items; `headers` (the clock evidence) go with every request."""
         if len(items) == 1:
-            return [self._send_one(items[0])]
+            return [self._send_one(items[0], headers)]
         body = '{"records":[' + ",".join(item.body for item in items) + "]}"
-        response = self._post("/api/v1/samples/batch", body)
+        response = self._post("/api/v1/samples/batch", body, headers)
         if response.status_code != 200:
             # The batch as a whole was refused (too large, say): send one by one so that only
             # a bad record is quarantined.
-            return [self._send_one(item) for item in items]
+            return [self._send_one(item, headers) for item in items]
         try:
             results = response.json()["results"]
             if len(results) != len(items):
@@ -107,8 +144,9 @@ class CentralClient:
                 outcomes.append(Outcome(item.record_id, QUARANTINE, f"{status} {detail}".strip()))
         return outcomes
 
-    def _send_one(self, item: OutboxItem) -> Outcome:
-        response = self._post("/api/v1/samples", item.body, {"Idempotency-Key": item.record_id})
+    def _send_one(self, item: OutboxItem, headers: dict | None = None) -> Outcome:
+        response = self._post("/api/v1/samples", item.body,
+                              {**(headers or {}), "Idempotency-Key": item.record_id})
         if response.status_code in (200, 201):
             try:
                 duplicate = bool(json.loads(response.text or "{}").get("duplicate"))

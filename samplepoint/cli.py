@@ -58,6 +58,8 @@ def cmd_kiosk(args) -> int:
     kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), feedback,
                   system_clock(config.site.utc_offset))
     feedback.on_close_button(lambda: kiosk.dispatch(workflow.CloseRequested(kiosk.clock())))
+    if args.check:
+        kiosk.check_mode = _check_mode(config)
 
     def opener():
         return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
@@ -142,6 +144,25 @@ def cmd_staff(args) -> int:
         import segno
         segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
     print(code)
+def _check_mode(config):
+    from kiosk.check import CheckMode, StatusClient
+    from samplepoint.clock import tz_from_offset
+
+    client = StatusClient(config.central.url, _read_token(config.central.token_file),
+                          timeout=config.check.timeout_s, ca_bundle=config.central.ca_bundle)
+    return CheckMode(client, tz_from_offset(config.site.utc_offset))
+
+
+def cmd_purge(args) -> int:
+    from samplepoint.clock import system_clock
+    from samplepoint.retention import Retention
+    from samplepoint.store import Store
+
+    config = _config(args)
+    store = Store(config.db_path)
+    report = Retention(config, store, system_clock(config.site.utc_offset)).run()
+    print(json.dumps(report.__dict__))
+    store.close()
     return 0
 
 
@@ -185,14 +206,21 @@ def cmd_status(args) -> int:
     counts = store.outbox_counts()
     oldest = store.oldest_pending_at()
     age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else None
+    personal = store.personal_data_summary()
     report = {**counts, "oldest_pending_age_s": round(age, 1) if age is not None else None,
-              "quarantined_records": [dict(r) for r in store.quarantined()]}
+              "quarantined_records": [dict(r) for r in store.quarantined()],
+              "personal_data": personal}
     if args.json:
         print(json.dumps(report))
     else:
         print(f"pending {counts['pending']}, delivered {counts['delivered']}, "
               f"quarantined {counts['quarantined']}")
         print("oldest pending: " + (f"{age:.0f} s ago" if age is not None else "none"))
+        print(f"personal data held: {personal['people']} people in {personal['records']} records"
+              + (f", since {personal['oldest_scanned_at']}" if personal["oldest_scanned_at"] else ""))
+        print(f"portal declarations held: {personal['declarations']}"
+              + (f", since {personal['oldest_declaration_at']}"
+                 if personal["oldest_declaration_at"] else ""))
         for row in report["quarantined_records"]:
             print(f"quarantined {row['record_id']}: {row['quarantine_reason']}")
     return 0
@@ -205,7 +233,7 @@ def cmd_central_serve(args) -> int:
     from samplepoint.sdnotify import serve_watched
 
     log.info("central server on %s, database %s", args.bind, args.db)
-    serve_watched(create_app(args.db), args.bind)
+    serve_watched(create_app(args.db, _central_settings(args)), args.bind)
     return 0
 
 
@@ -217,6 +245,95 @@ def cmd_central_add_device(args) -> int:
         if problem:
             raise config_module.ConfigError(f"--{name.replace('_', '-')} {problem}")
     print(CentralDB(args.db).add_device(args.device_id, args.site_id))
+    return 0
+
+
+def _central_settings(args):
+    """[central_server] from --config when given, else its documented defaults."""
+    if getattr(args, "config", None):
+        return config_module.load(args.config).central_server
+    return config_module.CentralServerConfig()
+
+
+def cmd_central_add_lab(args) -> int:
+    from central.db import CentralDB
+
+    problem = config_module.identifier(args.lab_id)
+    if problem:
+        raise config_module.ConfigError(f"--lab-id {problem}")
+    print(CentralDB(args.db).add_lab(args.lab_id))
+    return 0
+
+
+def cmd_central_import_results(args) -> int:
+    from central.db import CentralDB
+    from central.importer import import_csv
+    from central.results import CsvFileError
+    from samplepoint.clock import tz_from_offset
+
+    settings = _central_settings(args)
+    try:
+        stream = open(args.file, "rb")
+    except OSError as exc:
+        raise config_module.ConfigError(f"{args.file}: cannot read ({exc.strerror})") from None
+    problems = 0
+    with stream, _problem_report(args.problems) as report:
+        def on_problem(line: int, problem: str, tube_code: str) -> None:
+            nonlocal problems
+            problems += 1
+            if report:
+                report(line, problem, tube_code)
+            if problems <= args.show:
+                print(f"line {line}: {problem}", file=sys.stderr)
+        try:
+            counts = import_csv(CentralDB(args.db), stream, tz=tz_from_offset(settings.results_utc_offset),
+                                now=datetime.now(timezone.utc), on_problem=on_problem)
+        except CsvFileError as exc:
+            raise config_module.ConfigError(f"{args.file}: {exc}; nothing was imported") from None
+    if problems > args.show:
+        print(f"... and {problems - args.show} more problems", file=sys.stderr)
+    print(json.dumps(dict(sorted(counts.items()))))
+    return 1 if problems else 0
+
+
+def _problem_report(path):
+    from contextlib import contextmanager, nullcontext
+    from central.importer import ProblemReport
+
+    if not path:
+        return nullcontext(None)
+
+    @contextmanager
+    def opened():
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            yield ProblemReport(out)
+    return opened()
+
+
+def cmd_central_purge(args) -> int:
+    from datetime import timedelta
+    from central.db import CentralDB
+
+    settings = _central_settings(args)
+    now = datetime.now(timezone.utc)
+    db = CentralDB(args.db)
+    samples, people = db.erase_personal_data(now - timedelta(days=settings.retention_days), now)
+    log.info("central retention: erased personal fields of %d samples (%d people)", samples, people)
+    print(json.dumps({"samples": samples, "people": people, **db.personal_data_summary()}))
+    return 0
+
+
+def cmd_central_needs_retest(args) -> int:
+    import csv
+    from central.db import CentralDB
+    from central.export import csv_safe
+
+    columns = ["tube_code", "site_id", "collected_at", "result_at", "full_name", "id_number", "qid",
+               "phone"]
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for row in CentralDB(args.db).needing_individual_test():
+        writer.writerow([csv_safe(row[c]) for c in columns])
     return 0
 
 
@@ -404,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-when-done", action="store_true",
                    help="exit after the last replayed frame, closing the open tube")
     p.add_argument("--fast", action="store_true", help="replay frames as fast as they decode")
+    p.add_argument("--check", action="store_true",
+                   help="check mode: show each scanned person's result status instead of sampling")
     p.set_defaults(func=cmd_kiosk)
 
     p = sub.add_parser("decode", help="decode images; one JSON line per image")
@@ -432,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+    p = with_config(sub.add_parser("purge", help="erase personal data past its retention now"))
+    p.set_defaults(func=cmd_purge)
+
     p = with_config(sub.add_parser("config", help="print the example config, or check a config file"))
     p.add_argument("action", choices=["example", "check"])
     p.set_defaults(func=cmd_config)
@@ -459,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = central.add_parser("serve", help="serve the ingest API")
     p.add_argument("--db", required=True)
     p.add_argument("--bind", default="127.0.0.1:8700")
+    p.add_argument("--config", help="TOML file whose [central_server] section applies")
     p.set_defaults(func=cmd_central_serve)
     p = central.add_parser("add-device", help="register a device and print its new token")
     p.add_argument("--db", required=True)
@@ -482,6 +605,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
     p.set_defaults(func=cmd_central_export)
+    p = central.add_parser("add-lab", help="register a lab and print its new token")
+    p.add_argument("--db", required=True)
+    p.add_argument("--lab-id", required=True)
+    p.set_defaults(func=cmd_central_add_lab)
+    p = central.add_parser("import-results", help="import a lab's results CSV (UTF-8)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--config", help="TOML file whose [central_server] section applies")
+    p.add_argument("--problems", help="also write every problem to this CSV file")
+    p.add_argument("--show", type=int, default=100, help="problems printed to stderr (default 100)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_central_import_results)
+    p = central.add_parser("purge", help="erase personal fields past central_server.retention_days")
+    p.add_argument("--db", required=True)
+    p.add_argument("--config", help="TOML file whose [central_server] section applies")
+    p.set_defaults(func=cmd_central_purge)
+    p = central.add_parser("needs-retest", help="CSV of people in positive pools needing an "
+                           "individual test")
+    p.add_argument("--db", required=True)
+    p.set_defaults(func=cmd_central_needs_retest)
     return parser
 
 

@@ -281,6 +281,39 @@ class PortalConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long this device keeps personal data (docs/results-and-retention.md)."""
+    delivered_days: float = key(14.0, "Days after collection before a delivered record's personal "
+                                "fields are erased (pending or quarantined records are never erased).",
+                                positive)
+    check_interval_s: float = key(3600.0, "Seconds between retention runs in the forwarder.",
+                                  at_least(10))
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Kiosk check mode: a person's result status asked from the central server."""
+    timeout_s: float = key(3.0, "Seconds to wait for the central server before saying it cannot "
+                           "check.", positive)
+
+
+@dataclass(frozen=True)
+class CentralServerConfig:
+    """The reference central server's own rules (read by `samplepoint central ... --config`)."""
+    rt_pcr_valid_h: float = key(72.0, "Hours an RT-PCR result stays valid, counted from sampling.",
+                                positive)
+    rapid_antigen_valid_h: float = key(72.0, "Hours a rapid antigen result stays valid, counted from "
+                                       "sampling.", positive)
+    retention_days: float = key(60.0, "Days after collection before the central server erases a "
+                                "sample's personal fields (results and counts are kept).", positive)
+    results_utc_offset: str = key("+07:00", "UTC offset assumed for lab result times written "
+                                  "without one.", utc_offset)
+
+    def validity_hours(self) -> dict[str, float]:
+        return {"rt-pcr": self.rt_pcr_valid_h, "rapid-antigen": self.rapid_antigen_valid_h}
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one device (or of a central server's client side)."""
     site: SiteConfig = field(default_factory=SiteConfig)
@@ -292,6 +325,9 @@ class Config:
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     hotspot: HotspotConfig = field(default_factory=HotspotConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+    central_server: CentralServerConfig = field(default_factory=CentralServerConfig)
 
     @property
     def db_path(self) -> Path:

@@ -15,9 +15,11 @@ import time
 from typing import Callable
 
 from samplepoint.central_client import DELIVERED, CentralClient, TransientError
-from samplepoint.clock import Clock, iso
+from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
+from samplepoint.retention import Retention
 from samplepoint.store import Store
+from samplepoint.wire import HEADER_BOOT_ID, HEADER_DEVICE_TIME, HEADER_MONOTONIC, HEADER_OFFSET
 
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER = 3600.0
@@ -45,8 +47,11 @@ class Backoff:
 class Forwarder:
     def __init__(self, config: Config, store: Store, client: CentralClient, clock: Clock,
                  sleep: Callable[[float], None] | None = None,
-                 on_tick: Callable[[], None] | None = None):
+                 on_tick: Callable[[], None] | None = None,
+                 evidence: Callable[[], ClockEvidence] = system_evidence):
         self.config = config
+        self.evidence = evidence
+        self.retention = Retention(config, store, clock)
         self.store = store
         self.client = client
         self.clock = clock
@@ -63,7 +68,7 @@ class Forwarder:
             return 0
         ids = [item.record_id for item in items]
         try:
-            outcomes = self.client.send(items)
+            outcomes = self.client.send(items, self.clock_headers())
         except TransientError as exc:
             self.store.note_failure(ids, str(exc))
             delay = self.backoff.next_delay(exc.retry_after)
@@ -82,9 +87,26 @@ class Forwarder:
                 log.error("record %s quarantined: %s", outcome.record_id, outcome.reason)
         return len(outcomes)
 
+    def clock_headers(self) -> dict[str, str]:
+        """The device's clock evidence for this delivery, with the offset measured on the last answer.
+
+        Without a recent measurement (first delivery, long outage) the server estimates the offset
+        from Samplepoint-Device-Time and its own receive time.
+        """
+        recent = getattr(self.client, "recent_offset", None)     # other adapters may not measure
+        offset = recent() if recent else None
+        now, evidence = self.clock(), self.evidence()
+        headers = {HEADER_DEVICE_TIME: iso(now), HEADER_MONOTONIC: f"{evidence.monotonic_s:.3f}"}
+        if evidence.boot_id:
+            headers[HEADER_BOOT_ID] = evidence.boot_id
+        if offset is not None:
+            headers[HEADER_OFFSET] = f"{offset:.3f}"
+        return headers
+
     def run(self, until_drained: bool = False) -> None:
         log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
         while not self.stopping.is_set():
+            self.retention.run_if_due()
             moved = self.step()
             self.on_tick()
             if moved == 0 and self.backoff.failures == 0:

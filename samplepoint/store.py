@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from samplepoint import wire
+from samplepoint.clock import ClockEvidence
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,27 @@ MIGRATIONS = [
         UNIQUE (declaration_id, position)
     );
     """,
+    # 4: retention (docs/results-and-retention.md): when a delivered record lost its personal
+    # fields, and the per-day counts that outlive them.
+    """
+    ALTER TABLE outbox ADD COLUMN personal_erased_at TEXT;
+    CREATE TABLE daily_counts (
+        day       TEXT NOT NULL,
+        test_type TEXT NOT NULL,
+        status    TEXT NOT NULL,
+        tubes     INTEGER NOT NULL,
+        people    INTEGER NOT NULL,
+        PRIMARY KEY (day, test_type, status)
+    );
+    """,
 ]
+
+
+def _clock_fields(clock: ClockEvidence | None) -> dict:
+    if clock is None:
+        return {}
+    return {"clock_synchronised": clock.synchronised, "monotonic_s": round(clock.monotonic_s, 3),
+            "boot_id": clock.boot_id}
 
 
 @dataclass(frozen=True)
@@ -231,8 +252,8 @@ class Store:
             return self._db.execute("SELECT 1 FROM samples WHERE tube_code = ? LIMIT 1",
                                     (tube_code,)).fetchone() is not None
 
-    def finish_tube(self, sample_id: str, *, closed_at: str, cancel_reason: str | None = None
-                    ) -> wire.SampleRecord:
+    def finish_tube(self, sample_id: str, *, closed_at: str, cancel_reason: str | None = None,
+                    clock: ClockEvidence | None = None) -> wire.SampleRecord:
         """Close (or cancel, with a reason) the open tube and queue its record, in one transaction."""
         state = "cancelled" if cancel_reason else "closed"
         with self.transaction() as db:
@@ -247,7 +268,8 @@ class Store:
                 record_id=sample_id, tube_code=row["tube_code"], pool_size=row["pool_size"],
                 test_type=row["test_type"], sample_type=row["sample_type"], collected_at=closed_at,
                 site_id=row["site_id"], device_id=row["device_id"], staff_id=row["staff_id"],
-                persons=persons, status=state, cancel_reason=cancel_reason)
+                persons=persons, status=state, cancel_reason=cancel_reason,
+                **_clock_fields(clock))
             db.execute("UPDATE samples SET state = ?, closed_at = ?, cancel_reason = ? WHERE id = ?",
                        (state, closed_at, cancel_reason, sample_id))
             db.execute("INSERT INTO outbox (record_id, body, created_at) VALUES (?,?,?)",
@@ -365,3 +387,48 @@ class Store:
             row = self._db.execute("SELECT MAX(t) FROM (SELECT MAX(scanned_at) AS t FROM sample_persons"
                                    " UNION ALL SELECT MAX(opened_at) FROM samples)").fetchone()
         return row[0]
+
+    # --- retention (docs/results-and-retention.md) --------------------------------------------
+
+    def erase_delivered_personal_data(self, cutoff: str, now: str) -> tuple[int, int]:
+        """Erase the people of delivered records collected before cutoff; return (records, people).
+
+        Only `delivered` records qualify: pending and quarantined ones keep every field whatever
+        the clock says. Per-day counts are added to daily_counts in the same transaction.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT o.record_id, o.body, s.closed_at, s.test_type, s.state FROM outbox o "
+                "JOIN samples s ON s.id = o.record_id WHERE o.state = 'delivered' AND "
+                "o.personal_erased_at IS NULL AND julianday(o.created_at) < julianday(?)",
+                (cutoff,)).fetchall()
+            people = 0
+            for row in rows:
+                body = json.loads(row["body"])
+                count = len(body.get("persons", []))
+                people += count
+                body["persons"] = [{"erased": True} for _ in range(count)]
+                db.execute("UPDATE outbox SET body = ?, personal_erased_at = ? WHERE record_id = ?",
+                           (wire.canonical(body), now, row["record_id"]))
+                db.execute("DELETE FROM sample_persons WHERE sample_id = ?", (row["record_id"],))
+                db.execute("INSERT INTO daily_counts VALUES (?,?,?,1,?) ON CONFLICT (day, test_type, status) DO UPDATE SET "
+                           "tubes = tubes + 1, people = people + excluded.people",
+                           (row["closed_at"][:10], row["test_type"], row["state"], count))
+        return len(rows), people
+
+    def personal_data_summary(self) -> dict:
+        """How much personal data the device holds, and since when (for `samplepoint status`)."""
+        with self._lock:
+            people, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(scanned_at) FROM sample_persons").fetchone()
+            records = self._db.execute(
+                "SELECT COUNT(DISTINCT sample_id) FROM sample_persons").fetchone()[0]
+            declarations, oldest_declaration = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM declarations").fetchone()
+        return {"records": records, "people": people, "oldest_scanned_at": oldest,
+                "declarations": declarations, "oldest_declaration_at": oldest_declaration}
+
+    def daily_counts(self) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute("SELECT * FROM daily_counts ORDER BY day, test_type, status"
+                                    ).fetchall()

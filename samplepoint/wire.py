@@ -18,6 +18,15 @@ GENDERS = ("male", "female", "unknown")
 STATUSES = ("closed", "cancelled")
 MAX_PERSONS = 50
 MAX_TEXT = 200
+# Clock evidence the forwarder sends with each delivery, and the server's answer header
+# (docs/results-and-retention.md).
+HEADER_OFFSET = "Samplepoint-Clock-Offset"        # central minus device clock, seconds
+HEADER_DEVICE_TIME = "Samplepoint-Device-Time"    # device wall clock when the request was built
+HEADER_MONOTONIC = "Samplepoint-Monotonic"        # device monotonic clock at that same moment
+HEADER_BOOT_ID = "Samplepoint-Boot-Id"
+SERVER_TIME_HEADER = "Samplepoint-Server-Time"    # on every central answer, with milliseconds
+OPTIONAL_CLOCK_FIELDS = ("clock_synchronised", "monotonic_s", "boot_id")
+MAX_MONOTONIC_S = 10 ** 10               # ~300 years of uptime: anything larger is garbage
 
 
 class WireError(ValueError):
@@ -56,10 +65,18 @@ class SampleRecord:
     persons: tuple[Person, ...] = field(default_factory=tuple)
     status: str = "closed"
     cancel_reason: str | None = None
+    # Optional clock evidence (docs/results-and-retention.md): omitted from the body when unknown,
+    # so records without it keep the exact bytes older devices send.
+    clock_synchronised: bool | None = None     # was the system clock NTP-synchronised at collection?
+    monotonic_s: float | None = None           # seconds since boot at collection (CLOCK_MONOTONIC)
+    boot_id: str | None = None                 # which boot monotonic_s counts from
 
     def to_json(self) -> dict:
         body = asdict(self)
         body["persons"] = [asdict(p) for p in self.persons]
+        for name in OPTIONAL_CLOCK_FIELDS:
+            if body[name] is None:
+                del body[name]
         return {"version": WIRE_VERSION, **body}
 
 
@@ -171,4 +188,20 @@ def parse_record(obj) -> SampleRecord:
         persons=tuple(_parse_person(p, i) for i, p in enumerate(persons)),
         status=status,
         cancel_reason=_text(obj, "cancel_reason", "", required=status == "cancelled"),
+        **_clock_fields(obj),
     )
+
+
+def _clock_fields(obj: dict) -> dict:
+    """The optional clock evidence: absent is fine, present must be well-formed."""
+    synced = obj.get("clock_synchronised")
+    if synced is not None and not isinstance(synced, bool):
+        raise WireError("clock_synchronised", "must be true or false")
+    mono = obj.get("monotonic_s")
+    if mono is not None:
+        if (not isinstance(mono, (int, float)) or isinstance(mono, bool)
+                or not 0 <= mono < MAX_MONOTONIC_S):      # also refuses NaN and infinities
+            raise WireError("monotonic_s", "must be a number of seconds since boot")
+        mono = float(mono)
+    boot_id = _text(obj, "boot_id", "", required=False, max_len=64)
+    return {"clock_synchronised": synced, "monotonic_s": mono, "boot_id": boot_id}

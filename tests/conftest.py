@@ -32,7 +32,9 @@ def central(tmp_path):
     """A real reference central server on 127.0.0.1:<ephemeral>, with one registered device."""
     db = CentralDB(tmp_path / "central.db")
     token = db.add_device("DEV-TEST-01", "SITE-TEST")
-    server = BackgroundServer(create_app(db)).start()
+    app = create_app(db)
+    server = BackgroundServer(app).start()
+    server.app = app        # tests inject the central clock via app.extensions["central_clock"]
     server.db = db
     server.token = token
     yield server

@@ -1,0 +1,166 @@
+"""The central database's SQL for labs, results, corrected collection times and retention.
+
+A mixin of `central.db.CentralDB` (it uses its `db` connection and `transaction()`), kept apart so
+that each file stays one readable size; the schema is migration 2 in central/db.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+from typing import Iterable, Iterator
+
+from central.clocktrust import DeliveryClock, correct, with_offset
+from central.results import LabResult
+from samplepoint import wire
+
+log = logging.getLogger(__name__)
+
+CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
+UNKNOWN_TUBE, CANCELLED_TUBE, WRONG_TEST_TYPE = "unknown-tube", "cancelled-tube", "wrong-test-type"
+PROBLEMS = {
+    UNKNOWN_TUBE: "no sample with this tube code has reached the central server",
+    CANCELLED_TUBE: "this tube was cancelled at the sampling point",
+    WRONG_TEST_TYPE: "test_type differs from the sample's test type",
+    CONFLICT: "a different result for this tube, lab and time is already stored",
+}
+PERSONAL_COLUMNS = ("id_number = '', full_name = '', date_of_birth = NULL, phone = NULL, qid = NULL, "
+                    "declarer_qid = NULL")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ResultsSQL:
+    # --- clock ----------------------------------------------------------------------------------
+
+    def _store_clock(self, db: sqlite3.Connection, record: wire.SampleRecord,
+                     delivery: DeliveryClock | None, received_at: str) -> None:
+        received = datetime.fromisoformat(received_at)
+        fixed = correct(record, delivery, received)
+        db.execute("INSERT INTO sample_clock VALUES (?,?,?,?,?)",
+                   (record.record_id, fixed.corrected_at and _utc(fixed.corrected_at), fixed.method,
+                    with_offset(delivery, received).offset_s, int(fixed.flagged)))
+
+    def sample_clock(self, record_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT s.collected_at, c.* FROM samples s LEFT JOIN sample_clock c "
+                               "USING (record_id) WHERE record_id = ?", (record_id,)).fetchone()
+
+    def flagged_times(self) -> list[sqlite3.Row]:
+        """Samples whose collection time could not be corrected (or that predate clock evidence)."""
+        return self.db.execute("SELECT s.record_id, s.device_id, s.collected_at FROM samples s "
+                               "LEFT JOIN sample_clock c USING (record_id) "
+                               "WHERE c.flagged IS NULL OR c.flagged = 1 ORDER BY s.received_at"
+                               ).fetchall()
+
+    # --- labs -----------------------------------------------------------------------------------
+
+    def add_lab(self, lab_id: str) -> str:
+        """Register (or re-key) a lab; returns its new bearer token, which is stored only hashed."""
+        from central.db import hash_token, utc_now
+        token = secrets.token_urlsafe(32)
+        with self.transaction() as db:
+            db.execute("INSERT INTO labs (lab_id, token_hash, created_at) VALUES (?,?,?) "
+                       "ON CONFLICT(lab_id) DO UPDATE SET token_hash = excluded.token_hash",
+                       (lab_id, hash_token(token), utc_now()))
+        return token
+
+    def lab_for_token(self, token: str) -> str | None:
+        from central.db import hash_token
+        row = self.db.execute("SELECT lab_id FROM labs WHERE token_hash = ?",
+                              (hash_token(token),)).fetchone()
+        return row[0] if row else None
+
+    # --- results --------------------------------------------------------------------------------
+
+    def add_results(self, results: Iterable[LabResult]) -> list[str]:
+        """Store each result once, in one transaction; return an outcome per result (see PROBLEMS)."""
+        from central.db import utc_now
+        now = utc_now()
+        outcomes = []
+        with self.transaction() as db:
+            for item in results:
+                outcomes.append(self._add_result(db, item, now))
+        return outcomes
+
+    @staticmethod
+    def _add_result(db: sqlite3.Connection, item: LabResult, now: str) -> str:
+        samples = db.execute("SELECT test_type, status FROM samples WHERE tube_code = ?",
+                             (item.tube_code,)).fetchall()
+        closed = [s for s in samples if s["status"] == "closed"]
+        if not closed:
+            return CANCELLED_TUBE if samples else UNKNOWN_TUBE
+        if all(s["test_type"] != item.test_type for s in closed):
+            return WRONG_TEST_TYPE
+        key = (item.tube_code, item.lab_id, item.result_at_utc)
+        row = db.execute("SELECT result FROM results WHERE tube_code = ? AND lab_id = ? AND "
+                         "result_at = ?", key).fetchone()
+        if row is not None:
+            return DUPLICATE if row[0] == item.result else CONFLICT
+        db.execute("INSERT INTO results VALUES (?,?,?,?,?,?)", (*key, item.test_type, item.result, now))
+        return CREATED
+
+    def count_results(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    def person_samples(self, *, qid: str | None = None, id_number: str | None = None
+                       ) -> list[sqlite3.Row]:
+        """Every closed sample of one person with its results (one row per result, or none)."""
+        column, value = ("qid", qid) if qid else ("id_number", id_number)
+        return self.db.execute(
+            "SELECT s.record_id, s.test_type, COALESCE(c.corrected_at, s.collected_at) AS collected_at,"
+            " (SELECT COUNT(*) FROM persons x WHERE x.record_id = s.record_id) AS people,"
+            " r.result, r.result_at FROM persons p"
+            " JOIN samples s ON s.record_id = p.record_id AND s.status = 'closed'"
+            " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
+            f" LEFT JOIN results r ON r.tube_code = s.tube_code WHERE p.{column} = ?",
+            (value,)).fetchall()
+
+    def needing_individual_test(self) -> Iterator[sqlite3.Row]:
+        """People of pooled tubes whose latest result is positive, with the tube (streaming)."""
+        yield from self.db.execute(
+            "SELECT s.tube_code, s.site_id, COALESCE(c.corrected_at, s.collected_at) AS collected_at,"
+            " r.result_at, p.full_name, p.id_number, p.qid, p.phone FROM samples s"
+            " JOIN persons p ON p.record_id = s.record_id"
+            " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
+            " JOIN results r ON r.tube_code = s.tube_code AND r.result = 'positive'"
+            " WHERE s.status = 'closed' AND (SELECT COUNT(*) FROM persons x WHERE x.record_id ="
+            " s.record_id) > 1 AND NOT EXISTS (SELECT 1 FROM results r2 WHERE r2.tube_code ="
+            " s.tube_code AND r2.result_at > r.result_at) AND p.full_name != ''"
+            " ORDER BY s.tube_code, p.position")
+
+    # --- retention ------------------------------------------------------------------------------
+
+    def erase_personal_data(self, cutoff: datetime, now: datetime) -> tuple[int, int]:
+        """Erase the people's personal fields of samples collected before cutoff: (samples, people).
+
+        Results, counts and the stored body's digest stay, so a late resend still reads as duplicate.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT s.record_id, s.body FROM samples s LEFT JOIN sample_clock c USING (record_id)"
+                " WHERE s.record_id NOT IN (SELECT record_id FROM erased_samples) AND"
+                " julianday(COALESCE(c.corrected_at, s.collected_at)) < julianday(?)",
+                (_utc(cutoff),)).fetchall()
+            people = 0
+            for record_id, body_text in rows:
+                body = json.loads(body_text)
+                count = len(body.get("persons", []))
+                people += count
+                body["persons"] = [{"erased": True} for _ in range(count)]
+                db.execute("UPDATE samples SET body = ? WHERE record_id = ?",
+                           (wire.canonical(body), record_id))
+                db.execute(f"UPDATE persons SET {PERSONAL_COLUMNS} WHERE record_id = ?", (record_id,))
+                db.execute("INSERT INTO erased_samples VALUES (?,?)", (record_id, _utc(now)))
+            db.execute("UPDATE conflicts SET body = '{\"erased\":true}' WHERE "
+                       "julianday(received_at) < julianday(?)", (_utc(cutoff),))
+        return len(rows), people
+
+    def personal_data_summary(self) -> dict:
+        samples, oldest = self.db.execute(
+            "SELECT COUNT(*), MIN(received_at) FROM samples WHERE record_id NOT IN "
+            "(SELECT record_id FROM erased_samples)").fetchone()
+        return {"samples_with_personal_data": samples, "oldest_received_at": oldest}

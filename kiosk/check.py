@@ -1,0 +1,144 @@
+"""Check mode: a scanned person's result status from the central server, turned into what the screen shows.
+
+`outcome()` is pure (the status answer in, the display text out); `StatusClient` is the thin edge
+that asks `GET /api/v1/persons/status` with a short timeout. When the server cannot be reached the
+kiosk says it cannot check: it never guesses from what it stored itself. The result value (and the
+need for an individual test after a positive pool) is shown only while staff are signed in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import requests
+
+from kiosk.codes import PersonScan
+
+# Feedback kinds of check mode (display colour and buzzer pattern per kind).
+CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE = (
+    "check-valid", "check-expired", "check-no-result", "check-unavailable")
+COLOURS = {CHECK_VALID: "green", CHECK_EXPIRED: "red", CHECK_NO_RESULT: "amber",
+           CHECK_UNAVAILABLE: "grey"}
+
+MSG_VALID = "CÒN HIỆU LỰC"
+MSG_EXPIRED = "HẾT HIỆU LỰC"
+MSG_NO_RESULT = "CHƯA CÓ KẾT QUẢ"
+MSG_UNAVAILABLE = "KHÔNG KIỂM TRA ĐƯỢC"
+MSG_OFFLINE = "Không kết nối được máy chủ — không thể kiểm tra lúc này"
+MSG_MASKED = "Mã QR bị che số định danh — đề nghị mở mã QR đầy đủ trên ứng dụng"
+MSG_TUBE_IN_CHECK = "Đang ở chế độ kiểm tra kết quả — thoát chế độ kiểm tra để lấy mẫu"
+RESULT_WORDS = {"negative": "Âm tính", "positive": "Dương tính"}
+MSG_POOL_POSITIVE = "Kết quả: Mẫu gộp dương tính"
+MSG_INDIVIDUAL = "Cần xét nghiệm mẫu đơn (mẫu gộp dương tính)"
+
+
+class CheckUnavailable(RuntimeError):
+    """The central server could not answer; the reason is for logs (no personal data)."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    kind: str            # one of the CHECK_* kinds
+    colour: str
+    headline: str        # large type
+    lines: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return "\n".join((self.headline, *self.lines))
+
+
+def unavailable(reason_text: str = MSG_OFFLINE) -> CheckOutcome:
+    return CheckOutcome(CHECK_UNAVAILABLE, COLOURS[CHECK_UNAVAILABLE], MSG_UNAVAILABLE, (reason_text,))
+
+
+def _moment(value, tz: tzinfo) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.astimezone(tz) if moment.tzinfo else None
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%H:%M %d/%m/%Y")
+
+
+def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
+    """The display for one status answer; an answer that does not make sense counts as no answer."""
+    if not isinstance(answer, dict):
+        return unavailable()
+    state = answer.get("state")
+    until = _moment(answer.get("valid_until"), tz)
+    if state == "no-result":
+        result = CheckOutcome(CHECK_NO_RESULT, COLOURS[CHECK_NO_RESULT], MSG_NO_RESULT)
+    elif state == "valid" and until is not None:
+        result = CheckOutcome(CHECK_VALID, COLOURS[CHECK_VALID], MSG_VALID,
+                              (f"Hiệu lực đến {_when(until)}",))
+    elif state == "expired" and until is not None:
+        result = CheckOutcome(CHECK_EXPIRED, COLOURS[CHECK_EXPIRED], MSG_EXPIRED,
+                              (f"Đã hết hiệu lực lúc {_when(until)}",))
+    else:
+        return unavailable()
+    if staff_signed_in and state != "no-result":
+        extra = []
+        word = RESULT_WORDS.get(answer.get("result"))
+        if answer.get("needs_individual_test") is True:
+            extra += [MSG_POOL_POSITIVE, MSG_INDIVIDUAL]
+        elif word:
+            extra.append(f"Kết quả: {word}")
+        result = CheckOutcome(result.kind, result.colour, result.headline, result.lines + tuple(extra))
+    return result
+
+
+def lookup_for(scan: PersonScan) -> dict[str, str] | None:
+    """Query parameters that identify the person, or None when the code hides the ID (masked)."""
+    if scan.person.qid:
+        return {"qid": scan.person.qid}
+    if "*" not in scan.person.id_number:
+        return {"id_number": scan.person.id_number}
+    return None
+
+
+class StatusClient:
+    """Asks the central server for a person's status with the device token; bounded by a timeout."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 3.0, ca_bundle: str = ""):
+        self.url = base_url.rstrip("/") + "/api/v1/persons/status"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.verify = ca_bundle or True
+        self.session.headers.update({"Authorization": f"Bearer {token}",
+                                     "User-Agent": "samplepoint-kiosk/1"})
+
+    def status(self, params: dict[str, str]) -> dict:
+        try:
+            response = self.session.get(self.url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise CheckUnavailable(f"network: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise CheckUnavailable(f"HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise CheckUnavailable("answer is not JSON") from None
+
+
+class CheckMode:
+    """What the kiosk does with a personal code while check mode is on."""
+
+    def __init__(self, client: StatusClient, tz: tzinfo):
+        self.client = client
+        self.tz = tz
+
+    def check(self, scan: PersonScan, *, staff_signed_in: bool) -> CheckOutcome:
+        params = lookup_for(scan)
+        if params is None:
+            return unavailable(MSG_MASKED)
+        try:
+            answer = self.client.status(params)
+        except CheckUnavailable:
+            return unavailable()
+        return outcome(answer, staff_signed_in=staff_signed_in, tz=self.tz)

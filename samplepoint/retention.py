@@ -1,0 +1,64 @@
+"""Device retention: erases personal data the device no longer needs, on a schedule, logging counts only.
+
+Delivered records lose their people's personal fields `retention.delivered_days` after collection
+(the per-day counts stay); portal declarations go after `portal.retention_days` (the portal also
+purges them when it starts; here they go even while it is not running). Pending and quarantined records are never touched: the store only
+erases records in the delivered state. Runs inside the forwarder and as `samplepoint purge`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta, timezone
+from typing import Callable
+
+from samplepoint.clock import Clock, iso
+from samplepoint.config import Config
+from samplepoint.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    records: int
+    people: int
+    declarations: int
+
+
+class Retention:
+    def __init__(self, config: Config, store: Store, clock: Clock,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.config = config.retention
+        self.declaration_days = config.portal.retention_days
+        self.store = store
+        self.clock = clock
+        self.monotonic = monotonic
+        self._last_run: float | None = None
+
+    def run(self) -> PurgeReport:
+        now = self.clock()
+        records, people = self.store.erase_delivered_personal_data(
+            iso(now - timedelta(days=self.config.delivered_days)), iso(now))
+        # The portal writes created_at as UTC to the second; the cutoff must compare as text.
+        declarations = self.store.purge_declarations(
+            (now - timedelta(days=self.declaration_days)).astimezone(timezone.utc)
+            .isoformat(timespec="seconds"))
+        report = PurgeReport(records, people, declarations)
+        if records or declarations:
+            log.info("retention: erased personal fields of %d delivered records (%d people) and "
+                     "%d portal declarations", records, people, declarations)
+        return report
+
+    def run_if_due(self) -> PurgeReport | None:
+        """Run when check_interval_s has passed since the last run (measured on the monotonic clock)."""
+        moment = self.monotonic()
+        if self._last_run is not None and moment - self._last_run < self.config.check_interval_s:
+            return None
+        self._last_run = moment
+        try:
+            return self.run()
+        except Exception:       # a failed purge must never stop the deliveries around it
+            log.exception("retention run failed; will retry at the next interval")
+            return None
