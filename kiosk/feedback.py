@@ -69,6 +69,13 @@ PATTERNS: dict[str, tuple[Step, ...]] = {
     "signed-out": (Step(0.2, tone=MID),),
     "prompt": (Step(0.2, amber=True, tone=MID), Step(0.2), Step(0.2, amber=True, tone=MID)),
     "info": (Step(0.08, tone=MID),),
+    # Check mode (kiosk/check.py) and the clock warning: the light is the answer's colour.
+    "check-valid": (Step(0.12, green=True, tone=HIGH), Step(1.5, green=True)),
+    "check-expired": (Step(0.3, red=True, tone=LOW), Step(1.5, red=True)),
+    "check-no-result": (Step(0.2, amber=True, tone=MID), Step(1.5, amber=True)),
+    "check-unavailable": (Step(0.15, red=True, amber=True, tone=LOW), Step(0.15),
+                          Step(1.0, red=True, amber=True)),
+    "clock-unsynchronised": (Step(0.2, amber=True, tone=MID), Step(0.8, amber=True)),
     "error": tuple(s for _ in range(3) for s in (Step(0.15, red=True, tone=LOW), Step(0.15))) +
              (Step(0.6, red=True, tone=LOW),),
 }

@@ -168,3 +168,14 @@ def test_check_mode_with_the_central_server_down_says_it_cannot_check(tmp_path, 
 
 def test_check_timeout_comes_from_config():
     assert config_module.Config().check.timeout_s == 3.0
+
+
+def test_every_check_kind_has_its_own_light_and_beep():
+    from kiosk.feedback import PATTERNS
+    from kiosk.pipeline import CLOCK_UNSYNCHRONISED
+    kinds = [*check.COLOURS, CLOCK_UNSYNCHRONISED]
+    assert all(kind in PATTERNS for kind in kinds)
+    lit = {"green": "green", "red": "red", "amber": "amber"}
+    for kind, colour in check.COLOURS.items():
+        if colour in lit:
+            assert getattr(PATTERNS[kind][-1], colour)
