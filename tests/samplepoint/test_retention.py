@@ -48,14 +48,14 @@ def bodies(store: Store) -> dict[str, str]:
     return {r[0]: r[1] for r in store._db.execute("SELECT record_id, body FROM outbox")}
 
 
-def settings(delivered_days=14.0, declaration_days=3, check_interval_s=3600.0) -> Config:
+def retention_config(delivered_days=14.0, declaration_days=3, check_interval_s=3600.0) -> Config:
     return Config(retention=RetentionConfig(delivered_days=delivered_days,
                                             check_interval_s=check_interval_s),
                   portal=PortalConfig(retention_days=declaration_days))
 
 
 def retention(store, now: datetime, days=14.0) -> Retention:
-    return Retention(settings(delivered_days=days), store, lambda: now)
+    return Retention(retention_config(delivered_days=days), store, lambda: now)
 
 
 def test_delivered_personal_fields_are_erased_on_time_and_counts_kept(tmp_path, caplog):
@@ -127,7 +127,7 @@ def test_declarations_are_erased_after_the_portal_limit(tmp_path):
 def test_runs_only_when_due(tmp_path):
     store, *_ = states(tmp_path)
     ticks = iter([0.0, 100.0, 4000.0])
-    job = Retention(settings(check_interval_s=3600), store, lambda: T0 + timedelta(days=30),
+    job = Retention(retention_config(check_interval_s=3600), store, lambda: T0 + timedelta(days=30),
                     monotonic=lambda: next(ticks))
     assert job.run_if_due().records == 1
     assert job.run_if_due() is None
