@@ -230,10 +230,11 @@ def cmd_status(args) -> int:
 
 def cmd_central_serve(args) -> int:
     from central.app import create_app
+    from central.commands import central_settings
     from samplepoint.sdnotify import serve_watched
 
     log.info("central server on %s, database %s", args.bind, args.db)
-    serve_watched(create_app(args.db, _central_settings(args)), args.bind)
+    serve_watched(create_app(args.db, central_settings(args)), args.bind)
     return 0
 
 
@@ -248,93 +249,12 @@ def cmd_central_add_device(args) -> int:
     return 0
 
 
-def _central_settings(args):
-    """[central_server] from --config when given, else its documented defaults."""
-    if getattr(args, "config", None):
-        return config_module.load(args.config).central_server
-    return config_module.CentralServerConfig()
-
-
-def cmd_central_add_lab(args) -> int:
-    from central.db import CentralDB
-
-    problem = config_module.identifier(args.lab_id)
-    if problem:
-        raise config_module.ConfigError(f"--lab-id {problem}")
-    print(CentralDB(args.db).add_lab(args.lab_id))
-    return 0
-
-
-def cmd_central_import_results(args) -> int:
-    from central.db import CentralDB
-    from central.importer import import_csv
-    from central.results import CsvFileError
-    from samplepoint.clock import tz_from_offset
-
-    settings = _central_settings(args)
-    try:
-        stream = open(args.file, "rb")
-    except OSError as exc:
-        raise config_module.ConfigError(f"{args.file}: cannot read ({exc.strerror})") from None
-    problems = 0
-    with stream, _problem_report(args.problems) as report:
-        def on_problem(line: int, problem: str, tube_code: str) -> None:
-            nonlocal problems
-            problems += 1
-            if report:
-                report(line, problem, tube_code)
-            if problems <= args.show:
-                print(f"line {line}: {problem}", file=sys.stderr)
-        try:
-            counts = import_csv(CentralDB(args.db), stream, tz=tz_from_offset(settings.results_utc_offset),
-                                now=datetime.now(timezone.utc), on_problem=on_problem)
-        except CsvFileError as exc:
-            raise config_module.ConfigError(f"{args.file}: {exc}; nothing was imported") from None
-    if problems > args.show:
-        print(f"... and {problems - args.show} more problems", file=sys.stderr)
-    print(json.dumps(dict(sorted(counts.items()))))
-    return 1 if problems else 0
-
-
-def _problem_report(path):
-    from contextlib import contextmanager, nullcontext
-    from central.importer import ProblemReport
-
-    if not path:
-        return nullcontext(None)
-
-    @contextmanager
-    def opened():
-        with open(path, "w", encoding="utf-8", newline="") as out:
-            yield ProblemReport(out)
-    return opened()
-
-
-def cmd_central_purge(args) -> int:
-    from datetime import timedelta
-    from central.db import CentralDB
-
-    settings = _central_settings(args)
-    now = datetime.now(timezone.utc)
-    db = CentralDB(args.db)
-    samples, people = db.erase_personal_data(now - timedelta(days=settings.retention_days), now)
-    log.info("central retention: erased personal fields of %d samples (%d people)", samples, people)
-    print(json.dumps({"samples": samples, "people": people, **db.personal_data_summary()}))
-    return 0
-
-
-def cmd_central_needs_retest(args) -> int:
-    import csv
-    from central.db import CentralDB
-    from central.export import csv_safe
-
-    columns = ["tube_code", "site_id", "collected_at", "result_at", "full_name", "id_number", "qid",
-               "phone"]
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(columns)
-    for row in CentralDB(args.db).needing_individual_test():
-        writer.writerow([csv_safe(row[c]) for c in columns])
-    return 0
+def _central(name: str):
+    """A `central` handler from central/commands.py, imported only when that command runs."""
+    def run(args) -> int:
+        from central import commands
+        return getattr(commands, name)(args)
+    return run
 
 
 def cmd_central_export(args) -> int:
@@ -608,22 +528,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = central.add_parser("add-lab", help="register a lab and print its new token")
     p.add_argument("--db", required=True)
     p.add_argument("--lab-id", required=True)
-    p.set_defaults(func=cmd_central_add_lab)
+    p.set_defaults(func=_central("add_lab"))
     p = central.add_parser("import-results", help="import a lab's results CSV (UTF-8)")
     p.add_argument("--db", required=True)
     p.add_argument("--config", help="TOML file whose [central_server] section applies")
     p.add_argument("--problems", help="also write every problem to this CSV file")
     p.add_argument("--show", type=int, default=100, help="problems printed to stderr (default 100)")
     p.add_argument("file")
-    p.set_defaults(func=cmd_central_import_results)
+    p.set_defaults(func=_central("import_results"))
     p = central.add_parser("purge", help="erase personal fields past central_server.retention_days")
     p.add_argument("--db", required=True)
     p.add_argument("--config", help="TOML file whose [central_server] section applies")
-    p.set_defaults(func=cmd_central_purge)
+    p.set_defaults(func=_central("purge"))
     p = central.add_parser("needs-retest", help="CSV of people in positive pools needing an "
                            "individual test")
     p.add_argument("--db", required=True)
-    p.set_defaults(func=cmd_central_needs_retest)
+    p.set_defaults(func=_central("needs_retest"))
     return parser
 
 
