@@ -1,7 +1,8 @@
 """`samplepoint central import-results`: a lab's CSV into the results table, in batches, problems by line.
 
 Rows stream from central.results.read_csv and are stored a batch at a time, so memory does not grow
-with the file. Every row that is not imported is passed to `on_problem(line, text)`; the same file
+with the file. Every row that is not imported is passed to `on_problem(line, text, tube_code)`, in
+line order; the same file
 imported twice stores nothing new (each result is keyed by tube, lab and result time).
 """
 from __future__ import annotations
@@ -23,20 +24,23 @@ def import_csv(db, stream: BinaryIO, *, tz: tzinfo, now: datetime,
                on_problem: Callable[[int, str, str], None]) -> Counter:
     """Import every good row; return counts per outcome (created, duplicate, problems...)."""
     counts: Counter = Counter()
-    batch = []
+    batch: list = []          # (line, LabResult | problem text), reported in line order at flush
 
     def flush():
-        for (line, result), outcome in zip(batch, db.add_results([r for _, r in batch])):
+        results = [item for _, item in batch if not isinstance(item, str)]
+        outcomes = iter(db.add_results(results) if results else [])
+        for line, item in batch:
+            if isinstance(item, str):
+                counts["bad-row"] += 1
+                on_problem(line, item, "")
+                continue
+            outcome = next(outcomes)
             counts[outcome] += 1
             if outcome in PROBLEMS:
-                on_problem(line, PROBLEMS[outcome], result.tube_code)
+                on_problem(line, PROBLEMS[outcome], item.tube_code)
         batch.clear()
 
     for line, item in read_csv(stream, tz=tz, now=now):
-        if isinstance(item, str):
-            counts["bad-row"] += 1
-            on_problem(line, item, "")
-            continue
         batch.append((line, item))
         if len(batch) >= BATCH:
             flush()

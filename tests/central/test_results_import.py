@@ -51,6 +51,8 @@ def test_import_good_duplicate_and_bad_rows(central, poster, people, tmp_path, c
                        (7, "cancelled")):
         assert f"line {line}: " in out.err and word in out.err
     assert central.db.count_results() == 2
+    reported = [int(l.split()[1].rstrip(":")) for l in out.err.splitlines() if l.startswith("line ")]
+    assert reported == sorted(reported) == [4, 5, 6, 7]          # in line order
 
     code, out = import_file(central, tmp_path, text, capsys)          # the same file again
     assert central.db.count_results() == 2 and '"created"' not in out.out and '"duplicate": 3' in out.out
