@@ -124,7 +124,7 @@ def _json_body():
     raw = request.get_data(cache=False)
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:     # bad UTF-8 or JSON, or an int over 4300 digits
         response = jsonify(error="invalid", field="(body)", message=f"not JSON: {exc}")
         response.status_code = 400
         abort(response)

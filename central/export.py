@@ -9,6 +9,9 @@ from typing import IO, Iterable
 CSV_COLUMNS = ["record_id", "tube_code", "test_type", "sample_type", "collected_at", "site_id",
                "device_id", "staff_id", "pool_size", "position", "source", "id_number", "full_name",
                "date_of_birth", "gender", "phone", "qid", "declared_on_behalf", "declarer_qid", "status"]
+PERSON_COLUMNS = ["source", "id_number", "full_name", "date_of_birth", "gender", "phone", "qid",
+                  "declared_on_behalf", "declarer_qid"]
+SAMPLE_COLUMNS = [c for c in CSV_COLUMNS if c not in PERSON_COLUMNS and c != "position"]
 
 
 def csv_safe(value) -> str:
@@ -35,8 +38,10 @@ def write_csv(samples: Iterable[dict], out: IO[str]) -> int:
     rows = 0
     for sample in samples:
         for position, person in enumerate(sample.get("persons", []), start=1):
-            merged = {**sample, **person, "position": position}
-            writer.writerow([csv_safe(merged.get(c)) for c in CSV_COLUMNS])
+            # Each column from its own level: unknown person fields never shadow the sample's.
+            row = {**{c: sample.get(c) for c in SAMPLE_COLUMNS},
+                   **{c: person.get(c) for c in PERSON_COLUMNS}, "position": position}
+            writer.writerow([csv_safe(row.get(c)) for c in CSV_COLUMNS])
             rows += 1
     return rows
 

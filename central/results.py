@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import BinaryIO, Iterator
 
+from samplepoint import wire
+
 RESULTS = ("negative", "positive", "invalid")
 COLUMNS = ("tube_code", "test_type", "result", "result_time", "lab")
 MAX_LINE = 64 * 1024
@@ -27,7 +29,7 @@ _ALIASES = {
                   "antigen": "rapid-antigen", "test nhanh": "rapid-antigen"},
 }
 _HEADER_ALIASES = {"result_at": "result_time", "lab_id": "lab", "tube": "tube_code"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = wire.CONTROL_CHARS
 _VN_TIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?", re.ASCII)
 
 

@@ -52,7 +52,7 @@ MSG_FORGED = "Mã không hợp lệ hoặc đã bị sửa — đề nghị cấ
 MSG_BAD_DECLARATION = "Mã khai báo không đủ thông tin — đề nghị khai báo lại trên cổng Wi-Fi"
 MSG_NO_KEY = "Thiết bị chưa có khoá ký mã — báo kỹ thuật viên cài khoá (scan.code_key_file)"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = wire.CONTROL_CHARS
 _ID = re.compile(r"[0-9A-Z*]{6,20}")
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 _DIGITS = re.compile(r"\d{1,24}")

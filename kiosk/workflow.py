@@ -9,7 +9,6 @@ already durable.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable
@@ -24,7 +23,7 @@ ACCEPTED, REFUSED, DUPLICATE, WARNING, ERROR = "accepted", "refused", "duplicate
 TUBE_OPENED, TUBE_CLOSED, TUBE_CANCELLED, UNDONE = "tube-opened", "tube-closed", "tube-cancelled", "undone"
 SIGNED_IN, SIGNED_OUT, PROMPT, INFO = "signed-in", "signed-out", "prompt", "info"
 PIN_LOCK_AFTER, PIN_LOCK_FOR = 5, timedelta(minutes=1)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = wire.CONTROL_CHARS
 
 
 # --- events (what happened) -----------------------------------------------------------------

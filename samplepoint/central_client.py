@@ -5,7 +5,6 @@ same `send()` contract: return one Outcome per item, or raise TransientError to 
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -19,6 +18,9 @@ from samplepoint.wire import SERVER_TIME_HEADER
 
 OFFSET_MAX_AGE_S = 600.0
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# Answers in which the server refuses a record itself (with our JSON error body): quarantine.
+# Any other answer (a proxy's 404, a hotel login page's 200) says nothing about the record.
+RECORD_REFUSALS = {400, 409, 413, 422}
 DELIVERED, QUARANTINE = "delivered", "quarantine"
 
 
@@ -42,7 +44,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -67,6 +69,24 @@ def _server_time(response: requests.Response) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _json_object(response: requests.Response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _is_record_refusal(response: requests.Response) -> bool:
+    body = _json_object(response)
+    return response.status_code in RECORD_REFUSALS and body is not None and "error" in body
+
+
+def _unexpected(response: requests.Response) -> TransientError:
+    return TransientError(f"unexpected answer {_reason(response)} (is central.url the samplepoint "
+                          f"API? a proxy or login page may be in the way)")
+
+
 def _reason(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -87,6 +107,7 @@ class CentralClient:
         self.session = requests.Session()
         # Passed per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify.
         self.verify = ca_bundle or True
+        self.session.verify = self.verify      # for other users of the session (heartbeat)
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "Content-Type": "application/json",
                                      "User-Agent": "samplepoint-forwarder/1"})
@@ -124,16 +145,15 @@ class CentralClient:
             return [self._send_one(items[0], headers)]
         body = '{"records":[' + ",".join(item.body for item in items) + "]}"
         response = self._post("/api/v1/samples/batch", body, headers)
-        if response.status_code != 200:
+        if _is_record_refusal(response):
             # The batch as a whole was refused (too large, say): send one by one so that only
             # a bad record is quarantined.
             return [self._send_one(item, headers) for item in items]
-        try:
-            results = response.json()["results"]
-            if len(results) != len(items):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise TransientError("batch answer unreadable") from None
+        results = (_json_object(response) or {}).get("results") if response.status_code == 200 else None
+        if not (isinstance(results, list) and len(results) == len(items)
+                and all(isinstance(r, dict) and r.get("record_id") == item.record_id
+                        for r, item in zip(results, items))):
+            raise _unexpected(response)
         outcomes = []
         for item, result in zip(items, results):
             status = result.get("status")
@@ -147,10 +167,9 @@ class CentralClient:
     def _send_one(self, item: OutboxItem, headers: dict | None = None) -> Outcome:
         response = self._post("/api/v1/samples", item.body,
                               {**(headers or {}), "Idempotency-Key": item.record_id})
-        if response.status_code in (200, 201):
-            try:
-                duplicate = bool(json.loads(response.text or "{}").get("duplicate"))
-            except (ValueError, AttributeError):
-                duplicate = False
-            return Outcome(item.record_id, DELIVERED, "duplicate" if duplicate else "created")
-        return Outcome(item.record_id, QUARANTINE, _reason(response))
+        body = _json_object(response)
+        if response.status_code in (200, 201) and body and body.get("record_id") == item.record_id:
+            return Outcome(item.record_id, DELIVERED, "duplicate" if body.get("duplicate") else "created")
+        if _is_record_refusal(response):
+            return Outcome(item.record_id, QUARANTINE, _reason(response))
+        raise _unexpected(response)

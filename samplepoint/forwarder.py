@@ -69,7 +69,10 @@ class Forwarder:
         ids = [item.record_id for item in items]
         try:
             outcomes = self.client.send(items, self.clock_headers())
-        except TransientError as exc:
+        except Exception as exc:     # any failure to hear back keeps the records pending
+            if not isinstance(exc, TransientError):
+                log.exception("unexpected error while sending %d records; retrying later", len(ids))
+                exc = TransientError(f"unexpected {type(exc).__name__}")
             self.store.note_failure(ids, str(exc))
             delay = self.backoff.next_delay(exc.retry_after)
             log.warning("central unreachable for %d records (%s); retry %d in %.1f s",

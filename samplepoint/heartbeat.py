@@ -46,8 +46,9 @@ class Heartbeat:
             return False
         self.last_attempt = now
         try:
+            # verify passed per request: requests lets REQUESTS_CA_BUNDLE override the session's.
             response = self.session.post(self.url, data=json.dumps(self.body()),
-                                         timeout=self.timeout)
+                                         timeout=self.timeout, verify=getattr(self.session, "verify", True))
         except (requests.RequestException, OSError) as exc:
             log.warning("heartbeat not sent (%s)", type(exc).__name__)
             return False

@@ -91,7 +91,10 @@ def new_record_id() -> str:
 
 # --- reading -------------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters no field may hold: C0/C1 controls, DEL, zero-width and bidi overrides (which can
+# disguise a name on screen or in a spreadsheet), the BOM, and lone surrogates (not encodable).
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"
+                           "\ud800-\udfff]")
 
 
 def _text(obj: dict, name: str, where: str, *, required=True, max_len=MAX_TEXT) -> str | None:
@@ -106,8 +109,8 @@ def _text(obj: dict, name: str, where: str, *, required=True, max_len=MAX_TEXT) 
         raise WireError(where + name, "must not be empty")
     if len(value) > max_len:
         raise WireError(where + name, f"is longer than {max_len} characters")
-    if _CONTROL.search(value):
-        raise WireError(where + name, "contains control characters")
+    if CONTROL_CHARS.search(value):
+        raise WireError(where + name, "contains control or invisible characters")
     return value
 
 
@@ -148,6 +151,10 @@ def parse_record(obj) -> SampleRecord:
     """Validate a decoded JSON body into a SampleRecord, or raise WireError naming the field."""
     if not isinstance(obj, dict):
         raise WireError("(body)", "must be a JSON object")
+    try:
+        canonical(obj).encode("utf-8")      # unknown fields are kept verbatim: they must encode too
+    except UnicodeEncodeError:
+        raise WireError("(body)", "holds text that is not valid Unicode (a lone surrogate)") from None
     version = obj.get("version", WIRE_VERSION)
     if version != WIRE_VERSION:
         raise WireError("version", f"unsupported version {version!r}; this reader speaks {WIRE_VERSION}")

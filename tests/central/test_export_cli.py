@@ -56,3 +56,14 @@ def test_export_csv_and_jsonl(tmp_path):
 def test_csv_safe():
     assert [csv_safe(v) for v in ["=1+1", "+84", "-x", "@SUM", "\tx", "ok", None, 5]] == \
         ["'=1+1", "'+84", "'-x", "'@SUM", "'\tx", "ok", "", "5"]
+
+
+def test_person_fields_never_overwrite_sample_columns(tmp_path):
+    from central.export import write_csv
+    sample = record()
+    sample["persons"][0].update({"site_id": "FORGED", "status": "cancelled", "record_id": "x"})
+    out = io.StringIO()
+    write_csv([sample], out)
+    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert (row["site_id"], row["status"], row["record_id"]) == (
+        sample["site_id"], "closed", sample["record_id"])

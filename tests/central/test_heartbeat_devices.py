@@ -51,7 +51,7 @@ def test_heartbeat_is_sent_once_a_minute_and_failures_never_raise():
     posts = []
 
     class Session:
-        def post(self, url, data, timeout):
+        def post(self, url, data, timeout, verify=True):
             posts.append(url)
             if len(posts) == 2:
                 raise requests.ConnectionError("down")

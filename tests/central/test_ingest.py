@@ -113,3 +113,32 @@ def test_wrong_method_and_path_answer_json(central):
     assert requests.get(central.url + "/api/v1/samples", timeout=5).status_code == 405
     missing = requests.get(central.url + "/nope", timeout=5)
     assert missing.status_code == 404 and missing.json()["error"] == "not-found"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"record_id": ' + b"9" * 5000 + b"}",
+    json.dumps({"x": "\ud800"}).encode(),
+])
+def test_bodies_python_cannot_decode_or_encode_are_400(central, raw):
+    response = post(central, None, raw=raw)
+    assert response.status_code == 400 and response.json()["field"] in ("(body)", "record_id")
+
+
+@pytest.mark.parametrize("where", ["name", "unknown-field"])
+def test_lone_surrogate_is_refused_alone_in_a_batch(central, where):
+    good, bad = body(), body()
+    if where == "name":
+        bad["persons"][0]["full_name"] = "NGUYEN \ud800"
+    else:
+        bad["extra"] = "\udfff"
+    response = post(central, {"records": [good, bad]}, path="/api/v1/samples/batch")
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == ["created", "invalid"]
+
+
+@pytest.mark.parametrize("text", ["NGUYEN\u202eNAV", "NGUYEN\u200bVAN", "A\x85B", "\ufeffLE"])
+def test_invisible_and_bidi_characters_are_refused(central, text):
+    sample = body()
+    sample["persons"][0]["full_name"] = text
+    response = post(central, sample)
+    assert response.status_code == 400 and response.json()["field"] == "persons[0].full_name"
