@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -90,6 +90,11 @@ class Kiosk:
         tube = self.store.open_tube_state()
         if tube is None:
             return workflow.State()
+        if len(tube.persons) >= tube.pool_size:
+            # Full but open (left by an older version): close it now rather than over-fill it.
+            self.store.finish_tube(tube.sample_id, closed_at=iso(self.clock()), clock=self.evidence())
+            log.info("record %s: full tube found open at start, closed", tube.sample_id)
+            return workflow.State()
         log.info("restored open tube %s (record %s) with %d people", tube.tube_code, tube.sample_id,
                  len(tube.persons))
         return workflow.State(
@@ -153,12 +158,15 @@ class Kiosk:
         with self._lock:
             new_state, effects = workflow.handle(self.state, event, self.settings)
             try:
-                for effect in effects:
-                    if not isinstance(effect, workflow.Feedback):
-                        self.apply(effect)
+                with self.store.transaction():    # all data of one event commits together
+                    for effect in effects:
+                        if not isinstance(effect, workflow.Feedback):
+                            self.apply(effect)
             except Exception:
                 log.exception("store write failed; event %s not applied", type(event).__name__)
-                self.state = self._restore()
+                # Back to what the store holds; the signed-in staff member stays signed in.
+                self.state = replace(self._restore(), staff_id=self.state.staff_id,
+                                     staff_name=self.state.staff_name)
                 self.feedback.signal(workflow.ERROR, messages.STORE_ERROR, "store-error")
                 return
             self.state = new_state

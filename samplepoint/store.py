@@ -142,6 +142,7 @@ class Store:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         os.chmod(self.path, 0o600)
         self._lock = threading.RLock()
+        self._depth = 0          # transaction nesting of the thread holding the lock
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -156,15 +157,30 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
+        """BEGIN IMMEDIATE … COMMIT; rolled back on any exception.
+
+        Nested use joins the outer transaction, so a caller can make several store calls (the
+        last person of a tube and its closing) one atomic commit.
+        """
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     def _migrate(self) -> None:
         with self.transaction() as db:
