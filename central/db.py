@@ -139,6 +139,9 @@ class CentralDB(ResultsSQL):
         self._local = threading.local()
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path}: database schema {version} is newer than this "
+                                   f"software ({len(MIGRATIONS)}); upgrade samplepoint")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)

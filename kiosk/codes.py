@@ -156,7 +156,7 @@ def classify(data: bytes, tube_pattern: str, code_key: bytes | None = None) -> S
         return text
     if signed_codes.looks_like_code(text):
         return parse_signed(text, code_key)
-    if re.fullmatch(tube_pattern, text):
+    if len(text) <= wire.MAX_TUBE_CODE and re.fullmatch(tube_pattern, text):
         return Tube(text)
     if "|" in text:
         from kiosk.cccd import looks_like_cccd, parse_cccd

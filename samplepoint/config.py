@@ -8,6 +8,7 @@ optional check that returns an error text. Unknown keys, wrong types and bad val
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import typing
@@ -15,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from samplepoint import wire
+
 DEFAULT_PATH = Path("/etc/samplepoint/samplepoint.toml")
 TEST_TYPES = ("rt-pcr", "rapid-antigen")
+MAX_NUMBER = 10_000_000      # no key needs more; larger values are typing mistakes
 
 
 class ConfigError(ValueError):
@@ -31,6 +35,13 @@ def key(default: Any, doc: str, check: Callable[[Any], str | None] | None = None
 
 
 # --- value checks: each returns None when fine, else what is wrong and how to fix it -------------
+
+def short_text(value):
+    """A value copied into every record: it must pass the wire format's own limits."""
+    if not value.strip() or len(value) > 64 or wire.CONTROL_CHARS.search(value):
+        return "must be 1-64 characters without control characters"
+    return None
+
 
 def positive(value):
     return None if value > 0 else "must be greater than 0"
@@ -138,7 +149,7 @@ class SiteConfig:
     pool_size: int = key(5, "Default people per tube (1 = single sample; 5 or 10 for pooled).",
                          between(1, 50))
     test_type: str = key("rt-pcr", "Default test type: rt-pcr or rapid-antigen.", one_of(*TEST_TYPES))
-    sample_type: str = key("nasopharyngeal-swab", "Sample type recorded with each tube.")
+    sample_type: str = key("nasopharyngeal-swab", "Sample type recorded with each tube.", short_text)
     tube_pattern: str = key(r"^[A-Z0-9][A-Z0-9-]{5,31}$",
                             "Regular expression a tube barcode must match in full.", regex)
     utc_offset: str = key("+07:00", "Local UTC offset written into collection times.", utc_offset)
@@ -339,7 +350,7 @@ def sections() -> dict[str, type]:
 
 
 def _type_name(tp) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+    return {str: "a string", int: "an integer (at most 10,000,000)", float: "a finite number (at most 10,000,000)", bool: "true or false",
             list[str]: "a list of strings"}.get(tp, str(tp))
 
 
@@ -349,10 +360,12 @@ def _coerce(tp, value):
         if isinstance(value, tp):
             return value
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_NUMBER:
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Finite and bounded: an inf or 1e300 would overflow date arithmetic at run time.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value) and abs(value) <= MAX_NUMBER:
             return float(value)
     elif typing.get_origin(tp) is list:
         (item,) = typing.get_args(tp)

@@ -18,6 +18,7 @@ GENDERS = ("male", "female", "unknown")
 STATUSES = ("closed", "cancelled")
 MAX_PERSONS = 50
 MAX_TEXT = 200
+MAX_TUBE_CODE = 64
 # Clock evidence the forwarder sends with each delivery, and the server's answer header
 # (docs/results-and-retention.md).
 HEADER_OFFSET = "Samplepoint-Clock-Offset"        # central minus device clock, seconds
@@ -184,7 +185,7 @@ def parse_record(obj) -> SampleRecord:
         raise WireError("persons", "a closed tube must hold at least one person")
     return SampleRecord(
         record_id=record_id,
-        tube_code=_text(obj, "tube_code", "", max_len=64),
+        tube_code=_text(obj, "tube_code", "", max_len=MAX_TUBE_CODE),
         pool_size=pool_size,
         test_type=_choice(obj, "test_type", TEST_TYPES, ""),
         sample_type=_text(obj, "sample_type", "", max_len=64),

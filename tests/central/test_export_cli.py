@@ -67,3 +67,13 @@ def test_person_fields_never_overwrite_sample_columns(tmp_path):
     (row,) = csv.DictReader(io.StringIO(out.getvalue()))
     assert (row["site_id"], row["status"], row["record_id"]) == (
         sample["site_id"], "closed", sample["record_id"])
+
+
+def test_newer_central_schema_is_refused(tmp_path):
+    import pytest
+    from central.db import MIGRATIONS
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="newer than this software"):
+        CentralDB(tmp_path / "c.db")

@@ -83,3 +83,8 @@ def test_public_example_parses():
 def test_hostile_payloads_are_refused_with_a_reason(payload):
     scan = codes.classify(payload, r"^DT\d{8}$")
     assert isinstance(scan, codes.Refused) and scan.reason and scan.message
+
+
+def test_tube_code_longer_than_the_wire_allows_is_refused():
+    scan = codes.classify(b"DT" + b"1" * 100, r"^DT\d+$")
+    assert isinstance(scan, codes.Refused)

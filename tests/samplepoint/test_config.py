@@ -101,3 +101,16 @@ def test_any_parsed_document_either_loads_or_raises_config_error(raw):
 def test_toml_rendering_of_strings_round_trips():
     for value in ["plain", "it's", 'say "hi"', r"^[A-Z]\d+$", "Điểm lấy mẫu"]:
         assert tomllib.loads(f"k = {cfg._toml_value(value)}")["k"] == value
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[workflow]\nother_tube_window_min = 1e10\n", "workflow.other_tube_window_min must be a finite"),
+    ("[workflow]\nopen_prompt_min = inf\n", "workflow.open_prompt_min must be a finite"),
+    ("[central]\ntimeout_s = nan\n", "central.timeout_s must be a finite"),
+    ("[site]\nsample_type = ''\n", "site.sample_type = '' must be 1-64 characters"),
+    ("[site]\nsample_type = '" + "x" * 80 + "'\n", "must be 1-64 characters"),
+])
+def test_values_that_would_break_every_record_or_the_clock_are_refused(tmp_path, text, expected):
+    with pytest.raises(cfg.ConfigError) as info:
+        load_text(tmp_path, text)
+    assert expected in str(info.value)
