@@ -18,7 +18,7 @@ def hostapd(path: str | Path) -> list[str]:
     stops after parsing, touching nothing of the host."""
     _, out = _run(["unshare", "--net", "hostapd", str(path)])
     return [line for line in out.splitlines()
-            if re.match(r"Line \d+:", line) or "errors found in configuration" in line]
+            if re.match(r"Line [0-9]+:", line) or "errors found in configuration" in line]
 
 
 def dnsmasq(path: str | Path) -> list[str]:

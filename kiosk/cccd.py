@@ -3,9 +3,9 @@
 Seven `|`-separated fields: 12-digit CCCD | old 9-digit CMND (may be empty) | full name with
 diacritics | birth date DDMMYYYY | Nam/Nữ | permanent address | issue date DDMMYYYY. Some cards
 print six fields, without the CMND: the field count tells which. The 12 digits are province of
-birth (3), century+gender (1: 0/1 = 1900s male/female, 2/3 = 2000s, 4/5 = 2100s ...) and the last
-two digits of the birth year (2), then 6 serial digits: they must agree with the birth date and
-gender on the card. Pure functions; the address is read (and checked) but never stored.
+birth (3), century+gender (1) and the last two digits of the birth year (2), then 6 serial digits:
+they must agree with the birth date and gender on the card (the rule is `samplepoint.cccd_number`,
+shared with the portal). Pure functions; the address is read (and checked) but never stored.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from kiosk.codes import _CONTROL, PersonScan, Refused, normalise_name, person_key
-from samplepoint import wire
+from samplepoint import cccd_number, wire
+from samplepoint.cccd_number import century_gender_digit  # noqa: F401 (generators use it)
 
 MSG_BAD_CARD = "Mã QR trên CCCD không đọc được — đề nghị quét lại thẻ hoặc dùng mã QR cá nhân"
 MSG_CARD_MISMATCH = "Số CCCD không khớp năm sinh/giới tính trên thẻ — đề nghị kiểm tra lại thẻ"
@@ -38,24 +39,19 @@ class CccdCard:
 def looks_like_cccd(text: str) -> bool:
     """A CCCD QR starts with 12 digits and has 6 or 7 fields (a personal QR has 5 or 6, ISO date)."""
     fields = text.split("|")
-    if len(fields) not in (6, 7) or not re.fullmatch(r"\d{12}", fields[0]):
+    if len(fields) not in (6, 7) or not cccd_number.NUMBER.fullmatch(fields[0]):
         return False
-    return re.fullmatch(r"\d{8}", fields[3 if len(fields) == 7 else 2]) is not None
+    return re.fullmatch(r"[0-9]{8}", fields[3 if len(fields) == 7 else 2]) is not None
 
 
 def _date(ddmmyyyy: str) -> str | None:
-    if not re.fullmatch(r"\d{8}", ddmmyyyy):
+    if not re.fullmatch(r"[0-9]{8}", ddmmyyyy):
         return None
     try:
         day = date(int(ddmmyyyy[4:]), int(ddmmyyyy[2:4]), int(ddmmyyyy[:2]))
     except ValueError:
         return None
     return day.isoformat() if day.year >= 1900 else None
-
-
-def century_gender_digit(year: int, gender: str) -> int:
-    """The 4th digit of a CCCD number for a birth year and gender."""
-    return 2 * ((year - 1900) // 100) + (1 if gender == "female" else 0)
 
 
 def parse_cccd_card(text: str) -> CccdCard | Refused:
@@ -67,9 +63,9 @@ def parse_cccd_card(text: str) -> CccdCard | Refused:
         old = ""
     else:
         return Refused("cccd-field-count", MSG_BAD_CARD)
-    if not re.fullmatch(r"\d{12}", number) or not 1 <= int(number[:3]) <= 96:
+    if cccd_number.problem(number) is not None:
         return Refused("cccd-bad-number", MSG_BAD_CARD)
-    if old and not re.fullmatch(r"\d{9}", old):
+    if old and not re.fullmatch(r"[0-9]{9}", old):
         return Refused("cccd-bad-old-number", MSG_BAD_CARD)
     name = normalise_name(name)
     if not name or len(name) > 100 or not _NAME.fullmatch(name):
@@ -84,8 +80,7 @@ def parse_cccd_card(text: str) -> CccdCard | Refused:
         return Refused("cccd-bad-address", MSG_BAD_CARD)
     card = CccdCard(number, old or None, name, born, GENDER_WORDS[gender], address, issued_on,
                     six_fields=len(fields) == 6)
-    year = int(born[:4])
-    if int(number[3]) != century_gender_digit(year, card.gender) or number[4:6] != f"{year % 100:02d}":
+    if cccd_number.problem(number, int(born[:4]), card.gender) is not None:
         return Refused("cccd-mismatch", MSG_CARD_MISMATCH)
     return card
 

@@ -14,6 +14,7 @@ from typing import Callable
 import requests
 
 from samplepoint import __version__
+from samplepoint.central_client import parse_retry_after
 from samplepoint.config import Config
 from samplepoint.durable import read_secret, write_atomic
 
@@ -63,8 +64,7 @@ def request_token(config: Config, code: str, session: requests.Session | None = 
         message = response.text[:200]
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After", "")
-        raise TryLater(f"HTTP {response.status_code} {message}",
-                       float(retry_after) if retry_after.isdigit() else None)
+        raise TryLater(f"HTTP {response.status_code} {message}", parse_retry_after(retry_after))
     raise EnrolError(f"enrolment refused (HTTP {response.status_code}): {message}")
 
 

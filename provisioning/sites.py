@@ -64,7 +64,7 @@ def _row(raw: dict, line: int) -> DeviceRow:
         raise SitesError(f"{where('hotspot_ssid')} is longer than 32 bytes (Wi-Fi limit)")
     values["hotspot_ssid"] = ssid
     pool = cell("pool_size").strip()
-    if not pool.isdigit() or not 1 <= int(pool) <= 50:
+    if not re.fullmatch(r"[0-9]{1,3}", pool) or not 1 <= int(pool) <= 50:
         raise SitesError(f"{where('pool_size')} must be a whole number from 1 to 50")
     values["pool_size"] = int(pool)
     test_type = cell("test_type").strip()
@@ -119,9 +119,7 @@ def device_config(row: DeviceRow) -> config_module.Config:
                     "test_type": row.test_type},
            "device": {"id": row.device_id},
            "central": {"url": row.central_url}}
-    hotspot = config_module.sections().get("hotspot")
-    if hotspot is not None and "ssid" in {f for f in hotspot.__dataclass_fields__}:
-        raw["hotspot"] = {"ssid": row.hotspot_ssid}
+    raw["hotspot"] = {"ssid": row.hotspot_ssid}
     return config_module.from_dict(raw, f"sites row {row.device_id}")
 
 

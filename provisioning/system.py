@@ -12,6 +12,11 @@ def _rows(text: str) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
+def _number(text: str) -> bool:
+    """An id field holds ASCII digits only (str.isdigit also takes "²", which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _free_id(used: set[int]) -> int:
     for candidate in SYSTEM_IDS:
         if candidate not in used:
@@ -28,7 +33,7 @@ def ensure_group(group_text: str, name: str, member: str | None = None) -> tuple
             if member and member not in members:
                 row[3:] = [",".join(members + [member])]
             return "".join(":".join(r) + "\n" for r in rows), int(row[2])
-    gid = _free_id({int(r[2]) for r in rows if len(r) > 2 and r[2].isdigit()})
+    gid = _free_id({int(r[2]) for r in rows if len(r) > 2 and _number(r[2])})
     rows.append([name, "x", str(gid), member or ""])
     return "".join(":".join(r) + "\n" for r in rows), gid
 
@@ -40,7 +45,7 @@ def ensure_user(passwd_text: str, name: str, gid: int, home: str, shell: str,
     for row in rows:
         if row[0] == name:
             return "".join(":".join(r) + "\n" for r in rows), int(row[2])
-    used = {int(r[2]) for r in rows if len(r) > 2 and r[2].isdigit()}
+    used = {int(r[2]) for r in rows if len(r) > 2 and _number(r[2])}
     uid = gid if gid not in used else _free_id(used)
     rows.append([name, "x", str(uid), str(gid), gecos, home, shell])
     return "".join(":".join(r) + "\n" for r in rows), uid
@@ -49,6 +54,6 @@ def ensure_user(passwd_text: str, name: str, gid: int, home: str, shell: str,
 def lookup(text: str, name: str) -> int | None:
     """The numeric id of `name` in a passwd or group file's text."""
     for row in _rows(text):
-        if row[0] == name and len(row) > 2 and row[2].isdigit():
+        if row[0] == name and len(row) > 2 and _number(row[2]):
             return int(row[2])
     return None

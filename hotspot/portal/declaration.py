@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from hotspot.portal import divisions
+from samplepoint import cccd_number
 
 RELATIONS = ("self", "relative", "volunteer")
 GENDERS = ("male", "female", "unknown")
@@ -19,12 +20,9 @@ PERSON_FIELDS = ("name", "dob", "gender", "id_kind", "id_number", "phone")
 MAX_FIELD = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
-_PHONE = re.compile(r"0[35789]\d{8}")
-# Province-of-birth codes of the first three CCCD digits (the 63 pre-2025 provinces).
-CCCD_PROVINCES = frozenset(int(c) for c in (
-    "001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030 031 033 034 035 "
-    "036 037 038 040 042 044 045 046 048 049 051 052 054 056 058 060 062 064 066 067 068 070 072 "
-    "074 075 077 079 080 082 083 084 086 087 089 091 092 093 094 095 096").split())
+_PHONE = re.compile(r"0[35789][0-9]{8}")          # ASCII digits only, like every number here
+_CCCD_ERRORS = {"number": "err_cccd", "province": "err_cccd_province", "year": "err_cccd_year",
+                "gender": "err_cccd_gender"}
 
 
 @dataclass
@@ -57,7 +55,7 @@ def check_dob(value: str | None, today: date) -> tuple[str | None, str | None]:
     text = clean_text(value) or ""
     if not text:
         return None, "err_required"
-    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})|(\d{2})/(\d{2})/(\d{4})", text)
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})|([0-9]{2})/([0-9]{2})/([0-9]{4})", text)
     if not match:
         return None, "err_date"
     y, m, d = (match.group(1, 2, 3) if match.group(1) else match.group(6, 5, 4))
@@ -71,20 +69,10 @@ def check_dob(value: str | None, today: date) -> tuple[str | None, str | None]:
 
 
 def check_cccd(number: str, born: str | None, gender: str) -> str | None:
-    """The 12 digits encode province of birth, century+gender and year of birth: cross-check them."""
-    if not re.fullmatch(r"\d{12}", number):
-        return "err_cccd"
-    if int(number[:3]) not in CCCD_PROVINCES:
-        return "err_cccd_province"
-    digit = int(number[3])
-    century = {0: 1900, 1: 1900, 2: 2000, 3: 2000, 4: 2100, 5: 2100, 6: 2200, 7: 2200, 8: 1800,
-               9: 1800}[digit]
-    if born:
-        if century + int(number[4:6]) != int(born[:4]):
-            return "err_cccd_year"
-    if gender in ("male", "female") and ("male" if digit % 2 == 0 else "female") != gender:
-        return "err_cccd_gender"
-    return None
+    """The 12 digits encode province of birth, century+gender and year of birth: cross-check them
+    with the kiosk's own rule (samplepoint.cccd_number), so every code issued here scans there."""
+    found = cccd_number.problem(number, int(born[:4]) if born else None, gender)
+    return None if found is None else _CCCD_ERRORS[found]
 
 
 def check_id(kind: str, value: str | None, born: str | None, gender: str):
@@ -99,7 +87,7 @@ def check_id(kind: str, value: str | None, born: str | None, gender: str):
     if kind == "cccd":
         return (None, problem) if (problem := check_cccd(text, born, gender)) else (text, None)
     if kind == "cmnd":
-        return (text, None) if re.fullmatch(r"\d{9}", text) else (None, "err_cmnd")
+        return (text, None) if re.fullmatch(r"[0-9]{9}", text) else (None, "err_cmnd")
     return (text, None) if re.fullmatch(r"[A-Z0-9]{6,12}", text) else (None, "err_passport")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import threading
 from collections import OrderedDict, deque
 
@@ -26,7 +27,7 @@ class Csrf:
 
     def valid(self, token: str, client: str, now: float) -> bool:
         stamp, _, mac = (token or "").partition(".")
-        if not stamp.isdigit() or len(stamp) > 12 or not 0 <= now - int(stamp) <= CSRF_MAX_AGE_S:
+        if not re.fullmatch(r"[0-9]{1,12}", stamp) or not 0 <= now - int(stamp) <= CSRF_MAX_AGE_S:
             return False
         return hmac.compare_digest(self._mac(client, int(stamp)), mac)
 

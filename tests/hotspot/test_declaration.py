@@ -22,7 +22,7 @@ FIELDS = ["name_0", "dob_0", "gender_0", "id_kind_0", "id_number_0", "phone_0", 
     ("001087029317", "1987-01-18", "male", None),
     ("001087029317", "1987-01-18", "unknown", None),
     ("00118702931", "1987-01-18", "female", "err_cccd"),
-    ("003187029317", "1987-01-18", "female", "err_cccd_province"),
+    ("097187029317", "1987-01-18", "female", "err_cccd_province"),
     ("001188029317", "1987-01-18", "female", "err_cccd_year"),
     ("001087029317", "1987-01-18", "female", "err_cccd_gender"),
     ("079305000001", "2005-03-01", "female", None),
@@ -47,6 +47,7 @@ def test_phones_and_names():
     assert d.check_name("Robert'); DROP") == (None, "err_name")
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])     # a busy CI machine
 @given(st.dictionaries(st.sampled_from(FIELDS), st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE))),
        st.integers(1, 3), st.sampled_from(d.RELATIONS))
 def test_check_form_never_crashes(fields, people, relation):
