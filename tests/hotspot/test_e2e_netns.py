@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 AP_IP, UPLINK_AP, UPLINK_NET = "10.42.0.1", "198.51.100.1", "198.51.100.2"
 ALLOWED_IP, FORBIDDEN_IP = "203.0.113.10", "203.0.113.20"
 BRIDGE, UPLINK = "spradio0", "spuplink0"
+STAFF_DISPLAY_PORT = 8080        # [display] bind's default, the port samplepoint-display.service opens
 PROBES = {
     "android": ("http://connectivitycheck.gstatic.com/generate_204", 204, ""),
     "iphone": ("http://captive.apple.com/hotspot-detect.html", 200,
@@ -77,7 +78,7 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
               f"{ALLOWED_IP}:443:-", f"{FORBIDDEN_IP}:443:-", ready="ready", log="inet-web")
     # the device: stand-ins for SSH, the staff display and the central port, listening everywhere
     lab.spawn(ap, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
-              "0.0.0.0:22:-", "0.0.0.0:8080:STAFF DISPLAY", "0.0.0.0:8700:CENTRAL",
+              "0.0.0.0:22:-", f"0.0.0.0:{STAFF_DISPLAY_PORT}:STAFF DISPLAY", "0.0.0.0:8700:CENTRAL",
               ready="ready", log="ap-services")
     config_path = write_config(tmp, hotspot={
         "interface": BRIDGE, "uplink_interface": UPLINK, "address": f"{AP_IP}/24",
@@ -143,11 +144,12 @@ def test_doh_canary_is_refused(lab):
 
 def test_device_services_unreachable_from_phone(lab):
     phone = lab.phone1
-    for host, port in ((AP_IP, 22), (AP_IP, 8080), (AP_IP, 8700), (UPLINK_AP, 22), (UPLINK_AP, 8080)):
+    for host, port in ((AP_IP, 22), (AP_IP, STAFF_DISPLAY_PORT), (AP_IP, 8700), (UPLINK_AP, 22),
+                       (UPLINK_AP, STAFF_DISPLAY_PORT)):
         outcome = lab.peer(phone, "connect", host, str(port))
         assert outcome["result"] != "connected", (host, port, outcome)
     # the same services are really there: reachable from inside the device
-    assert lab.peer(lab.ap, "connect", AP_IP, "8080")["result"] == "connected"
+    assert lab.peer(lab.ap, "connect", AP_IP, str(STAFF_DISPLAY_PORT))["result"] == "connected"
 
 
 def test_second_phone_cannot_reach_first(lab):

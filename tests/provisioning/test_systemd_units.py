@@ -114,6 +114,14 @@ def test_display_is_chromium_kiosk_under_cage():
     assert "SAMPLEPOINT_DISPLAY_URL=http://127.0.0.1:" in text      # the display is loopback-only
 
 
+def test_display_unit_shows_the_port_the_e2e_test_guards():
+    """The netns test checks phones cannot reach the staff display on STAFF_DISPLAY_PORT: the unit
+    must open that same port, or the check guards a port nothing listens on."""
+    from tests.hotspot.test_e2e_netns import STAFF_DISPLAY_PORT
+    text = (UNITS_DIR / "samplepoint-display.service").read_text()
+    assert f"SAMPLEPOINT_DISPLAY_URL=http://127.0.0.1:{STAFF_DISPLAY_PORT}/" in text
+
+
 def test_only_root_units_lack_a_user():
     for name in UNITS:
         service = parse(name)["Service"]
