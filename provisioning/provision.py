@@ -30,11 +30,13 @@ APT_PACKAGES = ["python3-venv", "python3-picamera2", "libzbar0", "hostapd", "dns
 DEVICE_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
                 "samplepoint-portal.service", "samplepoint-hotspot.service",
                 "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
-                "samplepoint-display.service", "samplepoint-enrol.service"]
+                "samplepoint-display.service", "samplepoint-enrol.service",
+                "samplepoint-admit.service"]
 # hostapd and dnsmasq are (re)started by `samplepoint hotspot apply`, not enabled on their own.
 ENABLED_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
                  "samplepoint-portal.service", "samplepoint-hotspot.service",
-                 "samplepoint-display.service", "samplepoint-enrol.service"]
+                 "samplepoint-display.service", "samplepoint-enrol.service",
+                 "samplepoint-admit.service"]
 CENTRAL_UNITS = ["samplepoint-central.service"]
 
 

@@ -342,6 +342,9 @@ def cmd_hotspot(args) -> int:
     from samplepoint.durable import write_atomic
 
     config = _config(args)
+    if args.action == "admit":
+        from hotspot.admit import run
+        return run(config)
     if args.action == "remove":
         done = Hotspot(config).remove()
     else:
@@ -377,17 +380,10 @@ def cmd_portal(args) -> int:
     from samplepoint.sdnotify import local_url, start_health_watch
     start_health_watch(local_url(host, int(port), "/privacy"))     # READY/WATCHDOG under systemd
     # many phones open pages at once when a crowd joins: more connections than waitress's default
-    serve(create_app(config, admit=_admitter(config)), host=host.strip("[]"), port=int(port),
+    serve(create_app(config), host=host.strip("[]"), port=int(port),
           threads=config.portal.threads, connection_limit=1000, channel_timeout=30,
           clear_untrusted_proxy_headers=True, ident="samplepoint-portal")
     return 0
-
-
-def _admitter(config):
-    if config.hotspot.policy != "open":
-        return None
-    from hotspot.firewall import admit_client
-    return admit_client
 
 
 def _add_appliance_commands(sub, with_config) -> None:
@@ -485,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = with_config(sub.add_parser("hotspot", help="render, apply or remove the Wi-Fi hotspot configs"))
-    p.add_argument("action", choices=["render", "apply", "remove"])
+    p.add_argument("action", choices=["render", "apply", "remove", "admit"],
+                   help="admit: keep letting out the phones the portal admitted (policy open; root)")
     p.add_argument("--out", default=".", help="render: folder for the three files")
     p.add_argument("--check", action="store_true", help="render: also run hostapd, dnsmasq and nft checks")
     p.set_defaults(func=cmd_hotspot)

@@ -103,6 +103,14 @@ MIGRATIONS = [
         PRIMARY KEY (day, test_type, status)
     );
     """,
+    # 5: phones that pressed "Done" under hotspot.policy open: written by the (unprivileged) portal,
+    # copied into the firewall's admitted set by the root `samplepoint hotspot admit` loop.
+    """
+    CREATE TABLE admitted_clients (
+        address    TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -396,6 +404,21 @@ class Store:
             db.executemany("DELETE FROM declared_persons WHERE declaration_id = ?", [(i,) for i in ids])
             db.executemany("DELETE FROM declarations WHERE id = ?", [(i,) for i in ids])
             return len(ids)
+
+    # --- hotspot phones admitted after "Done" (policy open) ---------------------------------------
+
+    def admit_client(self, address: str, expires_at: str) -> None:
+        """Let address out through the uplink until the ISO time expires_at (renewed if present)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO admitted_clients VALUES (?, ?) ON CONFLICT(address)"
+                       " DO UPDATE SET expires_at = excluded.expires_at", (address, expires_at))
+
+    def admitted_clients(self, now: str) -> dict[str, str]:
+        """{address: expires_at} of the admissions still running at the ISO time now; the
+        expired ones are deleted."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM admitted_clients WHERE expires_at <= ?", (now,))
+            return {row[0]: row[1] for row in db.execute("SELECT address, expires_at FROM admitted_clients")}
 
     def last_scan_at(self) -> str | None:
         """When a tube was last opened or a person last scanned (ISO text), for the heartbeat."""

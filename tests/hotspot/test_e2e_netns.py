@@ -1,10 +1,15 @@
 """End to end in network namespaces: phones get a lease, the portal pops up, only allowed traffic
-leaves, and the portal still pops up with the uplink cut (real dnsmasq, nftables, portal, udhcpc)."""
+leaves, and the portal still pops up with the uplink cut (real dnsmasq, nftables, portal, udhcpc).
+The portal runs unprivileged like its unit (User=samplepoint, no CAP_NET_ADMIN); under policy
+`open` the root `samplepoint hotspot admit` loop lets phones out."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 AP_IP, UPLINK_AP, UPLINK_NET = "10.42.0.1", "198.51.100.1", "198.51.100.2"
 ALLOWED_IP, FORBIDDEN_IP = "203.0.113.10", "203.0.113.20"
 BRIDGE, UPLINK = "spradio0", "spuplink0"
+UNPRIVILEGED = (65534, 65534)     # nobody:nogroup, standing in for the samplepoint service user
 STAFF_DISPLAY_PORT = 8080        # [display] bind's default, the port samplepoint-display.service opens
 PROBES = {
     "android": ("http://connectivitycheck.gstatic.com/generate_204", 204, ""),
@@ -28,7 +34,7 @@ PROBES = {
 
 
 def _require_tools():
-    missing = [t for t in ("ip", "nft", "dnsmasq", "busybox", "bridge") if not shutil.which(t)]
+    missing = [t for t in ("ip", "nft", "dnsmasq", "busybox", "bridge", "setpriv") if not shutil.which(t)]
     if missing or not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0:
         pytest.skip(f"needs root and {', '.join(missing) or 'namespaces'}")
 
@@ -36,12 +42,15 @@ def _require_tools():
 def _lab(tmp_path_factory, policy):
     _require_tools()
     tmp = tmp_path_factory.mktemp("netlab")
+    # the portal's config and data live where `nobody` may read and write (pytest's tmp is 0700)
+    shared = Path(tempfile.mkdtemp(prefix="sp-netlab-"))
     lab = NetLab(tmp)
     try:
-        _build(lab, tmp, policy)
+        _build(lab, shared, policy)
         yield lab
     finally:
         lab.close()
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +93,9 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
         "interface": BRIDGE, "uplink_interface": UPLINK, "address": f"{AP_IP}/24",
         "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"], "policy": policy},
         scan={"code_key_file": str(tmp / "code-key")})
+    for folder, _, names in os.walk(tmp):
+        for name in [folder, *(os.path.join(folder, n) for n in names)]:
+            os.chown(name, UNPRIVILEGED[0], UNPRIVILEGED[1])
     config = config_module.load(config_path)
     files = render(config, [f"{UPLINK_AP}/24"])
     for name, text in files.items():
@@ -92,9 +104,12 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
     lab.run(ap, "nft", "-f", str(tmp / "hotspot.nft"))        # before dnsmasq: it fills allow4
     lab.spawn(ap, "dnsmasq", "-k", "-C", str(tmp / "dnsmasq.conf"), "--pid-file=", "--user=root",
               log="ap-dnsmasq")
-    lab.spawn(ap, str(Path(sys.executable).with_name("samplepoint")), "portal", "--config",
-              str(config_path), log="ap-portal")
+    samplepoint = str(Path(sys.executable).with_name("samplepoint"))
+    lab.spawn(ap, "setpriv", f"--reuid={UNPRIVILEGED[0]}", f"--regid={UNPRIVILEGED[1]}",
+              "--clear-groups", samplepoint, "portal", "--config", str(config_path), log="ap-portal")
     lab.wait_port(ap, AP_IP, config.hotspot.portal_port)
+    if policy == "open":             # as samplepoint-admit.service: root, after the portal made the db
+        lab.spawn(ap, samplepoint, "hotspot", "admit", "--config", str(config_path), log="ap-admit")
     lab.phone1 = lab.phone(ap, BRIDGE, 1)
     lab.lease1 = lab.dhcp(lab.phone1)
 
@@ -184,7 +199,12 @@ def test_open_policy_lets_a_phone_out_after_done(open_lab):
     assert before.get("status") == 302, before
     assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "refused"
     _done(lab, phone, dns)
-    after = lab.peer(phone, "http", "http://forbidden.example/", dns)
-    assert after.get("body") == "FORBIDDEN SITE", after
+    deadline = time.monotonic() + 10          # the admit loop syncs the store every second
+    while True:
+        after = lab.peer(phone, "http", "http://forbidden.example/", dns)
+        if after.get("body") == "FORBIDDEN SITE" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert after.get("body") == "FORBIDDEN SITE", (after, (lab.tmp / "ap-admit.log").read_text()[-2000:])
     assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "connected"
     assert lab.peer(phone, "connect", AP_IP, "22")["result"] != "connected"   # the device stays closed

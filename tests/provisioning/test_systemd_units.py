@@ -15,7 +15,7 @@ UNITS = sorted(p.name for p in UNITS_DIR.glob("*.service"))
 WATCHED = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
            "samplepoint-portal.service", "samplepoint-central.service"]
 HOTSPOT = ["samplepoint-hotspot.service", "samplepoint-hostapd.service",
-           "samplepoint-dnsmasq.service"]
+           "samplepoint-dnsmasq.service", "samplepoint-admit.service"]
 
 
 def parse(name: str) -> configparser.ConfigParser:
@@ -120,6 +120,16 @@ def test_display_unit_shows_the_port_the_e2e_test_guards():
     from tests.hotspot.test_e2e_netns import STAFF_DISPLAY_PORT
     text = (UNITS_DIR / "samplepoint-display.service").read_text()
     assert f"SAMPLEPOINT_DISPLAY_URL=http://127.0.0.1:{STAFF_DISPLAY_PORT}/" in text
+
+
+def test_open_policy_admission_is_the_root_admit_loop_not_the_portal():
+    portal = parse("samplepoint-portal.service")["Service"]
+    assert portal["User"] == provision.USER and "CAP_NET_ADMIN" not in portal["CapabilityBoundingSet"]
+    loop = parse("samplepoint-admit.service")["Service"]
+    assert loop["ExecStart"] == (provision.VENV + "/bin/samplepoint hotspot admit --config "
+                                 "/etc/samplepoint/samplepoint.toml")
+    assert "User" not in loop and "CAP_NET_ADMIN" in loop["CapabilityBoundingSet"].split()
+    assert "samplepoint-admit.service" in provision.ENABLED_UNITS
 
 
 def test_only_root_units_lack_a_user():
