@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from kiosk.codes import _CONTROL, PersonScan, Refused, normalise_name, person_key
+from kiosk.codes import PersonScan, Refused, normalise_name, person_key
 from samplepoint import cccd_number, wire
 from samplepoint.cccd_number import century_gender_digit  # noqa: F401 (generators use it)
 
@@ -76,7 +76,7 @@ def parse_cccd_card(text: str) -> CccdCard | Refused:
     if gender not in GENDER_WORDS:
         return Refused("cccd-bad-gender", MSG_BAD_CARD)
     address = " ".join(address.split())
-    if len(address) > 200 or _CONTROL.search(address):
+    if len(address) > 200 or wire.CONTROL_CHARS.search(address):
         return Refused("cccd-bad-address", MSG_BAD_CARD)
     card = CccdCard(number, old or None, name, born, GENDER_WORDS[gender], address, issued_on,
                     six_fields=len(fields) == 6)

@@ -12,13 +12,13 @@ from datetime import date
 
 from hotspot.portal import divisions
 from samplepoint import cccd_number
+from samplepoint.wire import CONTROL_CHARS
 
 RELATIONS = ("self", "relative", "volunteer")
 GENDERS = ("male", "female", "unknown")
 ID_KINDS = ("cccd", "cmnd", "passport")
 PERSON_FIELDS = ("name", "dob", "gender", "id_kind", "id_number", "phone")
 MAX_FIELD = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
 _PHONE = re.compile(r"0[35789][0-9]{8}")          # ASCII digits only, like every number here
 _CCCD_ERRORS = {"number": "err_cccd", "province": "err_cccd_province", "year": "err_cccd_year",
@@ -35,7 +35,7 @@ class Checked:
 def clean_text(value: str | None) -> str | None:
     """NFC, trimmed, inner spaces collapsed; None when too long or holding control characters."""
     value = value or ""
-    if len(value) > MAX_FIELD or _CONTROL.search(value):
+    if len(value) > MAX_FIELD or CONTROL_CHARS.search(value):
         return None
     return " ".join(unicodedata.normalize("NFC", value).split())
 

@@ -14,6 +14,7 @@ from hotspot.portal import declaration as checks
 from hotspot.portal import divisions
 from hotspot.portal.codes import issue_codes, link_token, qr_svg
 from hotspot.portal.site import client, message, page, portal
+from samplepoint.wire import CONTROL_CHARS
 
 log = logging.getLogger("hotspot.portal.app")
 INLINE_QR = 3          # QR codes shown on the result page itself; more would pass 30 KB
@@ -47,7 +48,7 @@ def declared_code(short_code):
 
 def _echo(form) -> dict[str, str]:
     """Values to put back into the form after an error: no control characters, bounded length."""
-    return {k: checks._CONTROL.sub("", v)[:checks.MAX_FIELD] for k, v in form.items()}
+    return {k: CONTROL_CHARS.sub("", v)[:checks.MAX_FIELD] for k, v in form.items()}
 
 
 def _form_shape(values, max_household):

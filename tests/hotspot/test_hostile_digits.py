@@ -1,5 +1,5 @@
 """Digits other than ASCII 0-9 ("²", Arabic-Indic "٠١٢", full-width "０"): refused cleanly, never a
-500; and the portal's CCCD rule is the kiosk's, so every code the portal issues scans at the kiosk."""
+500; text fields use the wire control-character rule; and the portal's CCCD rule is the kiosk's, so every code the portal issues scans at the kiosk."""
 from __future__ import annotations
 
 import re
@@ -93,3 +93,9 @@ def test_code_issued_by_the_portal_scans_at_the_kiosk(portal):
     code = store.declared_person(short)["code"]
     assert isinstance(parse_signed(code, load_key(config.scan.code_key_file)), PersonScan)
 
+
+
+@pytest.mark.parametrize("text", ["A\ud800B", "An\u2066x", "An\u202ex", "An\x85x", "An\u200bx"])
+def test_declaration_text_uses_the_wire_control_rule(text):
+    assert d.clean_text(text) is None
+    assert d.check_name(text) == (None, "err_bad_chars")
