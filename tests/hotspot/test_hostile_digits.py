@@ -1,5 +1,6 @@
 """Digits other than ASCII 0-9 ("²", Arabic-Indic "٠١٢", full-width "０"): refused cleanly, never a
-500; text fields use the wire control-character rule; and the portal's CCCD rule is the kiosk's, so every code the portal issues scans at the kiosk."""
+500; text fields use the wire control-character rule; and the portal's CCCD rule is the kiosk's,
+so every code the portal issues scans at the kiosk."""
 from __future__ import annotations
 
 import re
