@@ -174,7 +174,9 @@ def check_database(config, p: Probes) -> Result:
 
 def check_services(config, p: Probes) -> list[Result]:
     results = []
-    for unit in SERVICES:
+    # The admit loop runs only under policy "open"; under "walled" it exits at once by design.
+    admit = ["samplepoint-admit.service"] if config.hotspot.policy == "open" else []
+    for unit in SERVICES + admit:
         state = p.service_state(unit)
         name = unit.removeprefix("samplepoint-").removesuffix(".service")
         if state == "active":

@@ -209,3 +209,17 @@ def test_feedback_turned_off_is_a_warning(tmp_path):
     Store(config_module.load(path).db_path).close()
     code, out = run(path, healthy())
     assert code == 0 and "WARN  gpio" in out and "backend = 'gpio'" in out
+
+
+def test_admit_loop_is_checked_only_under_the_open_policy(tmp_path):
+    admit_down = dataclasses.replace(healthy(), service_state=lambda u: "inactive" if "admit" in u
+                                     else "active")
+    for policy, expected in (("walled", 0), ("open", 1)):
+        folder = tmp_path / policy
+        folder.mkdir()
+        path = write_config(folder, "http://127.0.0.1:9", token="device-token-value",
+                            feedback={"backend": "gpio"}, hotspot={"policy": policy})
+        Store(config_module.load(path).db_path).close()
+        code, out = run(path, admit_down)
+        assert code == expected, out
+        assert ("service:admit" in out) is (policy == "open")
