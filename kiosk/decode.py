@@ -8,7 +8,7 @@ docs/benchmarks.md has the figures behind the default.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,7 @@ import numpy as np
 class Symbol:
     format: str          # "QRCode", "Code128", ...
     data: bytes
+    polygon: tuple[tuple[int, int], ...] = field(default=(), compare=False)   # corners in the frame
 
 
 class Decoder:
@@ -44,8 +45,14 @@ class ZxingDecoder(Decoder):
     def scan(self, grey: np.ndarray) -> tuple[list[Symbol], bool]:
         found = self._zx.read_barcodes(np.ascontiguousarray(grey), formats=self._formats,
                                        try_rotate=self._try_rotate, return_errors=True)
-        symbols = [Symbol(_zx_format(b.format), bytes(b.bytes)) for b in found if b.valid]
+        symbols = [Symbol(_zx_format(b.format), bytes(b.bytes), _zx_corners(b.position))
+                   for b in found if b.valid]
         return symbols, any(not b.valid for b in found)
+
+
+def _zx_corners(position) -> tuple[tuple[int, int], ...]:
+    corners = (position.top_left, position.top_right, position.bottom_right, position.bottom_left)
+    return tuple((int(c.x), int(c.y)) for c in corners)
 
 
 def _zx_format(fmt) -> str:
@@ -90,7 +97,8 @@ class PyzbarDecoder(Decoder):
         height, width = grey.shape[:2]
         found = self._pyzbar.decode((np.ascontiguousarray(grey).tobytes(), width, height),
                                     symbols=self._symbols)
-        return [Symbol(_FORMATS.get(s.type, s.type), s.data) for s in found]
+        return [Symbol(_FORMATS.get(s.type, s.type), s.data, tuple((p.x, p.y) for p in s.polygon))
+                for s in found]
 
     def scan(self, grey: np.ndarray) -> tuple[list[Symbol], bool]:
         symbols = self._read(grey)

@@ -16,7 +16,7 @@ from typing import Callable
 from kiosk import codes, messages, workflow
 from kiosk.check import MSG_TUBE_IN_CHECK, CheckMode
 from kiosk.camera import FrameSource
-from kiosk.decode import Decoder
+from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
 from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
@@ -84,6 +84,8 @@ class Kiosk:
         self._lock = threading.RLock()
         self.state = self._restore()
         self.summary = RunSummary()
+        # Optional watcher of every grey frame and what was decoded in it (the display's preview).
+        self.frame_watcher: Callable[[object, list[Symbol]], None] | None = None
 
     def _restore(self) -> workflow.State:
         """Pick up the tube left open by a restart or power cut, exactly as the store has it."""
@@ -114,6 +116,8 @@ class Kiosk:
     def on_frame(self, grey) -> None:
         self.summary.frames += 1
         symbols = self.decoder.decode(grey)
+        if self.frame_watcher is not None:
+            self.frame_watcher(grey, symbols)
         for data in self.debouncer.new_codes([s.data for s in symbols]):
             self.on_code(data)
         if self.summary.frames % TICK_EVERY_FRAMES == 0:

@@ -54,12 +54,19 @@ def cmd_kiosk(args) -> int:
     cam = config.camera
     spec = args.camera or cam.source
     store = Store(config.db_path)
-    feedback = make_feedback_or_log(config)
-    kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), feedback,
-                  system_clock(config.site.utc_offset))
+    clock = system_clock(config.site.utc_offset)
+    feedback, display = make_feedback_or_log(config), None
+    if config.display.enabled:
+        from kiosk.display import DisplayService, FanOut
+        display = DisplayService(config, store, clock)
+        feedback = FanOut(feedback, display.hub)
+    kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), feedback, clock)
     feedback.on_close_button(lambda: kiosk.dispatch(workflow.CloseRequested(kiosk.clock())))
     if args.check:
         kiosk.check_mode = _check_mode(config)
+    if display is not None:
+        display.attach(kiosk).start()
+        print(f"staff display: {display.url}", file=sys.stderr, flush=True)
 
     def opener():
         return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
@@ -77,6 +84,8 @@ def cmd_kiosk(args) -> int:
             watchdog.ready()
             summary = kiosk.run(WatchedSource(source, watchdog), close_at_end=args.exit_when_done)
     finally:
+        if display is not None:
+            display.stop()
         feedback.close()
     print(json.dumps(summary.__dict__))
     store.close()
@@ -331,7 +340,8 @@ def cmd_demo(args) -> int:
     from samplepoint.demo import run_demo
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)    # progress lines only; -v for every record
-    return run_demo(people=args.people, pool_size=args.pool_size, serve=args.serve)
+    return run_demo(people=args.people, pool_size=args.pool_size, serve=args.serve,
+                    display_port=args.display_port)
 
 
 # --- hotspot and portal -------------------------------------------------------------------------
@@ -477,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on generated frames, with a local central server")
     p.add_argument("--people", type=int, default=23)
     p.add_argument("--pool-size", type=int, default=5)
-    p.add_argument("--serve", action="store_true", help="keep running after the replay")
+    p.add_argument("--serve", action="store_true",
+                   help="replay at camera speed, then keep the servers and the staff display running")
+    p.add_argument("--display-port", type=int, default=8080,
+                   help="loopback port of the staff display (a free one if taken)")
     p.set_defaults(func=cmd_demo)
 
     p = with_config(sub.add_parser("hotspot", help="render, apply or remove the Wi-Fi hotspot configs"))

@@ -8,6 +8,7 @@ optional check that returns an error text. Unknown keys, wrong types and bad val
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 import tomllib
@@ -136,6 +137,19 @@ def ipv4_list(value):
     for item in value:
         if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", item) or any(int(p) > 255 for p in item.split(".")):
             return f"has {item!r}, which is not an IPv4 address such as 192.0.2.53"
+
+
+def loopback_bind(value):
+    """host:port where host is a loopback address literal; the staff display is never on the network."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return "must be host:port such as 127.0.0.1:8080"
+    try:
+        address = ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return "must use a loopback IP address such as 127.0.0.1 or [::1], not a host name"
+    if not address.is_loopback:
+        return "must be a loopback address (127.0.0.0/8 or [::1]): the staff display is never served to the network"
     return None
 
 
@@ -325,6 +339,20 @@ class CentralServerConfig:
 
 
 @dataclass(frozen=True)
+class DisplayConfig:
+    """The staff display: a web page served by the kiosk process, on loopback only."""
+    enabled: bool = key(True, "Serve the staff display from the kiosk process.")
+    bind: str = key("127.0.0.1:8080", "Loopback host:port the display listens on (127.0.0.0/8 or [::1]).",
+                    loopback_bind)
+    language: str = key("vi", "Language shown first: vi or en (staff can switch on screen).",
+                        one_of("vi", "en"))
+    preview_fps: float = key(5.0, "Camera preview frames per second on the display (0 = no preview).",
+                             between(0, 30))
+    offline_after_s: float = key(120.0, "Show the link as offline once a record has waited this long.",
+                                 positive)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one device (or of a central server's client side)."""
     site: SiteConfig = field(default_factory=SiteConfig)
@@ -339,6 +367,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     central_server: CentralServerConfig = field(default_factory=CentralServerConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
 
     @property
     def db_path(self) -> Path:

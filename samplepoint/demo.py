@@ -12,6 +12,7 @@ from pathlib import Path
 from central.app import create_app
 from central.db import CentralDB
 from kiosk.decode import make_decoder
+from kiosk.display import DisplayService, FanOut
 from kiosk.feedback import LogFeedback
 from kiosk.framegen import write_session
 from kiosk.camera import open_source
@@ -39,7 +40,17 @@ def demo_config_text(data_dir: Path, central_url: str, pool_size: int) -> str:
             f"[feedback]\nbackend = 'none'\n")
 
 
-def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
+def start_display(config, store, port: int) -> DisplayService:
+    """The staff display on 127.0.0.1:port, or on a free port when that one is taken."""
+    clock = system_clock(config.site.utc_offset)
+    try:
+        display = DisplayService(config, store, clock, port=port)
+    except OSError:
+        display = DisplayService(config, store, clock, port=0)
+    return display.start()
+
+
+def run_demo(people: int, pool_size: int, serve: bool = False, display_port: int = 8080) -> int:
     if people < 1 or not 1 <= pool_size <= 50:
         _say("demo: --people must be at least 1 and --pool-size between 1 and 50")
         return 2
@@ -66,9 +77,12 @@ def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
 
             started = time.monotonic()
             store = Store(config.db_path)
-            kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), LogFeedback(),
-                          system_clock())
-            with open_source(config.camera.source, config.camera.fps, paced=False) as source:
+            display = start_display(config, store, display_port)
+            kiosk = Kiosk(config, store, make_decoder(config.scan.decoder),
+                          FanOut(LogFeedback(), display.hub), system_clock())
+            display.attach(kiosk)
+            _say(f"staff display: {display.url}")
+            with open_source(config.camera.source, config.camera.fps, paced=serve) as source:
                 summary = kiosk.run(source)
             _say(f"[3/4] kiosk read {summary.frames} frames: {summary.people} people scanned into "
                  f"{summary.tubes_closed} tubes, {summary.refused} refused "
@@ -94,15 +108,19 @@ def run_demo(people: int, pool_size: int, serve: bool = False) -> int:
                       "quarantined": counts["quarantined"]}
             ok = (exactly_once and result["samples"] == len(session.tubes) and summary.refused == 0
                   and result["people"] == session.people and result["quarantined"] == 0)
+            if serve:
+                display.hub.publish()
             _say("every sample reached the central server exactly once" if ok else
                  "MISMATCH: some samples did not reach the central server exactly once")
             if serve:
-                _say(f"central server still running on {server.url}; press Ctrl-C to stop")
+                _say(f"central server still running on {server.url}; staff display on "
+                     f"{display.url}; press Ctrl-C to stop")
                 try:
                     while True:
                         time.sleep(3600)
                 except KeyboardInterrupt:
                     pass
+            display.stop()
             store.close()
     print(json.dumps(result), flush=True)
     return 0 if ok else 1

@@ -471,3 +471,13 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT * FROM daily_counts ORDER BY day, test_type, status"
                                     ).fetchall()
+
+    def day_counts(self, since: str) -> dict[str, int]:
+        """People scanned and tubes closed since `since` (ISO time, the local midnight), not cancelled."""
+        with self._lock:
+            people = self._db.execute(
+                "SELECT COUNT(*) FROM sample_persons p JOIN samples s ON s.id = p.sample_id "
+                "WHERE p.scanned_at >= ? AND s.state != 'cancelled'", (since,)).fetchone()[0]
+            tubes = self._db.execute("SELECT COUNT(*) FROM samples WHERE state = 'closed' "
+                                     "AND closed_at >= ?", (since,)).fetchone()[0]
+        return {"people": people, "tubes": tubes}

@@ -1,0 +1,133 @@
+"""The display's hub: a FeedbackSink that turns workflow outcomes, the store and the camera into one
+live snapshot, and wakes every page listening for the next one.
+
+The kiosk calls `signal` from inside `Kiosk.dispatch` (after the data effect is committed), so a scan
+reaches the page as soon as it is durable. A small refresher thread re-reads the outbox, which
+another process (the forwarder) changes, and publishes only when something the page shows changed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from kiosk import workflow
+from kiosk.display import actions, view
+from kiosk.display.preview import PreviewBuffer
+from kiosk.feedback import FeedbackSink
+
+log = logging.getLogger(__name__)
+
+
+class DisplayHub(FeedbackSink):
+    def __init__(self, store, clock, *, site_name: str = "", offline_after_s: float = 120.0,
+                 preview_fps: float = 5.0, refresh_s: float = 2.0):
+        self.store = store
+        self.clock = clock
+        self.site_name = site_name
+        self.offline_after_s = offline_after_s
+        self.refresh_s = refresh_s
+        self.preview = PreviewBuffer(preview_fps) if preview_fps > 0 else None
+        self.kiosk = None
+        self._changed = threading.Condition()
+        self._version = 0
+        self._snapshot: dict = {}
+        self._last: dict | None = None
+        self._seq = 0
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def attach(self, kiosk) -> "DisplayHub":
+        """Watch this kiosk: its frames feed the preview, its dispatch is what the buttons call."""
+        self.kiosk = kiosk
+        if self.preview is not None:
+            kiosk.on_frame = self.preview.put
+        self.publish()
+        return self
+
+    def start(self) -> "DisplayHub":
+        self._refresher = threading.Thread(target=self._refresh_loop, name="display-refresh",
+                                           daemon=True)
+        self._refresher.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.preview is not None:
+            self.preview.closed = True
+        with self._changed:
+            self._changed.notify_all()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # --- FeedbackSink --------------------------------------------------------------------------
+
+    def signal(self, kind: str, message: str, detail: str = "") -> None:
+        person = None
+        if kind == workflow.ACCEPTED:
+            # Still open at this point (the closing of a full tube is applied after this signal).
+            tube = self.store.open_tube_state()
+            person = tube.persons[-1][1] if tube and tube.persons else None
+        self._seq += 1
+        panel = view.last_scan(kind, message, detail, self.clock(), self._seq, person, self._last)
+        if panel is not None:
+            self._last = panel
+        self.publish()
+
+    # --- buttons -------------------------------------------------------------------------------
+
+    def press(self, button: str, reason: str | None = None) -> None:
+        """Send a button's workflow event through the kiosk's single entry point."""
+        event = actions.build_event(button, self.clock(), reason)
+        if self.kiosk is None:
+            raise actions.ActionUnavailable(button)
+        log.info("display button %s", button)
+        self.kiosk.dispatch(event)
+        self.publish()
+
+    # --- snapshots -----------------------------------------------------------------------------
+
+    def build(self) -> dict:
+        now = self.clock()
+        state = getattr(self.kiosk, "state", None)
+        return {
+            "site": self.site_name,
+            "staff": getattr(state, "staff_id", None),
+            "last": self._last,
+            "tube": view.tube_view(self.store.open_tube_state()),
+            "today": self.store.day_counts(view.local_midnight(now).isoformat(timespec="milliseconds")),
+            "link": view.link_view(self.store.outbox_counts(), self.store.oldest_pending_at(),
+                                   self.store.last_delivery_at(), now, self.offline_after_s),
+            "actions": actions.available(),
+            "preview": self.preview is not None,
+        }
+
+    def publish(self) -> None:
+        snapshot = self.build()
+        with self._changed:
+            if snapshot != self._snapshot:
+                self._snapshot = snapshot
+                self._version += 1
+                self._changed.notify_all()
+
+    def snapshot(self) -> tuple[int, dict]:
+        with self._changed:
+            return self._version, self._snapshot
+
+    def wait(self, after: int, timeout: float) -> tuple[int, dict]:
+        """The next snapshot newer than version `after`, or the current one after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != after or self._stop.is_set(), timeout)
+            return self._version, self._snapshot
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            try:
+                self.publish()
+            except Exception:            # a busy or broken database must not kill the display
+                log.exception("display refresh failed")

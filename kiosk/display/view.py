@@ -1,0 +1,87 @@
+"""Pure pieces of the display's state: what a feedback signal, the open tube and the outbox look like on screen.
+
+No I/O and no clock reads: the hub passes in what it read and the time. Everything here becomes the
+JSON pushed to the page, which renders it as text only.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from kiosk import workflow
+from samplepoint import wire
+
+ONLINE, SENDING, OFFLINE = "online", "sending", "offline"
+TUBE_FULL = "tube-full"
+_FILLED = re.compile(r"^(\d+)/(\d+)$")
+
+
+def mask_id(id_number: str) -> str:
+    """Only the last four characters of an ID number ever reach the screen: `*****9317`."""
+    return "*****" + id_number[-4:] if id_number else ""
+
+
+def birth_year(person: wire.Person) -> str:
+    dob = person.date_of_birth or ""
+    return dob[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob) else ""
+
+
+def person_view(person: wire.Person) -> dict:
+    """What the screen may show of a person: name, birth year, masked ID; never the phone."""
+    return {"name": person.full_name, "birth_year": birth_year(person),
+            "masked_id": mask_id(person.id_number)}
+
+
+def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
+              person: wire.Person | None = None, previous: dict | None = None) -> dict | None:
+    """The 'last scan' panel after one feedback signal, or None when the signal is not about a scan.
+
+    A tube closing right after the person who filled it turns that person's panel into 'tube full',
+    so staff see both the name and that the next scan must be a new tube.
+    """
+    base = {"seq": seq, "at": at.isoformat(timespec="seconds"), "message": message,
+            "detail": "", "person": None}
+    if kind == workflow.ACCEPTED:
+        return {**base, "kind": kind, "detail": detail,
+                "person": person_view(person) if person else {"name": message, "birth_year": "",
+                                                              "masked_id": ""}}
+    if kind == workflow.REFUSED:
+        return {**base, "kind": kind, "detail": detail}
+    if kind == workflow.DUPLICATE:
+        return {**base, "kind": kind, "person": {"name": detail, "birth_year": "", "masked_id": ""}}
+    if kind == workflow.TUBE_CLOSED and previous and previous.get("kind") == workflow.ACCEPTED:
+        filled = _FILLED.match(previous.get("detail", ""))
+        if filled and filled.group(1) == filled.group(2):
+            return {**previous, "seq": seq, "kind": TUBE_FULL, "message": message}
+    return None
+
+
+def tube_view(tube) -> dict | None:
+    """The open tube (store.OpenTube or None): code, test type, slots filled and empty, names."""
+    if tube is None:
+        return None
+    return {"tube_code": tube.tube_code, "test_type": tube.test_type, "pool_size": tube.pool_size,
+            "filled": len(tube.persons), "empty": max(0, tube.pool_size - len(tube.persons)),
+            "persons": [person_view(p) for _, p in tube.persons]}
+
+
+def link_view(counts: dict[str, int], oldest_pending: datetime | None,
+              last_delivery: datetime | None, now: datetime, offline_after_s: float) -> dict:
+    """Online when nothing waits, sending while records are young, offline once one waited too long."""
+    age = (now - oldest_pending).total_seconds() if oldest_pending else None
+    if not counts.get("pending"):
+        state = ONLINE
+    elif age is not None and age > offline_after_s:
+        state = OFFLINE
+    else:
+        state = SENDING
+    return {"state": state, "pending": counts.get("pending", 0),
+            "quarantined": counts.get("quarantined", 0),
+            "oldest_pending_age_s": round(age) if age is not None else None,
+            "last_delivery": last_delivery.isoformat(timespec="seconds") if last_delivery else None,
+            "last_delivery_age_s": round((now - last_delivery).total_seconds())
+            if last_delivery else None}
+
+
+def local_midnight(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
