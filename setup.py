@@ -26,6 +26,7 @@ setup(
         "gpiozero>=2.0",
         "python-barcode>=0.15",
         "vietnam-provinces>=2025.10",
+        "babel>=2.12",
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],

@@ -38,11 +38,11 @@ def build_event(button: str, now: datetime, reason: str | None = None):
     """The workflow event a button press sends; raises ActionError or ActionUnavailable."""
     if button not in EVENT_NAMES:
         raise ActionError("unknown button")
+    if button == "cancel" and reason not in CANCEL_REASONS:
+        raise ActionError("cancel needs one of the listed reasons")
     event_class = getattr(workflow, EVENT_NAMES[button], None)
     if event_class is None:
         raise ActionUnavailable(button)
     if button == "cancel":
-        if reason not in CANCEL_REASONS:
-            raise ActionError("cancel needs one of the listed reasons")
         return event_class(now=now, reason=reason)
     return event_class(now=now)
