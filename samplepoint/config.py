@@ -144,10 +144,13 @@ def loopback_bind(value):
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         return "must be host:port such as 127.0.0.1:8080"
+    bracketed = host.startswith("[") and host.endswith("]")
     try:
-        address = ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
     except ValueError:
         return "must use a loopback IP address such as 127.0.0.1 or [::1], not a host name"
+    if (address.version == 6) != bracketed:
+        return "must write an IPv6 address in brackets ([::1]:8080) and an IPv4 one without"
     if not address.is_loopback:
         return "must be a loopback address (127.0.0.0/8 or [::1]): the staff display is never served to the network"
     return None
