@@ -60,7 +60,8 @@ def create_app(hub, language: str = "vi") -> Flask:
         translations = i18n.translations(lang)
         response = Response(render_template(
             "index.html", _=translations.gettext, lang=lang, other="en" if lang == "vi" else "vi",
-            catalog=i18n.script_catalog(lang), cancel_reasons=actions.CANCEL_REASONS))
+            catalog=i18n.script_catalog(lang), cancel_reasons=actions.CANCEL_REASONS,
+            kiosk=request.args.get("kiosk") == "1"))
         if request.args.get("lang") == lang:
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Strict")
         return response

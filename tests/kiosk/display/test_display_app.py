@@ -27,6 +27,8 @@ def test_page_in_vietnamese_first_and_english_on_request(rig):
     assert "Close tube" in english.get_data(as_text=True)
     assert "lang=en" in english.headers["Set-Cookie"]
     assert "script-src 'self'" in english.headers["Content-Security-Policy"]
+    kiosk = c.get("/?kiosk=1", environ_base=env).get_data(as_text=True)
+    assert 'data-kiosk="1"' in kiosk and "&amp;kiosk=1" in kiosk
 
 
 @pytest.mark.parametrize("address", ["10.0.0.5", "192.168.4.23", "::ffff:10.1.2.3", "", "fe80::1"])
