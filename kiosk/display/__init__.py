@@ -44,7 +44,8 @@ class DisplayService:
         display = config.display
         self.hub = DisplayHub(store, clock, site_name=config.site.name,
                               offline_after_s=display.offline_after_s,
-                              preview_fps=display.preview_fps)
+                              preview_fps=display.preview_fps,
+                              unassigned=config.scan.default_staff)
         host, _, bind_port = display.bind.rpartition(":")
         self.server = BackgroundServer(create_app(self.hub, display.language),
                                        host=host.strip("[]"),

@@ -20,12 +20,13 @@ log = logging.getLogger(__name__)
 
 class DisplayHub(FeedbackSink):
     def __init__(self, store, clock, *, site_name: str = "", offline_after_s: float = 120.0,
-                 preview_fps: float = 5.0, refresh_s: float = 2.0):
+                 preview_fps: float = 5.0, refresh_s: float = 2.0, unassigned: str = "unassigned"):
         self.store = store
         self.clock = clock
         self.site_name = site_name
         self.offline_after_s = offline_after_s
         self.refresh_s = refresh_s
+        self.unassigned = unassigned          # the staff id recorded when nobody has signed in
         self.preview = PreviewBuffer(preview_fps) if preview_fps > 0 else None
         self.kiosk = None
         self._changed = threading.Condition()
@@ -95,9 +96,10 @@ class DisplayHub(FeedbackSink):
     def build(self) -> dict:
         now = self.clock()
         state = getattr(self.kiosk, "state", None)
+        staff = getattr(state, "staff_name", None) or getattr(state, "staff_id", None)
         return {
             "site": self.site_name,
-            "staff": getattr(state, "staff_id", None),
+            "staff": None if staff == self.unassigned else staff,
             "last": self._last,
             "tube": view.tube_view(self.store.open_tube_state()),
             "today": self.store.day_counts(view.local_midnight(now).isoformat(timespec="milliseconds")),

@@ -63,6 +63,7 @@ def test_replayed_session_shows_every_state(rig, browser, people):
     browser.get(rig.url)
     wait_for(browser, lambda d: d.find_element(By.ID, "last").get_attribute("data-kind") == "none")
     assert text(browser, "link-state") == "Trực tuyến"
+    assert text(browser, "staff") == "chưa đăng nhập"
     assert "Chưa mở ống" in text(browser, "tube-code")
     shoot(browser, "01-idle")
 
@@ -110,8 +111,10 @@ def test_replayed_session_shows_every_state(rig, browser, people):
     assert text(browser, "link-state") == "Mất kết nối"
     shoot(browser, "07-offline")
 
-    browser.find_element(By.CSS_SELECTOR, "button[data-button='cancel']").click() \
-        if browser.find_element(By.CSS_SELECTOR, "button[data-button='cancel']").is_enabled() else \
+    cancel = browser.find_element(By.CSS_SELECTOR, "button[data-button='cancel']")
+    if cancel.is_enabled():
+        cancel.click()
+    else:       # the workflow of this build has no cancel event yet: show the dialog anyway
         browser.execute_script("document.getElementById('cancel-dialog').hidden = false")
     wait_for(browser, lambda d: d.find_element(By.ID, "cancel-dialog").is_displayed())
     assert "Ống bị hỏng hoặc đổ" in text(browser, "cancel-dialog")
