@@ -66,6 +66,12 @@ def create_app(hub, language: str = "vi") -> Flask:
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Strict")
         return response
 
+    _add_live_routes(app, hub)
+    _add_buttons(app, hub)
+    return app
+
+
+def _add_live_routes(app: Flask, hub) -> None:
     @app.get("/state")
     def state():
         return jsonify(hub.snapshot()[1])
@@ -90,6 +96,8 @@ def create_app(hub, language: str = "vi") -> Flask:
         return Response(hub.preview.jpeg()[1], mimetype="image/jpeg",
                         headers={"Cache-Control": "no-store"})
 
+
+def _add_buttons(app: Flask, hub) -> None:
     @app.post("/action/<button>")
     def press(button):
         if request.headers.get(BUTTON_HEADER) != "1":
@@ -103,8 +111,6 @@ def create_app(hub, language: str = "vi") -> Flask:
         except actions.ActionError as exc:
             return jsonify(ok=False, error=str(exc)), 400
         return jsonify(ok=True)
-
-    return app
 
 
 def _event_stream(hub):

@@ -131,3 +131,50 @@ def test_every_catalog_string_has_a_vietnamese_translation():
     missing = sorted(i for i in ids if vi.gettext(i) == i and i not in ("RT-PCR",))
     assert not missing
     assert set(i18n.CANCEL_REASONS) == set(actions.CANCEL_REASONS)
+
+
+def test_staff_signed_in_is_shown_and_unassigned_is_nobody(rig):
+    from dataclasses import replace
+    assert rig.hub.build()["staff"] is None
+    rig.kiosk.state = replace(rig.kiosk.state, staff_id="NV-07")
+    rig.hub.publish()
+    assert rig.hub.snapshot()[1]["staff"] == "NV-07"
+
+
+def test_link_status_follows_the_outbox(rig, people):
+    rig.kiosk.on_code(TUBE)
+    rig.kiosk.on_code(qr(people[0]))
+    rig.hub.press("close")
+    link = rig.hub.build()["link"]
+    assert link["state"] == "sending" and link["pending"] == 1
+    rig.store.mark_delivered(rig.store.all_record_ids(), "2099-01-01T00:00:00.000+07:00")
+    link = rig.hub.build()["link"]
+    assert link["state"] == "online" and link["pending"] == 0 and link["last_delivery"]
+
+
+def test_every_available_button_changes_the_store(rig, people):
+    """Close always; undo, cancel and sign-out as soon as the workflow defines their events."""
+    c, env = client(rig)
+    available = actions.available()
+
+    def press(button, **body):
+        reply = c.post(f"/action/{button}", json=body, headers=BUTTON, environ_base=env)
+        assert reply.status_code == 200, reply.get_json()
+
+    rig.kiosk.on_code(TUBE)
+    rig.kiosk.on_code(qr(people[0]))
+    rig.kiosk.on_code(qr(people[1]))
+    if available["undo"]:
+        press("undo")
+        assert len(rig.store.open_tube_state().persons) == 1
+    if available["cancel"]:
+        press("cancel", reason="tube-damaged")
+        assert rig.store.open_tube_state() is None
+        assert "cancelled" in rig.store.pending(10)[0].body
+        rig.kiosk.on_code(b"DT00000002")
+        rig.kiosk.on_code(qr(people[2]))
+    press("close")
+    assert rig.store.open_tube_state() is None
+    if available["sign-out"]:
+        press("sign-out")
+        assert rig.hub.snapshot()[1]["staff"] is None
