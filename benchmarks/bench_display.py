@@ -8,7 +8,6 @@ SAMPLEPOINT_BENCH_DISPLAY_MINUTES (default 30, the issue's figure).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -89,7 +88,7 @@ def measure(minutes: float) -> dict:
             ran_s = time.monotonic() - started
         finally:
             stop.set()
-            kiosk.send_signal(signal.SIGINT)
+            kiosk.terminate()
             try:
                 kiosk.wait(timeout=20)
             except subprocess.TimeoutExpired:

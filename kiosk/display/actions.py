@@ -13,9 +13,9 @@ from kiosk import workflow
 # Button → name of the workflow event class it sends.
 EVENT_NAMES = {
     "close": "CloseRequested",
-    "undo": "UndoRequested",
+    "undo": "UndoLast",
     "cancel": "CancelRequested",
-    "sign-out": "SignOutRequested",
+    "sign-out": "SignOut",
 }
 
 # Reasons a tube may be cancelled for, as offered on screen (stored in the record as the code).

@@ -33,6 +33,7 @@ class DisplayHub(FeedbackSink):
         self._version = 0
         self._snapshot: dict = {}
         self._last: dict | None = None
+        self._notice: dict | None = None
         self._seq = 0
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -43,7 +44,7 @@ class DisplayHub(FeedbackSink):
         """Watch this kiosk: its frames feed the preview, its dispatch is what the buttons call."""
         self.kiosk = kiosk
         if self.preview is not None:
-            kiosk.on_frame = self.preview.put
+            kiosk.frame_watcher = self.preview.put
         self.publish()
         return self
 
@@ -70,14 +71,16 @@ class DisplayHub(FeedbackSink):
 
     def signal(self, kind: str, message: str, detail: str = "") -> None:
         person = None
-        if kind == workflow.ACCEPTED:
+        if kind in (workflow.ACCEPTED, view.WARNING):
             # Still open at this point (the closing of a full tube is applied after this signal).
             tube = self.store.open_tube_state()
             person = tube.persons[-1][1] if tube and tube.persons else None
         self._seq += 1
-        panel = view.last_scan(kind, message, detail, self.clock(), self._seq, person, self._last)
+        now = self.clock()
+        panel = view.last_scan(kind, message, detail, now, self._seq, person, self._last)
         if panel is not None:
             self._last = panel
+        self._notice = view.notice(kind, message, now, self._seq) or self._notice
         self.publish()
 
     # --- buttons -------------------------------------------------------------------------------
@@ -101,6 +104,7 @@ class DisplayHub(FeedbackSink):
             "site": self.site_name,
             "staff": None if staff == self.unassigned else staff,
             "last": self._last,
+            "notice": self._notice,
             "tube": view.tube_view(self.store.open_tube_state()),
             "today": self.store.day_counts(view.local_midnight(now).isoformat(timespec="milliseconds")),
             "link": view.link_view(self.store.outbox_counts(), self.store.oldest_pending_at(),

@@ -26,6 +26,8 @@ def N_(text: str) -> str:
 SCRIPT_STRINGS = {
     "kind.accepted": N_("ACCEPTED"),
     "kind.refused": N_("REFUSED"),
+    "kind.warning": N_("ACCEPTED — NOTE"),
+    "hint.warning": N_("Added; this person was sampled in another tube moments ago"),
     "kind.duplicate": N_("ALREADY IN TUBE"),
     "kind.tube-full": N_("TUBE FULL"),
     "kind.none": N_("Waiting for the first scan"),

@@ -22,13 +22,16 @@ class PreviewBuffer:
         self.fps = fps
         self._lock = threading.Lock()
         self._frame = None               # (index, grey ndarray, polygons)
+        self._count = 0
         self._jpeg: tuple[int, bytes] | None = None
         self.closed = False
 
-    def put(self, frame, symbols) -> None:
+    def put(self, grey, symbols) -> None:
+        """The camera loop's newest grey frame and the symbols decoded in it."""
         polygons = [s.polygon for s in symbols if len(getattr(s, "polygon", ())) >= 2]
         with self._lock:
-            self._frame = (frame.index, frame.grey, polygons)
+            self._count += 1
+            self._frame = (self._count, grey, polygons)
 
     def jpeg(self) -> tuple[int, bytes]:
         """(frame index, JPEG) of the newest frame; index -1 and a blank image before the first."""

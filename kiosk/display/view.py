@@ -32,6 +32,11 @@ def person_view(person: wire.Person) -> dict:
             "masked_id": mask_id(person.id_number)}
 
 
+# Kinds the workflow signals besides those above (strings, so this module works with any build).
+WARNING, UNDONE, TUBE_CANCELLED = "warning", "undone", "tube-cancelled"
+NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error", UNDONE, TUBE_CANCELLED)
+
+
 def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
               person: wire.Person | None = None, previous: dict | None = None) -> dict | None:
     """The 'last scan' panel after one feedback signal, or None when the signal is not about a scan.
@@ -41,19 +46,30 @@ def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
     """
     base = {"seq": seq, "at": at.isoformat(timespec="seconds"), "message": message,
             "detail": "", "person": None}
-    if kind == workflow.ACCEPTED:
+    if kind in (workflow.ACCEPTED, WARNING):
+        # A warning still added the person (e.g. sampled in another tube moments ago).
         return {**base, "kind": kind, "detail": detail,
-                "person": person_view(person) if person else {"name": message, "birth_year": "",
-                                                              "masked_id": ""}}
+                "person": person_view(person) if person else None}
     if kind == workflow.REFUSED:
         return {**base, "kind": kind, "detail": detail}
     if kind == workflow.DUPLICATE:
-        return {**base, "kind": kind, "person": {"name": detail, "birth_year": "", "masked_id": ""}}
-    if kind == workflow.TUBE_CLOSED and previous and previous.get("kind") == workflow.ACCEPTED:
-        filled = _FILLED.match(previous.get("detail", ""))
-        if filled and filled.group(1) == filled.group(2):
+        # Older workflows put the name in `detail`; newer ones in the message itself.
+        named = detail not in ("", "duplicate")
+        return {**base, "kind": kind,
+                "person": {"name": detail, "birth_year": "", "masked_id": ""} if named else None}
+    if kind == workflow.TUBE_CLOSED and previous and previous.get("kind") in (workflow.ACCEPTED,
+                                                                              WARNING):
+        filled = _FILLED.match(str(previous.get("detail", "")))
+        if detail == "full" or (filled and filled.group(1) == filled.group(2)):
             return {**previous, "seq": seq, "kind": TUBE_FULL, "message": message}
     return None
+
+
+def notice(kind: str, message: str, at: datetime, seq: int) -> dict | None:
+    """A one-line notice for signals that are not scans (signed in/out, undone, cancelled, prompts)."""
+    if kind not in NOTICE_KINDS:
+        return None
+    return {"seq": seq, "kind": kind, "message": message, "at": at.isoformat(timespec="seconds")}
 
 
 def tube_view(tube) -> dict | None:

@@ -5,7 +5,8 @@
   const catalog = JSON.parse(document.getElementById("catalog").textContent);
   const T = catalog.text;
   const lang = document.body.dataset.lang;
-  const ICONS = { accepted: "✓", refused: "✗", duplicate: "⟲", "tube-full": "■", none: "…" };
+  const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
+                  none: "…" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
   let toastTimer = null;
@@ -25,6 +26,14 @@
     return lang === "vi" ? (last.message || fromCatalog) : (fromCatalog || last.message);
   }
 
+  function hintText(last, kind) {
+    if (!last) return "";
+    if (kind === "refused") return reasonText(last);
+    // The workflow's own Vietnamese sentence names the person; English uses the catalog's.
+    if ((kind === "warning" || kind === "duplicate") && lang === "vi" && last.message) return last.message;
+    return T["hint." + kind] || "";
+  }
+
   function renderLast(last) {
     const card = $("last");
     const kind = last ? last.kind : "none";
@@ -36,9 +45,9 @@
     const facts = [];
     if (person && person.birth_year) facts.push(T.born + " " + person.birth_year);
     if (person && person.masked_id) facts.push(person.masked_id);
-    if (last && kind === "accepted" && last.detail) facts.push(last.detail);
+    if (last && (kind === "accepted" || kind === "warning") && last.detail) facts.push(last.detail);
     text("last-facts", facts.join("  ·  "));
-    text("last-hint", !last ? "" : kind === "refused" ? reasonText(last) : T["hint." + kind] || "");
+    text("last-hint", hintText(last, kind));
     if (last && last.seq !== lastSeq) {
       lastSeq = last.seq;
       card.classList.remove("flash");
@@ -102,6 +111,7 @@
     text("today-people", state.today.people);
     text("today-tubes", state.today.tubes);
     renderLink(state.link);
+    text("notice", state.notice ? state.notice.message : "");
     renderButtons(state.actions || {});
     const img = $("preview");
     $("preview-box").hidden = !state.preview;

@@ -135,6 +135,8 @@ def test_close_button_changes_the_store(rig, browser, people):
     browser.find_element(By.CSS_SELECTOR, "button[data-button='close']").click()
     wait_for(browser, lambda d: "Chưa mở ống" in text(d, "tube-code"))
     assert rig.store.open_tube_state() is None
+    rig.hub.signal("signed-in", "Xin chào NV-07 — đã đăng nhập", "NV-07")
+    wait_for(browser, lambda d: text(d, "notice") == "Xin chào NV-07 — đã đăng nhập")
     assert rig.store.outbox_counts()["pending"] == 1
     assert rig.store.day_counts("2000-01-01") == {"people": 1, "tubes": 1}
     # Buttons whose workflow event this build lacks are shown disabled, not silently dead.

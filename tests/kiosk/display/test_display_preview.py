@@ -4,7 +4,6 @@ import io
 import numpy as np
 from PIL import Image
 
-from kiosk.camera.base import Frame
 from kiosk.decode import Symbol
 from kiosk.display.preview import PreviewBuffer
 
@@ -13,9 +12,9 @@ def test_detected_code_is_outlined_in_green():
     buffer = PreviewBuffer(fps=5)
     grey = np.full((480, 640), 128, dtype=np.uint8)
     square = ((100, 100), (300, 100), (300, 300), (100, 300))
-    buffer.put(Frame(7, grey), [Symbol("QRCode", b"x", square)])
+    buffer.put(grey, [Symbol("QRCode", b"x", square)])
     index, data = buffer.jpeg()
-    assert index == 7
+    assert index == 1
     image = Image.open(io.BytesIO(data)).convert("RGB")
     scale = image.width / 640
     r, g, b = image.getpixel((int(200 * scale), int(100 * scale)))
@@ -26,14 +25,14 @@ def test_detected_code_is_outlined_in_green():
 def test_same_frame_is_encoded_once_and_blank_before_the_first():
     buffer = PreviewBuffer(fps=5)
     assert buffer.jpeg()[0] == -1
-    buffer.put(Frame(1, np.zeros((48, 64), dtype=np.uint8)), [])
+    buffer.put(np.zeros((48, 64), dtype=np.uint8), [])
     first = buffer.jpeg()
     assert buffer.jpeg() is first
 
 
 def test_stream_yields_multipart_jpeg_parts_and_stops_when_closed():
     buffer = PreviewBuffer(fps=50)
-    buffer.put(Frame(1, np.zeros((48, 64), dtype=np.uint8)), [])
+    buffer.put(np.zeros((48, 64), dtype=np.uint8), [])
     stream = buffer.stream()
     part = next(stream)
     assert part.startswith(b"--frame\r\nContent-Type: image/jpeg\r\n") and b"\xff\xd8" in part

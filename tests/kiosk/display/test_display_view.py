@@ -70,3 +70,18 @@ def test_link_states():
     assert young["state"] == view.SENDING and young["oldest_pending_age_s"] == 10
     old = view.link_view({**counts, "pending": 2}, NOW - timedelta(seconds=61), None, NOW, 60)
     assert old["state"] == view.OFFLINE and old["last_delivery"] is None
+
+
+def test_signals_of_the_fuller_workflow():
+    """Kinds and details a workflow with sign-in, undo and cancel sends are shown sensibly."""
+    accepted = view.last_scan(workflow.ACCEPTED, "NGUYEN LE KHA HAN (3/3)", "3/3", NOW, 1, PERSON)
+    assert view.last_scan(workflow.TUBE_CLOSED, "Đã đóng", "full", NOW, 2, None, accepted)["kind"] \
+        == view.TUBE_FULL
+    warned = view.last_scan(view.WARNING, "Lưu ý: ...", "other-tube", NOW, 3, PERSON)
+    assert warned["kind"] == "warning" and warned["person"]["masked_id"] == "*****9317"
+    duplicate = view.last_scan(workflow.DUPLICATE, "A đã có trong ống mẫu này", "duplicate", NOW, 4)
+    assert duplicate["person"] is None and duplicate["message"].startswith("A ")
+    for kind in ("signed-in", "signed-out", "undone", "tube-cancelled", "prompt"):
+        assert view.last_scan(kind, "x", "", NOW, 5) is None
+        assert view.notice(kind, "Xin chào", NOW, 5)["message"] == "Xin chào"
+    assert view.notice(workflow.ACCEPTED, "x", NOW, 6) is None
