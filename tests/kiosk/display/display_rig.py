@@ -15,7 +15,7 @@ from kiosk.pipeline import Kiosk
 from samplepoint import config as config_module
 from samplepoint.clock import system_clock
 from samplepoint.store import Store
-from conftest import write_config
+from tests.conftest import write_config
 
 
 @dataclass

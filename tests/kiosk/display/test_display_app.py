@@ -6,7 +6,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from display_rig import EventReader, people, qr, rig  # noqa: F401  (fixtures)
+from tests.kiosk.display.display_rig import EventReader, people, qr, rig  # noqa: F401  (fixtures)
 from kiosk.display import actions, i18n
 from kiosk.display.app import BUTTON_HEADER, create_app
 

@@ -7,7 +7,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from display_rig import browser, people, qr, rig, set_viewport  # noqa: F401  (fixtures)
+from tests.kiosk.display.display_rig import browser, people, qr, rig, set_viewport  # noqa: F401  (fixtures)
 from kiosk.camera.replay import ReplaySource
 from kiosk.framegen import write_session
 from samplepoint import wire

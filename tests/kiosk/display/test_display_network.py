@@ -11,7 +11,7 @@ import time
 import pytest
 
 from kiosk.framegen import write_session
-from conftest import write_config
+from tests.conftest import write_config
 
 pytestmark = pytest.mark.system
 SERVER_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
