@@ -481,3 +481,10 @@ class Store:
             tubes = self._db.execute("SELECT COUNT(*) FROM samples WHERE state = 'closed' "
                                      "AND closed_at >= ?", (since,)).fetchone()[0]
         return {"people": people, "tubes": tubes}
+
+    def latest_person(self) -> wire.Person | None:
+        """The person most recently added to any tube (the one an 'accepted' signal is about)."""
+        with self._lock:
+            row = self._db.execute("SELECT person_json FROM sample_persons "
+                                   "ORDER BY rowid DESC LIMIT 1").fetchone()
+        return wire.Person(**json.loads(row[0])) if row else None

@@ -72,9 +72,9 @@ class DisplayHub(FeedbackSink):
     def signal(self, kind: str, message: str, detail: str = "") -> None:
         person = None
         if kind in (workflow.ACCEPTED, view.WARNING):
-            # Still open at this point (the closing of a full tube is applied after this signal).
-            tube = self.store.open_tube_state()
-            person = tube.persons[-1][1] if tube and tube.persons else None
+            # Read back from the store: committed before this signal, whether or not the tube has
+            # closed since (a full tube closes in the same dispatch).
+            person = self.store.latest_person()
         self._seq += 1
         now = self.clock()
         panel = view.last_scan(kind, message, detail, now, self._seq, person, self._last)

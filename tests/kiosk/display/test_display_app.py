@@ -178,3 +178,15 @@ def test_every_available_button_changes_the_store(rig, people):
     if available["sign-out"]:
         press("sign-out")
         assert rig.hub.snapshot()[1]["staff"] is None
+
+
+def test_accepted_panel_names_the_person_even_if_the_tube_closed_first(rig, people):
+    """A workflow may commit a full tube's closing before signalling the person who filled it."""
+    rig.kiosk.on_code(TUBE)
+    sample_id = rig.kiosk.state.tube.sample_id
+    rig.store.add_person(sample_id, "k1", people[5], "2021-08-20T09:00:00.000+07:00")
+    rig.store.finish_tube(sample_id, closed_at="2021-08-20T09:00:01.000+07:00")
+    rig.hub.signal("accepted", f"{people[5].full_name} (1/1)", "1/1")
+    rig.hub.signal("tube-closed", "Đã đóng ống", "full")
+    last = rig.hub.snapshot()[1]["last"]
+    assert last["kind"] == "tube-full" and last["person"]["name"] == people[5].full_name
