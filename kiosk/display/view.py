@@ -34,7 +34,7 @@ def person_view(person: wire.Person) -> dict:
 
 # Kinds the workflow signals besides those above (strings, so this module works with any build).
 WARNING, UNDONE, TUBE_CANCELLED = "warning", "undone", "tube-cancelled"
-NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error", UNDONE, TUBE_CANCELLED)
+NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error")
 
 
 def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
@@ -52,6 +52,9 @@ def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
                 "person": person_view(person) if person else None}
     if kind == workflow.REFUSED:
         return {**base, "kind": kind, "detail": detail}
+    if kind in (UNDONE, TUBE_CANCELLED):
+        # The staff's own correction replaces the panel, so it never shows a person no longer there.
+        return {**base, "kind": kind}
     if kind == workflow.DUPLICATE:
         # Older workflows put the name in `detail`; newer ones in the message itself.
         named = detail not in ("", "duplicate")

@@ -6,7 +6,7 @@
   const T = catalog.text;
   const lang = document.body.dataset.lang;
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
-                  none: "…" };
+                  undone: "↶", "tube-cancelled": "✕", none: "…" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
   let toastTimer = null;
@@ -30,7 +30,8 @@
     if (!last) return "";
     if (kind === "refused") return reasonText(last);
     // The workflow's own Vietnamese sentence names the person; English uses the catalog's.
-    if ((kind === "warning" || kind === "duplicate") && lang === "vi" && last.message) return last.message;
+    const own = ["warning", "duplicate", "undone", "tube-cancelled"];
+    if (own.includes(kind) && lang === "vi" && last.message) return last.message;
     return T["hint." + kind] || "";
   }
 

@@ -81,7 +81,10 @@ def test_signals_of_the_fuller_workflow():
     assert warned["kind"] == "warning" and warned["person"]["masked_id"] == "*****9317"
     duplicate = view.last_scan(workflow.DUPLICATE, "A đã có trong ống mẫu này", "duplicate", NOW, 4)
     assert duplicate["person"] is None and duplicate["message"].startswith("A ")
-    for kind in ("signed-in", "signed-out", "undone", "tube-cancelled", "prompt"):
+    for kind in ("undone", "tube-cancelled"):
+        panel = view.last_scan(kind, "Đã xoá người vừa quét (1/3)", "1/3", NOW, 5)
+        assert panel["kind"] == kind and panel["person"] is None
+    for kind in ("signed-in", "signed-out", "prompt"):
         assert view.last_scan(kind, "x", "", NOW, 5) is None
         assert view.notice(kind, "Xin chào", NOW, 5)["message"] == "Xin chào"
     assert view.notice(workflow.ACCEPTED, "x", NOW, 6) is None
