@@ -190,3 +190,23 @@ def test_accepted_panel_names_the_person_even_if_the_tube_closed_first(rig, peop
     rig.hub.signal("tube-closed", "Đã đóng ống", "full")
     last = rig.hub.snapshot()[1]["last"]
     assert last["kind"] == "tube-full" and last["person"]["name"] == people[5].full_name
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lang=st.text(max_size=40), cookie=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
+                                                                        blacklist_characters=';,"\\'),
+                                                  max_size=40))
+def test_hostile_language_choices_fall_back_to_vietnamese(rig, lang, cookie):
+    c, env = client(rig)
+    c.set_cookie("lang", cookie)
+    reply = c.get("/", query_string={"lang": lang, "kiosk": lang}, environ_base=env)
+    assert reply.status_code == 200
+    page = reply.get_data(as_text=True)
+    expected = lang if lang in ("vi", "en") else (cookie if cookie in ("vi", "en") and not lang else "vi")
+    assert f'<html lang="{expected}">' in page
+
+
+def test_markup_in_the_query_is_never_echoed(rig):
+    c, env = client(rig)
+    page = c.get("/?lang=<script>alert(1)</script>&kiosk=<b>", environ_base=env).get_data(as_text=True)
+    assert "<script>alert" not in page and "<b>" not in page
