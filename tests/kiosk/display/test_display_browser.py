@@ -106,6 +106,7 @@ def test_replayed_session_shows_every_state(rig, browser, people):
     wait_for(browser, lambda d: d.find_element(By.ID, "link").get_attribute("data-state") == "sending")
     assert "1 bản ghi chờ gửi" in text(browser, "link-detail")
     shoot(browser, "06-tube-full")
+    (ARTIFACTS / "scan-latency-ms.txt").write_text(" ".join(f"{ms:.0f}" for ms in latencies) + "\n")
     assert max(latencies) < 300, latencies
 
     rig.hub.offline_after_s = 0.05
