@@ -137,6 +137,7 @@ def ipv4_list(value):
     for item in value:
         if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", item) or any(int(p) > 255 for p in item.split(".")):
             return f"has {item!r}, which is not an IPv4 address such as 192.0.2.53"
+    return None
 
 
 def loopback_bind(value):
