@@ -115,8 +115,8 @@ def run() -> str:
         f"{r['ran_s'] / 60:.1f} min. After the first loop the replayed tubes are already used, so "
         f"later scans are refused: the display keeps updating, the store stops growing.\n\n"
         f"| figure | value | target |\n|---|---|---|\n"
-        f"| peak RSS of the kiosk process (VmHWM) | {r['peak']:.1f} MB | ≤ {LIMIT_MB:.0f} MB "
+        f"| peak RSS of the kiosk process (VmHWM) | {r['peak']:.1f} MiB | ≤ {LIMIT_MB:.0f} MB "
         f"({verdict}) |\n"
-        f"| RSS after 1 min → at the end | {r['after_1min']:.1f} → {r['last']:.1f} MB | flat |\n"
-        f"| RSS samples (every {SAMPLE_S:g} s) | {r['samples']}, max {r['max_sampled']:.1f} MB | |\n"
+        f"| RSS after 1 min → at the end | {r['after_1min']:.1f} → {r['last']:.1f} MiB | |\n"
+        f"| RSS samples (every {SAMPLE_S:g} s) | {r['samples']}, max {r['max_sampled']:.1f} MiB | |\n"
         f"| snapshots pushed / preview JPEGs sent | {r['events']} / {r['jpegs']} | |\n")
