@@ -8,6 +8,7 @@ Tests drive it with gpiozero's MockFactory, as gpiozero tests itself.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -35,8 +36,9 @@ class FeedbackSink:
 class LogFeedback(FeedbackSink):
     """Writes each signal to the log (the kind and reason only: never a citizen's ID or phone)."""
 
-    def __init__(self):
-        self.history: list[tuple[str, str]] = []
+    def __init__(self, keep: int = 1000):
+        # The latest signals, for tests and the demo; bounded so a kiosk running for weeks stays small.
+        self.history: collections.deque[tuple[str, str]] = collections.deque(maxlen=keep)
 
     def signal(self, kind: str, message: str, detail: str = "") -> None:
         self.history.append((kind, detail))
