@@ -7,11 +7,14 @@ need for an individual test after a positive pool) is shown only while staff are
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 import requests
 
+from kiosk import messages
 from kiosk.codes import PersonScan
 
 # Feedback kinds of check mode (display colour and buzzer pattern per kind).
@@ -26,8 +29,10 @@ MSG_NO_RESULT = "CHƯA CÓ KẾT QUẢ"
 MSG_UNAVAILABLE = "KHÔNG KIỂM TRA ĐƯỢC"
 MSG_OFFLINE = "Không kết nối được máy chủ — không thể kiểm tra lúc này"
 MSG_MASKED = "Mã QR bị che số định danh — đề nghị mở mã QR đầy đủ trên ứng dụng"
-MSG_TUBE_IN_CHECK = "Đang ở chế độ kiểm tra kết quả — thoát chế độ kiểm tra để lấy mẫu"
+MSG_TUBE_IN_CHECK = messages.TUBE_IN_CHECK
 RESULT_WORDS = {"negative": "Âm tính", "positive": "Dương tính"}
+RESULT_CODES = ("negative", "positive", "pool-positive")
+_UNTIL = re.compile(r"\d{2}:\d{2} \d{2}/\d{2}/\d{4}")
 MSG_POOL_POSITIVE = "Kết quả: Mẫu gộp dương tính"
 MSG_INDIVIDUAL = "Cần xét nghiệm mẫu đơn (mẫu gộp dương tính)"
 
@@ -42,14 +47,41 @@ class CheckOutcome:
     colour: str
     headline: str        # large type
     lines: tuple[str, ...] = ()
+    until: str = ""      # valid-until time as shown ("HH:MM dd/mm/yyyy"), when there is one
+    result: str = ""     # negative | positive | pool-positive, only for signed-in staff
+    reason: str = ""     # why it could not check: offline | masked
 
     @property
     def message(self) -> str:
         return "\n".join((self.headline, *self.lines))
 
+    @property
+    def detail(self) -> str:
+        """The outcome's facts for the display (which words them in its own language)."""
+        return json.dumps({"until": self.until, "result": self.result, "reason": self.reason})
+
+
+def parse_detail(detail: str) -> dict[str, str]:
+    """The facts `CheckOutcome.detail` carried; anything unexpected is dropped, never shown."""
+    try:
+        data = json.loads(detail) if isinstance(detail, str) and len(detail) < 300 else {}
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    allowed = {"until": None, "result": RESULT_CODES, "reason": ("offline", "masked")}
+    facts = {}
+    for name, choices in allowed.items():
+        value = data.get(name)
+        if isinstance(value, str) and (choices is None and _UNTIL.fullmatch(value)
+                                       or choices is not None and value in choices):
+            facts[name] = value
+    return facts
+
 
 def unavailable(reason_text: str = MSG_OFFLINE) -> CheckOutcome:
-    return CheckOutcome(CHECK_UNAVAILABLE, COLOURS[CHECK_UNAVAILABLE], MSG_UNAVAILABLE, (reason_text,))
+    reason = "masked" if reason_text == MSG_MASKED else "offline"
+    return CheckOutcome(CHECK_UNAVAILABLE, COLOURS[CHECK_UNAVAILABLE], MSG_UNAVAILABLE, (reason_text,),
+                        reason=reason)
 
 
 def _moment(value, tz: tzinfo) -> datetime | None:
@@ -76,20 +108,20 @@ def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
         result = CheckOutcome(CHECK_NO_RESULT, COLOURS[CHECK_NO_RESULT], MSG_NO_RESULT)
     elif state == "valid" and until is not None:
         result = CheckOutcome(CHECK_VALID, COLOURS[CHECK_VALID], MSG_VALID,
-                              (f"Hiệu lực đến {_when(until)}",))
+                              (f"Hiệu lực đến {_when(until)}",), until=_when(until))
     elif state == "expired" and until is not None:
         result = CheckOutcome(CHECK_EXPIRED, COLOURS[CHECK_EXPIRED], MSG_EXPIRED,
-                              (f"Đã hết hiệu lực lúc {_when(until)}",))
+                              (f"Đã hết hiệu lực lúc {_when(until)}",), until=_when(until))
     else:
         return unavailable()
     if staff_signed_in and state != "no-result":
-        extra = []
+        extra, code = [], ""
         word = RESULT_WORDS.get(answer.get("result"))
         if answer.get("needs_individual_test") is True:
-            extra += [MSG_POOL_POSITIVE, MSG_INDIVIDUAL]
+            extra, code = [MSG_POOL_POSITIVE, MSG_INDIVIDUAL], "pool-positive"
         elif word:
-            extra.append(f"Kết quả: {word}")
-        result = CheckOutcome(result.kind, result.colour, result.headline, result.lines + tuple(extra))
+            extra, code = [f"Kết quả: {word}"], answer["result"]
+        result = replace(result, lines=result.lines + tuple(extra), result=code)
     return result
 
 

@@ -40,6 +40,7 @@ class Refused:
 class StaffBadge:
     staff_id: str
     name: str = ""
+    check: bool = False      # a check badge also switches check mode on or off
 
 
 Scan = Tube | PersonScan | StaffBadge | Refused
@@ -176,7 +177,10 @@ def parse_signed(text: str, code_key: bytes | None) -> StaffBadge | PersonScan |
         if not isinstance(staff_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
                                                              staff_id) or not isinstance(name, str):
             return Refused("bad-badge", MSG_FORGED)
-        return StaffBadge(staff_id, normalise_name(name)[:100])
+        mode = payload.get("mode", "")
+        if mode not in ("", "check"):
+            return Refused("bad-badge", MSG_FORGED)
+        return StaffBadge(staff_id, normalise_name(name)[:100], check=mode == "check")
     return person_from_declaration(payload)
 
 

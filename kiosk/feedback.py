@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 log = logging.getLogger("kiosk.feedback")
-PRIVATE_KINDS = ("accepted", "duplicate", "warning", "signed-in")   # their detail may name a person
+# Their detail may name a person or carry a result.
+PRIVATE_KINDS = ("accepted", "duplicate", "warning", "signed-in", "check-valid", "check-expired",
+                 "check-no-result", "check-unavailable")
 
 
 class FeedbackSink:

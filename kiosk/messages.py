@@ -28,3 +28,9 @@ CAMERA_MISSING = "Không mở được camera — đang thử lại; kiểm tra 
 STORE_ERROR = "Lỗi lưu dữ liệu — không ghi nhận lần quét này; báo kỹ thuật viên"
 CLOCK_UNSYNCHRONISED = ("Đồng hồ thiết bị chưa được đồng bộ — giờ lấy mẫu sẽ được máy chủ hiệu chỉnh; "
                         "kiểm tra kết nối mạng")
+CLOCK_SYNCHRONISED = "Đồng hồ thiết bị đã được đồng bộ"
+CHECK_ON = "Đã bật chế độ kiểm tra kết quả — quét mã QR cá nhân để xem kết quả; không lấy mẫu"
+CHECK_OFF = "Đã tắt chế độ kiểm tra — tiếp tục lấy mẫu"
+CHECK_NEEDS_NO_TUBE = "Ống {code} đang mở — đóng hoặc huỷ ống trước khi bật chế độ kiểm tra"
+TUBE_IN_CHECK = "Đang ở chế độ kiểm tra kết quả — không mở ống mẫu; tắt chế độ kiểm tra để lấy mẫu"
+BAD_REQUEST = "Yêu cầu không hợp lệ"

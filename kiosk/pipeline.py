@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from kiosk import codes, messages, workflow
-from kiosk.check import MSG_TUBE_IN_CHECK, CheckMode
+from kiosk.check import CheckMode, unavailable
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
@@ -26,7 +26,8 @@ from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
 TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
-CLOCK_UNSYNCHRONISED = "clock-unsynchronised"
+CLOCK_EVERY_TICKS = 30        # clock synchronisation looked at again about every 30 s
+CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED = "clock-unsynchronised", "clock-synchronised"
 
 
 @dataclass
@@ -76,7 +77,8 @@ class Kiosk:
         self.feedback = feedback
         self.clock = clock
         self.evidence = evidence             # clock trust recorded with each closed tube
-        self.check_mode: CheckMode | None = None     # set while the kiosk checks results
+        # Asks the central server in check mode (the mode itself is workflow state); None: cannot check.
+        self.checker: CheckMode | None = None
         self.clock_warned = False
         self.code_key = code_key if code_key is not None else load_code_key(config.scan.code_key_file)
         self.settings = settings_from(config)
@@ -123,14 +125,16 @@ class Kiosk:
         if self.summary.frames % TICK_EVERY_FRAMES == 0:
             self.dispatch(workflow.Tick(self.clock()))
             self.update_queue_light()
+            if self.summary.frames % (TICK_EVERY_FRAMES * CLOCK_EVERY_TICKS) == 0:
+                self.note_clock(self.evidence())
 
     def on_code(self, data: bytes) -> None:
         self.summary.scans += 1
         scan = codes.classify(data, self.config.site.tube_pattern, self.code_key)
-        if self.check_mode is not None and isinstance(scan, (codes.PersonScan, codes.Tube)):
-            self.on_check(scan)       # badges still sign staff in and out
-            return
         now = self.clock()
+        if self.state.check_mode:        # nothing is sampled: no store look-ups needed
+            self.dispatch(workflow.Scanned(scan, now))
+            return
         used = isinstance(scan, codes.Tube) and self.store.tube_code_used(scan.code)
         other = None
         if isinstance(scan, codes.PersonScan) and self.config.workflow.other_tube_window_min > 0:
@@ -140,22 +144,24 @@ class Kiosk:
         self.dispatch(workflow.Scanned(scan, now, tube_already_used=used, other_tube=other))
 
     def note_clock(self, evidence: ClockEvidence) -> None:
-        """Warn the staff display while the clock is not synchronised (once per change)."""
+        """Warn the staff display while the clock is not synchronised, and say when it is again."""
         unsynced = evidence.synchronised is False
         if unsynced and not self.clock_warned:
             log.warning("system clock is not synchronised; records carry that flag")
-            self.feedback.signal(CLOCK_UNSYNCHRONISED, messages.CLOCK_UNSYNCHRONISED,
-                                 CLOCK_UNSYNCHRONISED)
+            self._send(CLOCK_UNSYNCHRONISED, messages.CLOCK_UNSYNCHRONISED, CLOCK_UNSYNCHRONISED)
+        elif self.clock_warned and not unsynced:
+            log.info("system clock synchronised again")
+            self._send(CLOCK_SYNCHRONISED, messages.CLOCK_SYNCHRONISED, CLOCK_SYNCHRONISED)
         self.clock_warned = unsynced
 
-    def on_check(self, scan) -> None:
-        """Check mode: show a person's result status; tubes are not opened meanwhile."""
-        if isinstance(scan, codes.Tube):
-            self.feedback.signal(workflow.REFUSED, MSG_TUBE_IN_CHECK, "check-mode")
-            return
-        result = self.check_mode.check(scan, staff_signed_in=self.state.staff_id is not None)
+    def check_status(self, effect: workflow.CheckStatus) -> None:
+        """Check mode: ask for the person's result status (bounded by the client's timeout) and show it."""
+        if self.checker is None:
+            result = unavailable()
+        else:
+            result = self.checker.check(effect.scan, staff_signed_in=effect.staff_signed_in)
         log.info("status check: %s", result.kind)
-        self.feedback.signal(result.kind, result.message, result.kind)
+        self._send(result.kind, result.message, result.detail)
 
     def dispatch(self, event: workflow.Event) -> None:
         """Apply one workflow event. A failed commit stops its feedback and signals an error instead."""
@@ -164,7 +170,7 @@ class Kiosk:
             try:
                 with self.store.transaction():    # all data of one event commits together
                     for effect in effects:
-                        if not isinstance(effect, workflow.Feedback):
+                        if not isinstance(effect, (workflow.Feedback, workflow.CheckStatus)):
                             self.apply(effect)
             except Exception:
                 log.exception("store write failed; event %s not applied", type(event).__name__)
@@ -177,6 +183,8 @@ class Kiosk:
             for effect in effects:
                 if isinstance(effect, workflow.Feedback):
                     self._signal(effect)
+                elif isinstance(effect, workflow.CheckStatus):
+                    self.check_status(effect)
 
     def apply(self, effect) -> None:
         """Commit one data effect to the store."""
@@ -214,8 +222,11 @@ class Kiosk:
         if effect.kind == workflow.REFUSED:
             self.summary.refused += 1
             log.info("refused: %s", effect.detail)
+        self._send(effect.kind, effect.message, effect.detail)
+
+    def _send(self, kind: str, message: str, detail: str) -> None:
         try:
-            self.feedback.signal(effect.kind, effect.message, effect.detail)
+            self.feedback.signal(kind, message, detail)
         except Exception:      # a broken buzzer must never stop scanning
             log.exception("feedback device failed")
 

@@ -42,6 +42,9 @@ def check_pin(table: dict[str, tuple[bytes, str]], staff_id: str, pin: str) -> b
     return hmac.compare_digest(_hash(pin, salt), digest) and staff_id in table
 
 
-def badge_code(staff_id: str, name: str, key: bytes) -> str:
-    """The signed text of a staff badge QR."""
-    return signed_codes.make_code("staff", {"staff_id": staff_id, "name": name}, key)
+def badge_code(staff_id: str, name: str, key: bytes, check: bool = False) -> str:
+    """The signed text of a staff badge QR; a check badge also switches check mode on and off."""
+    payload = {"staff_id": staff_id, "name": name}
+    if check:
+        payload["mode"] = "check"
+    return signed_codes.make_code("staff", payload, key)

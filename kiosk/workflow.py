@@ -3,7 +3,8 @@
 Staff sign in (badge or PIN); a tube code opens a tube of `pool_size` (site default, changeable per
 tube); each personal code adds a person until the pool is full, which closes it. Staff may undo the
 last person, close early, or cancel with a reason (the tube is kept and forwarded as cancelled). A
-tube open too long prompts once. The machine never touches the store: the kiosk applies each data
+tube open too long prompts once. Check mode (switched by the display's button or a signed check
+badge) turns personal codes into result-status checks and refuses tubes until it is switched off. The machine never touches the store: the kiosk applies each data
 effect (commit) before the Feedback effect that follows it, so a beep always confirms something
 already durable.
 """
@@ -22,6 +23,7 @@ from samplepoint import wire
 ACCEPTED, REFUSED, DUPLICATE, WARNING, ERROR = "accepted", "refused", "duplicate", "warning", "error"
 TUBE_OPENED, TUBE_CLOSED, TUBE_CANCELLED, UNDONE = "tube-opened", "tube-closed", "tube-cancelled", "undone"
 SIGNED_IN, SIGNED_OUT, PROMPT, INFO = "signed-in", "signed-out", "prompt", "info"
+CHECK_ON, CHECK_OFF = "check-mode-on", "check-mode-off"
 PIN_LOCK_AFTER, PIN_LOCK_FOR = 5, timedelta(minutes=1)
 _CONTROL = wire.CONTROL_CHARS
 
@@ -75,7 +77,14 @@ class Tick:
     now: datetime
 
 
-Event = Scanned | PinEntered | SignOut | SetPoolSize | UndoLast | CancelRequested | CloseRequested | Tick
+@dataclass(frozen=True)
+class SetCheckMode:
+    on: bool
+    now: datetime
+
+
+Event = (Scanned | PinEntered | SignOut | SetPoolSize | UndoLast | CancelRequested | CloseRequested
+         | Tick | SetCheckMode)
 
 
 # --- effects (what the kiosk must do, in order) -----------------------------------------------
@@ -123,7 +132,14 @@ class Feedback:
     detail: str = ""
 
 
-Effect = OpenTube | AddPerson | RemoveLastPerson | ResizeTube | CloseTube | Feedback
+@dataclass(frozen=True)
+class CheckStatus:
+    """Ask the central server for this person's result status and show it (check mode only)."""
+    scan: PersonScan
+    staff_signed_in: bool
+
+
+Effect = OpenTube | AddPerson | RemoveLastPerson | ResizeTube | CloseTube | Feedback | CheckStatus
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -154,6 +170,7 @@ class State:
     next_pool_size: int | None = None    # chosen for the next tube only
     pin_failures: int = 0
     pin_locked_until: datetime | None = None
+    check_mode: bool = False             # personal codes are checked, not sampled
 
 
 @dataclass(frozen=True)
@@ -178,7 +195,15 @@ def _scanned(state: State, event: Scanned, settings: Settings):
     if isinstance(scan, Refused):
         return state, [Feedback(REFUSED, scan.message, scan.reason)]
     if isinstance(scan, StaffBadge):
-        return _sign_in(state, scan.staff_id, scan.name)
+        state, effects = _sign_in(state, scan.staff_id, scan.name)
+        if scan.check:               # a check badge signs in and switches check mode over
+            state, switched = _set_check(state, not state.check_mode)
+            effects += switched
+        return state, effects
+    if state.check_mode:
+        if isinstance(scan, Tube):
+            return state, [Feedback(REFUSED, msg.TUBE_IN_CHECK, "check-mode")]
+        return state, [CheckStatus(scan, state.staff_id is not None)]
     if settings.require_sign_in and state.staff_id is None:
         return state, [Feedback(REFUSED, msg.SIGN_IN_FIRST, "not-signed-in")]
     if isinstance(scan, Tube):
@@ -318,8 +343,27 @@ def _tick(state: State, event: Tick, settings: Settings):
                                                   count=tube.count), "open-too-long")]
 
 
+def _check_mode(state: State, event: SetCheckMode, settings: Settings):
+    if not isinstance(event.on, bool):
+        return state, [Feedback(REFUSED, msg.BAD_REQUEST, "bad-check-mode")]
+    if event.on == state.check_mode:
+        return state, []
+    return _set_check(state, event.on)
+
+
+def _set_check(state: State, on: bool):
+    if on and state.tube is not None:
+        # An open tube would sit unnoticed while staff check results: close or cancel it first.
+        return state, [Feedback(REFUSED, msg.CHECK_NEEDS_NO_TUBE.format(code=state.tube.tube_code),
+                                "check-tube-open")]
+    if on:
+        return replace(state, check_mode=True), [Feedback(CHECK_ON, msg.CHECK_ON, CHECK_ON)]
+    return replace(state, check_mode=False), [Feedback(CHECK_OFF, msg.CHECK_OFF, CHECK_OFF)]
+
+
 _HANDLERS = {Scanned: _scanned, PinEntered: _pin, SignOut: _sign_out, SetPoolSize: _pool_size,
-             UndoLast: _undo, CancelRequested: _cancel, CloseRequested: _close, Tick: _tick}
+             UndoLast: _undo, CancelRequested: _cancel, CloseRequested: _close, Tick: _tick,
+             SetCheckMode: _check_mode}
 
 
 class Debouncer:

@@ -62,8 +62,9 @@ def cmd_kiosk(args) -> int:
         feedback = FanOut(feedback, display.hub)
     kiosk = Kiosk(config, store, make_decoder(config.scan.decoder), feedback, clock)
     feedback.on_close_button(lambda: kiosk.dispatch(workflow.CloseRequested(kiosk.clock())))
+    kiosk.checker = _check_mode(config)
     if args.check:
-        kiosk.check_mode = _check_mode(config)
+        kiosk.dispatch(workflow.SetCheckMode(True, kiosk.clock()))
     if display is not None:
         display.attach(kiosk).start()
         print(f"staff display: {display.url}", file=sys.stderr, flush=True)
@@ -148,15 +149,21 @@ def cmd_staff(args) -> int:
     except (OSError, ValueError) as exc:
         raise config_module.ConfigError(f"cannot read the code key ({exc}); create it with "
                                         f"`samplepoint staff key`") from None
-    code = staff.badge_code(args.staff_id, args.name, key)
+    code = staff.badge_code(args.staff_id, args.name, key, check=args.action == "check-badge")
     if args.out:
         import segno
         segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
     print(code)
 def _check_mode(config):
+    """The status client of check mode, or None (the kiosk then says it cannot check)."""
     from kiosk.check import CheckMode, StatusClient
     from samplepoint.clock import tz_from_offset
 
+    try:
+        _read_token(config.central.token_file)
+    except Exception as exc:       # no token yet: sampling works, checks say they cannot check
+        print(f"samplepoint: check mode cannot ask the central server ({exc})", file=sys.stderr)
+        return None
     client = StatusClient(config.central.url, _read_token(config.central.token_file),
                           timeout=config.check.timeout_s, ca_bundle=config.central.ca_bundle)
     return CheckMode(client, tz_from_offset(config.site.utc_offset))
@@ -458,8 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     p = with_config(sub.add_parser("staff", help="code key, staff badges and PIN entries"))
-    p.add_argument("action", choices=["key", "badge", "pin"],
+    p.add_argument("action", choices=["key", "badge", "check-badge", "pin"],
                    help="key: create the site code key; badge: print (and draw) a signed badge; "
+                        "check-badge: a badge that also switches check mode on/off; "
                         "pin: print a workflow.staff_pins entry")
     p.add_argument("staff_id", nargs="?", default="")
     p.add_argument("--name", default="", help="name printed in the badge (badge)")

@@ -16,6 +16,7 @@ EVENT_NAMES = {
     "undo": "UndoLast",
     "cancel": "CancelRequested",
     "sign-out": "SignOut",
+    "check-mode": "SetCheckMode",
 }
 
 # Reasons a tube may be cancelled for, as offered on screen (stored in the record as the code).
@@ -34,15 +35,22 @@ def available() -> dict[str, bool]:
     return {name: hasattr(workflow, cls) for name, cls in EVENT_NAMES.items()}
 
 
-def build_event(button: str, now: datetime, reason: str | None = None):
-    """The workflow event a button press sends; raises ActionError or ActionUnavailable."""
+def build_event(button: str, now: datetime, reason: str | None = None, on: bool | None = None):
+    """The workflow event a button press sends; raises ActionError or ActionUnavailable.
+
+    The check-mode button says which mode it wants (`on`), so a double tap cannot flip it twice.
+    """
     if button not in EVENT_NAMES:
         raise ActionError("unknown button")
     if button == "cancel" and reason not in CANCEL_REASONS:
         raise ActionError("cancel needs one of the listed reasons")
+    if button == "check-mode" and not isinstance(on, bool):
+        raise ActionError("check-mode needs on: true or false")
     event_class = getattr(workflow, EVENT_NAMES[button], None)
     if event_class is None:
         raise ActionUnavailable(button)
     if button == "cancel":
         return event_class(now=now, reason=reason)
+    if button == "check-mode":
+        return event_class(on=on, now=now)
     return event_class(now=now)

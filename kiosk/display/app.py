@@ -104,8 +104,10 @@ def _add_buttons(app: Flask, hub) -> None:
             abort(403)
         body = request.get_json(silent=True)
         reason = body.get("reason") if isinstance(body, dict) else None
+        on = body.get("on") if isinstance(body, dict) else None
         try:
-            hub.press(button, reason if isinstance(reason, str) else None)
+            hub.press(button, reason if isinstance(reason, str) else None,
+                      on if isinstance(on, bool) else None)
         except actions.ActionUnavailable:
             return jsonify(ok=False, error="unavailable"), 501
         except actions.ActionError as exc:

@@ -35,6 +35,7 @@ class DisplayHub(FeedbackSink):
         self._last: dict | None = None
         self._notice: dict | None = None
         self._seq = 0
+        self._clock_unsynchronised = False
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
@@ -43,6 +44,7 @@ class DisplayHub(FeedbackSink):
     def attach(self, kiosk) -> "DisplayHub":
         """Watch this kiosk: its frames feed the preview, its dispatch is what the buttons call."""
         self.kiosk = kiosk
+        self._clock_unsynchronised = bool(getattr(kiosk, "clock_warned", False))
         if self.preview is not None:
             kiosk.frame_watcher = self.preview.put
         self.publish()
@@ -70,6 +72,10 @@ class DisplayHub(FeedbackSink):
     # --- FeedbackSink --------------------------------------------------------------------------
 
     def signal(self, kind: str, message: str, detail: str = "") -> None:
+        if kind in view.CLOCK_KINDS:      # a standing condition: the banner, not the scan panel
+            self._clock_unsynchronised = kind == view.CLOCK_UNSYNCHRONISED
+            self.publish()
+            return
         person = None
         if kind in (workflow.ACCEPTED, view.WARNING):
             # Read back from the store: committed before this signal, whether or not the tube has
@@ -85,9 +91,9 @@ class DisplayHub(FeedbackSink):
 
     # --- buttons -------------------------------------------------------------------------------
 
-    def press(self, button: str, reason: str | None = None) -> None:
+    def press(self, button: str, reason: str | None = None, on: bool | None = None) -> None:
         """Send a button's workflow event through the kiosk's single entry point."""
-        event = actions.build_event(button, self.clock(), reason)
+        event = actions.build_event(button, self.clock(), reason, on)
         if self.kiosk is None:
             raise actions.ActionUnavailable(button)
         log.info("display button %s", button)
@@ -103,6 +109,8 @@ class DisplayHub(FeedbackSink):
         return {
             "site": self.site_name,
             "staff": None if staff == self.unassigned else staff,
+            "check_mode": bool(getattr(state, "check_mode", False)),
+            "clock_unsynchronised": self._clock_unsynchronised,
             "last": self._last,
             "notice": self._notice,
             "tube": view.tube_view(self.store.open_tube_state()),

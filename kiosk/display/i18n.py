@@ -57,6 +57,23 @@ SCRIPT_STRINGS = {
     "rt-pcr": N_("RT-PCR"),
     "rapid-antigen": N_("Rapid antigen"),
     "reconnecting": N_("Reconnecting to the kiosk…"),
+    "kind.check-valid": N_("RESULT VALID"),
+    "kind.check-expired": N_("RESULT EXPIRED"),
+    "kind.check-no-result": N_("NO RESULT YET"),
+    "kind.check-unavailable": N_("CANNOT CHECK"),
+    "check.until": N_("Valid until"),
+    "check.expired-at": N_("Expired at"),
+    "check.offline": N_("Cannot reach the central server — cannot check now"),
+    "check.masked": N_("The QR code hides the ID number — open the full QR code in the app"),
+    "check.no-result": N_("No result has arrived for this person yet"),
+    "result.negative": N_("Result: negative"),
+    "result.positive": N_("Result: positive"),
+    "result.pool-positive": N_("Result: pooled sample positive — needs an individual test"),
+    "check.mode": N_("CHECK MODE — results only, no sampling"),
+    "check.button-on": N_("Check results"),
+    "check.button-off": N_("Back to sampling"),
+    "check.hint": N_("Scan a personal QR code to see its result status"),
+    "clock.unsynchronised": N_("Device clock not synchronised — check the network; times will be corrected"),
 }
 
 # Refusal reasons (the workflow's `detail` codes) in the staff's words: what happened, what to do.
@@ -69,6 +86,8 @@ REASONS = {
     "too-long": N_("Code too long, not a personal QR — reopen the QR code in the app"),
     "binary": N_("Code holds strange data — reopen the QR code in the app"),
     "control-characters": N_("Code holds strange data — reopen the QR code in the app"),
+    "check-mode": N_("Check mode is on — no tube is opened; switch check mode off to sample"),
+    "check-tube-open": N_("A tube is open — close or cancel it before switching to check mode"),
 }
 _BAD_PERSONAL_QR = N_("Invalid QR code — reopen the QR code in the app")
 REASONS.update({code: _BAD_PERSONAL_QR for code in (

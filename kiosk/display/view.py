@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from kiosk import workflow
+from kiosk import check, workflow
 from samplepoint import wire
 
 ONLINE, SENDING, OFFLINE = "online", "sending", "offline"
@@ -34,7 +34,11 @@ def person_view(person: wire.Person) -> dict:
 
 # Kinds the workflow signals besides those above (strings, so this module works with any build).
 WARNING, UNDONE, TUBE_CANCELLED = "warning", "undone", "tube-cancelled"
-NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error")
+NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error", "check-mode-on",
+                "check-mode-off")
+CHECK_KINDS = tuple(check.COLOURS)
+CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED = "clock-unsynchronised", "clock-synchronised"
+CLOCK_KINDS = (CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED)
 
 
 def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
@@ -52,6 +56,9 @@ def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
                 "person": person_view(person) if person else None}
     if kind == workflow.REFUSED:
         return {**base, "kind": kind, "detail": detail}
+    if kind in CHECK_KINDS:
+        # Check mode: the state in large type; the facts (valid-until, result) worded by the page.
+        return {**base, "kind": kind, "check": check.parse_detail(detail)}
     if kind in (UNDONE, TUBE_CANCELLED):
         # The staff's own correction replaces the panel, so it never shows a person no longer there.
         return {**base, "kind": kind}

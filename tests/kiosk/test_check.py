@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 from hypothesis import given, strategies as st
 
-from kiosk import check
+from kiosk import check, workflow
 from kiosk.camera import open_source
 from kiosk.codes import PersonScan, format_personal_qr
 from kiosk.decode import make_decoder
@@ -107,7 +107,8 @@ def run_check(tmp_path, config, url, token, timeout=2.0, staff=None):
     recorder = Recorder()
     kiosk = Kiosk(config, store, make_decoder(), recorder, lambda: datetime.now(VN),
                   evidence=lambda: ClockEvidence(True, 1.0, "b"))
-    kiosk.check_mode = check.CheckMode(check.StatusClient(url, token, timeout=timeout), VN)
+    kiosk.checker = check.CheckMode(check.StatusClient(url, token, timeout=timeout), VN)
+    kiosk.dispatch(workflow.SetCheckMode(True, datetime.now(VN)))
     if staff:
         kiosk.state = replace(kiosk.state, staff_id=staff)
     with open_source("replay:" + str(tmp_path / "frames"), 15, paced=False) as source:
@@ -139,7 +140,7 @@ def test_check_mode_over_a_replayed_folder_online(tmp_path, device_config, centr
     write_frames(tmp_path / "frames", [fresh, old, unknown], tube_code="DT00000099")
 
     signals = run_check(tmp_path, config, central.url, central.token)
-    kinds = [kind for kind, _ in signals if kind.startswith("check-") or kind == "refused"]
+    kinds = [kind for kind, _ in signals if kind in check.COLOURS or kind == "refused"]
     assert kinds == ["refused", check.CHECK_VALID, check.CHECK_EXPIRED, check.CHECK_NO_RESULT]
     assert "Hiệu lực đến 09:00 23/08/2021" in signals[-3][1]
     assert all("Âm tính" not in message for _, message in signals)          # nobody signed in
@@ -155,7 +156,7 @@ def test_check_mode_with_the_central_server_down_says_it_cannot_check(tmp_path, 
         closed.bind(("127.0.0.1", 0))
         refused_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
     signals = run_check(tmp_path, config, refused_url, "token")
-    assert [k for k, _ in signals if k.startswith("check-")] == [check.CHECK_UNAVAILABLE]
+    assert [k for k, _ in signals if k in check.COLOURS] == [check.CHECK_UNAVAILABLE]
     assert check.MSG_OFFLINE in signals[-1][1]
 
     with socket.socket() as silent:               # accepts connections, never answers
@@ -163,7 +164,7 @@ def test_check_mode_with_the_central_server_down_says_it_cannot_check(tmp_path, 
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         signals = run_check(tmp_path, config, url, "token", timeout=0.5)
-    assert [k for k, _ in signals if k.startswith("check-")] == [check.CHECK_UNAVAILABLE]
+    assert [k for k, _ in signals if k in check.COLOURS] == [check.CHECK_UNAVAILABLE]
 
 
 def test_check_timeout_comes_from_config():

@@ -6,9 +6,11 @@
   const T = catalog.text;
   const lang = document.body.dataset.lang;
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
-                  undone: "↶", "tube-cancelled": "✕", none: "…" };
+                  undone: "↶", "tube-cancelled": "✕", none: "…", "check-valid": "✓",
+                  "check-expired": "✗", "check-no-result": "…", "check-unavailable": "?" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
+  let checkMode = false;
   let toastTimer = null;
 
   function text(id, value) { $(id).textContent = value == null ? "" : String(value); }
@@ -26,8 +28,22 @@
     return lang === "vi" ? (last.message || fromCatalog) : (fromCatalog || last.message);
   }
 
+  function checkFacts(last, kind) {
+    // Worded here from the outcome's facts, so English and Vietnamese say the same thing.
+    const facts = last.check || {};
+    const lines = [];
+    if (kind === "check-valid" && facts.until) lines.push(T["check.until"] + " " + facts.until);
+    if (kind === "check-expired" && facts.until) lines.push(T["check.expired-at"] + " " + facts.until);
+    if (kind === "check-no-result") lines.push(T["check.no-result"]);
+    if (kind === "check-unavailable") lines.push(T["check." + (facts.reason || "offline")]);
+    return lines;
+  }
+
   function hintText(last, kind) {
-    if (!last) return "";
+    if (!last) return checkMode ? T["check.hint"] : "";
+    if (kind.startsWith("check-")) {
+      return last.check && last.check.result ? T["result." + last.check.result] : "";
+    }
     if (kind === "refused") return reasonText(last);
     // The workflow's own Vietnamese sentence names the person; English uses the catalog's.
     const own = ["warning", "duplicate", "undone", "tube-cancelled"];
@@ -43,6 +59,7 @@
     text("last-kind", T["kind." + kind] || kind);
     const person = last && last.person;
     text("last-name", person ? person.name : "");
+    if (kind.startsWith("check-")) text("last-name", checkFacts(last, kind).join("\n"));
     const facts = [];
     if (person && person.birth_year) facts.push(T.born + " " + person.birth_year);
     if (person && person.masked_id) facts.push(person.masked_id);
@@ -107,6 +124,12 @@
   function render(state) {
     text("site", state.site);
     text("staff", state.staff || T.nobody);
+    checkMode = !!state.check_mode;
+    document.body.dataset.check = checkMode ? "1" : "0";
+    $("mode").hidden = !checkMode;
+    text("check-label", T[checkMode ? "check.button-off" : "check.button-on"]);
+    $("check-button").setAttribute("aria-pressed", checkMode ? "true" : "false");
+    $("clock-banner").hidden = !state.clock_unsynchronised;
     renderLast(state.last);
     renderTube(state.tube);
     text("today-people", state.today.people);
@@ -128,12 +151,12 @@
     toastTimer = setTimeout(() => { box.hidden = true; }, 3000);
   }
 
-  async function press(button, reason) {
+  async function press(button, reason, on) {
     try {
       const response = await fetch("/action/" + encodeURIComponent(button), {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-Samplepoint-Display": "1" },
-        body: JSON.stringify(reason ? { reason: reason } : {}),
+        body: JSON.stringify(reason ? { reason: reason } : (on === undefined ? {} : { on: on })),
       });
       if (response.status === 501) toast(T.unavailable);
       else if (!response.ok) toast(T.failed);
@@ -147,6 +170,7 @@
     document.querySelectorAll("footer button").forEach((button) => {
       button.addEventListener("click", () => {
         if (button.dataset.ask) dialog.hidden = false;
+        else if (button.dataset.button === "check-mode") press("check-mode", undefined, !checkMode);
         else press(button.dataset.button);
       });
     });
