@@ -69,7 +69,7 @@ SCRIPT_STRINGS = {
     "result.negative": N_("Result: negative"),
     "result.positive": N_("Result: positive"),
     "result.pool-positive": N_("Result: pooled sample positive — needs an individual test"),
-    "check.mode": N_("CHECK MODE — results only, no sampling"),
+    "check.mode": N_("CHECK MODE"),
     "check.button-on": N_("Check results"),
     "check.button-off": N_("Back to sampling"),
     "check.hint": N_("Scan a personal QR code to see its result status"),
