@@ -154,6 +154,7 @@ def cmd_staff(args) -> int:
         import segno
         segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
     print(code)
+    return 0
 def _check_mode(config):
     """The status client of check mode, or None (the kiosk then says it cannot check)."""
     from kiosk.check import CheckMode, StatusClient
