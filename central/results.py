@@ -96,6 +96,12 @@ def validate(fields: dict, *, tz: tzinfo, now: datetime, lab_id: str | None = No
     moment = parse_time(raw_time, tz) if isinstance(raw_time, str) else None
     if moment is None:
         return "result_time must be a time such as 2021-08-20T14:30:00+07:00 or 20/08/2021 14:30"
+    try:
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        return "result_time is out of range"
+    if not 2000 <= moment.year:
+        return "result_time is before the year 2000"
     if moment > now + MAX_FUTURE:
         return "result_time is in the future"
     lab = lab_id or _text(fields, "lab")

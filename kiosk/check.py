@@ -7,7 +7,9 @@ need for an individual test after a positive pool) is shown only while staff are
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
@@ -16,6 +18,8 @@ import requests
 
 from kiosk import messages
 from kiosk.codes import PersonScan
+
+log = logging.getLogger(__name__)
 
 # Feedback kinds of check mode (display colour and buzzer pattern per kind).
 CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE = (
@@ -89,9 +93,9 @@ def _moment(value, tz: tzinfo) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.astimezone(tz) if moment.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return moment.astimezone(tz) if moment.tzinfo else None
 
 
 def _when(moment: datetime) -> str:
@@ -116,7 +120,8 @@ def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
         return unavailable()
     if staff_signed_in and state != "no-result":
         extra, code = [], ""
-        word = RESULT_WORDS.get(answer.get("result"))
+        value = answer.get("result")
+        word = RESULT_WORDS.get(value) if isinstance(value, str) else None
         if answer.get("needs_individual_test") is True:
             extra, code = [MSG_POOL_POSITIVE, MSG_INDIVIDUAL], "pool-positive"
         elif word:
@@ -140,21 +145,33 @@ class StatusClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 3.0, ca_bundle: str = ""):
         self.url = base_url.rstrip("/") + "/api/v1/persons/status"
         self.timeout = timeout
+        self.verify = ca_bundle or True      # per request: REQUESTS_CA_BUNDLE overrides a session's
         self.session = requests.Session()
-        self.session.verify = ca_bundle or True
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "User-Agent": "samplepoint-kiosk/1"})
+        # requests' timeout bounds each socket read, not the whole answer: a server dripping one
+        # byte at a time could hold the scanning loop. One worker thread and a total deadline.
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status-check")
 
     def status(self, params: dict[str, str]) -> dict:
+        future = self._worker.submit(self._fetch, params)
         try:
-            response = self.session.get(self.url, params=params, timeout=self.timeout)
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise CheckUnavailable(f"no answer within {self.timeout:.0f} s") from None
+
+    def _fetch(self, params: dict[str, str]) -> dict:
+        try:
+            response = self.session.get(self.url, params=params, timeout=self.timeout,
+                                        verify=self.verify)
         except requests.RequestException as exc:
             raise CheckUnavailable(f"network: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise CheckUnavailable(f"HTTP {response.status_code}")
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise CheckUnavailable("answer is not JSON") from None
 
 
@@ -171,6 +188,9 @@ class CheckMode:
             return unavailable(MSG_MASKED)
         try:
             answer = self.client.status(params)
+            return outcome(answer, staff_signed_in=staff_signed_in, tz=self.tz)
         except CheckUnavailable:
             return unavailable()
-        return outcome(answer, staff_signed_in=staff_signed_in, tz=self.tz)
+        except Exception:          # a strange answer must never stop the kiosk
+            log.exception("status answer could not be shown")
+            return unavailable()

@@ -105,7 +105,8 @@ class Kiosk:
             tube=workflow.TubeState(tube.sample_id, tube.tube_code, tube.pool_size,
                                     tuple(key for key, _ in tube.persons),
                                     opened_at=datetime.fromisoformat(tube.opened_at)),
-            staff_id=tube.staff_id)
+            # A tube opened with nobody signed in carries the default id: that is not a sign-in.
+            staff_id=None if tube.staff_id == self.settings.default_staff else tube.staff_id)
 
     def run(self, source: FrameSource, close_at_end: bool = True) -> RunSummary:
         self.note_clock(self.evidence())

@@ -39,6 +39,14 @@ class TryLater(RuntimeError):
         self.wait = wait
 
 
+def _json_object(response: requests.Response) -> dict | None:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def request_token(config: Config, code: str, session: requests.Session | None = None) -> str:
     """One attempt at POST /api/v1/enrol; returns the token, raises EnrolError or TryLater."""
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
@@ -53,15 +61,13 @@ def request_token(config: Config, code: str, session: requests.Session | None = 
     finally:
         if session is None:
             http.close()
+    body = _json_object(response)
     if response.status_code == 201:
-        token = response.json().get("token")
+        token = body.get("token") if body else None
         if isinstance(token, str) and token:
             return token
-        raise TryLater("central server answered without a token")
-    try:
-        message = response.json().get("message", "")
-    except ValueError:
-        message = response.text[:200]
+        raise TryLater("central server answered without a token (a proxy in the way?)")
+    message = str(body.get("message", ""))[:200] if body else response.text[:200]
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After", "")
         raise TryLater(f"HTTP {response.status_code} {message}", parse_retry_after(retry_after))

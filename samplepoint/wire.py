@@ -19,6 +19,7 @@ STATUSES = ("closed", "cancelled")
 MAX_PERSONS = 50
 MAX_TEXT = 200
 MAX_TUBE_CODE = 64
+MIN_YEAR, MAX_YEAR = 1970, 2199     # 1970: an unset clock's time, still stored (and flagged)
 # Clock evidence the forwarder sends with each delivery, and the server's answer header
 # (docs/results-and-retention.md).
 HEADER_OFFSET = "Samplepoint-Clock-Offset"        # central minus device clock, seconds
@@ -170,11 +171,14 @@ def parse_record(obj) -> SampleRecord:
         raise WireError("pool_size", f"must be an integer from 1 to {MAX_PERSONS}")
     collected_at = _text(obj, "collected_at", "", max_len=40)
     try:
-        if datetime.fromisoformat(collected_at).utcoffset() is None:
+        moment = datetime.fromisoformat(collected_at)
+        if moment.utcoffset() is None:
             raise ValueError
     except ValueError:
         raise WireError("collected_at", "must be ISO 8601 with a UTC offset, e.g. "
                                         "2021-08-20T09:15:00+07:00") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise WireError("collected_at", f"year must be between {MIN_YEAR} and {MAX_YEAR}")
     persons = obj.get("persons")
     if not isinstance(persons, list):
         raise WireError("persons", "must be a list")

@@ -76,3 +76,17 @@ def test_nested_store_transactions_roll_back_together(tmp_path):
     except RuntimeError:
         pass
     assert store.open_tube_state() is None
+
+
+def test_tube_opened_without_sign_in_does_not_sign_anyone_in_after_restart(tmp_path):
+    from samplepoint import config as config_module
+    from tests.conftest import write_config
+    config = config_module.load(write_config(tmp_path, site={"pool_size": 3,
+                                                             "tube_pattern": r"^DT\d{8}$"}))
+    assert not config.workflow.require_sign_in
+    store, key = Store(config.db_path), b"k" * 32
+    first = Kiosk(config, store, make_decoder(), LogFeedback(), system_clock(), code_key=key)
+    first.on_code(b"DT00000003")
+    assert store.open_tube_state().staff_id == config.scan.default_staff
+    restarted = Kiosk(config, store, make_decoder(), LogFeedback(), system_clock(), code_key=key)
+    assert restarted.state.tube is not None and restarted.state.staff_id is None
