@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Callable
 
-from samplepoint.clock import Clock, iso
+from samplepoint.clock import Clock, current_boot_id, iso
 from samplepoint.config import Config
 from samplepoint.store import Store
 
@@ -27,14 +27,27 @@ class PurgeReport:
     declarations: int
 
 
+def boot_to_keep(retention_days: float,
+                 uptime: Callable[[], float] = lambda: time.clock_gettime(time.CLOCK_BOOTTIME),
+                 boot_id: Callable[[], str | None] = current_boot_id) -> str | None:
+    """This boot's id while it is younger than the retention period, else None: declarations
+    made in it may carry a stale time from before NTP and must not be judged by it."""
+    if uptime() >= retention_days * 86400:
+        return None
+    return boot_id()
+
+
 class Retention:
     def __init__(self, config: Config, store: Store, clock: Clock,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic,
+                 uptime: Callable[[], float] = lambda: time.clock_gettime(time.CLOCK_BOOTTIME),
+                 boot_id: Callable[[], str | None] = current_boot_id):
         self.config = config.retention
         self.declaration_days = config.portal.retention_days
         self.store = store
         self.clock = clock
         self.monotonic = monotonic
+        self.uptime, self.boot_id = uptime, boot_id
         self._last_run: float | None = None
 
     def run(self) -> PurgeReport:
@@ -44,12 +57,15 @@ class Retention:
         # The portal writes created_at as UTC to the second; the cutoff must compare as text.
         declarations = self.store.purge_declarations(
             (now - timedelta(days=self.declaration_days)).astimezone(timezone.utc)
-            .isoformat(timespec="seconds"))
+            .isoformat(timespec="seconds"), keep_boot=self.boot_to_keep())
         report = PurgeReport(records, people, declarations)
         if records or declarations:
             log.info("retention: erased personal fields of %d delivered records (%d people) and "
                      "%d portal declarations", records, people, declarations)
         return report
+
+    def boot_to_keep(self) -> str | None:
+        return boot_to_keep(self.declaration_days, self.uptime, self.boot_id)
 
     def run_if_due(self) -> PurgeReport | None:
         """Run when check_interval_s has passed since the last run (measured on the monotonic clock)."""

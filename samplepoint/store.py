@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from samplepoint import wire
-from samplepoint.clock import ClockEvidence
+from samplepoint.clock import ClockEvidence, current_boot_id
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,11 @@ MIGRATIONS = [
         address    TEXT PRIMARY KEY,
         expires_at TEXT NOT NULL
     );
+    """,
+    # 6: the boot a declaration was made in. A Pi has no battery clock: a declaration made before
+    # NTP corrected the time carries a stale created_at and must not look old enough to erase.
+    """
+    ALTER TABLE declarations ADD COLUMN boot_id TEXT;
     """,
 ]
 
@@ -367,10 +372,10 @@ class Store:
         """Commit one declaration and its people [(short_code, person)] in one transaction."""
         with self.transaction() as db:
             db.execute("INSERT INTO declarations (id, created_at, declarer_relation, declarer_name,"
-                       " declarer_phone, province_code, ward_code, street, consent_at)"
+                       " declarer_phone, province_code, ward_code, street, consent_at, boot_id)"
                        " VALUES (:id, :created_at, :declarer_relation, :declarer_name,"
-                       " :declarer_phone, :province_code, :ward_code, :street, :consent_at)",
-                       declaration)
+                       " :declarer_phone, :province_code, :ward_code, :street, :consent_at,"
+                       " :boot_id)", {"boot_id": current_boot_id(), **declaration})
             db.executemany("INSERT INTO declared_persons VALUES (?,?,?,?)",
                            [(code, declaration["id"], position, json.dumps(person, ensure_ascii=False))
                             for position, (code, person) in enumerate(persons, start=1)])
@@ -396,11 +401,16 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM declarations").fetchone()[0]
 
-    def purge_declarations(self, created_before: str) -> int:
-        """Delete declarations made before the ISO time created_before; returns how many."""
+    def purge_declarations(self, created_before: str, *, keep_boot: str | None = None) -> int:
+        """Delete declarations made before the ISO time created_before; returns how many.
+
+        keep_boot: a boot id whose declarations are kept whatever their created_at says (the
+        current boot, while it has not lasted the retention period: its early times may be stale).
+        """
         with self.transaction() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM declarations WHERE created_at < ?",
-                                            (created_before,))]
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM declarations WHERE created_at < ? AND boot_id IS NOT ?",
+                (created_before, keep_boot))]
             db.executemany("DELETE FROM declared_persons WHERE declaration_id = ?", [(i,) for i in ids])
             db.executemany("DELETE FROM declarations WHERE id = ?", [(i,) for i in ids])
             return len(ids)

@@ -14,6 +14,7 @@ from hotspot.portal.site import EXTENSION, Portal
 from samplepoint import signed_codes
 from samplepoint.config import Config
 from samplepoint.durable import write_atomic
+from samplepoint.retention import boot_to_keep
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ def create_app(config: Config, store: Store | None = None, clock=time.time) -> F
         portal_url=f"http://{ap_ip}/",
         own_hosts={ap_ip, f"{ap_ip}:{config.hotspot.portal_port}", config.hotspot.https_name})
     store.purge_declarations(datetime.fromtimestamp(clock() - config.portal.retention_days * 86400,
-                                                    timezone.utc).isoformat(timespec="seconds"))
+                                                    timezone.utc).isoformat(timespec="seconds"),
+                             keep_boot=boot_to_keep(config.portal.retention_days))
     for blueprint in (probe_routes.bp, page_routes.bp, declare_routes.bp):
         app.register_blueprint(blueprint)
     return app

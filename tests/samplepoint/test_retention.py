@@ -54,8 +54,9 @@ def retention_config(delivered_days=14.0, declaration_days=3, check_interval_s=3
                   portal=PortalConfig(retention_days=declaration_days))
 
 
-def retention(store, now: datetime, days=14.0) -> Retention:
-    return Retention(retention_config(delivered_days=days), store, lambda: now)
+def retention(store, now: datetime, days=14.0, uptime_s=10**9) -> Retention:
+    return Retention(retention_config(delivered_days=days), store, lambda: now,
+                     uptime=lambda: uptime_s)
 
 
 def test_delivered_personal_fields_are_erased_on_time_and_counts_kept(tmp_path, caplog):
@@ -122,6 +123,20 @@ def test_declarations_are_erased_after_the_portal_limit(tmp_path):
     report = retention(store, T0 + timedelta(days=3, hours=1)).run()
     assert report.declarations == 1
     assert store.declared_person("C-old") is None and store.declared_person("C-new") is not None
+
+
+def test_declarations_of_this_young_boot_survive_a_clock_that_jumped_forward(tmp_path):
+    """Off for weeks, the Pi boots on a stale time; people declare; NTP then corrects the clock."""
+    store = Store(tmp_path / "device.db")
+    declare(store, "stale", T0)                          # made minutes ago, stamped weeks back
+    declare(store, "previous-boot", T0)
+    store._db.execute("UPDATE declarations SET boot_id = 'an-earlier-boot' WHERE id LIKE '%previous-boot%'")
+    later = T0 + timedelta(days=30)
+    report = retention(store, later, uptime_s=600).run()
+    assert report.declarations == 1
+    assert store.declared_person("C-stale") is not None
+    assert store.declared_person("C-previous-boot") is None
+    assert retention(store, later, uptime_s=4 * 86400).run().declarations == 1   # boot now old enough
 
 
 def test_runs_only_when_due(tmp_path):
