@@ -17,6 +17,7 @@ from samplepoint.store import OutboxItem
 from samplepoint.wire import SERVER_TIME_HEADER
 
 OFFSET_MAX_AGE_S = 600.0
+CLOCK_STEP_S = 1.0       # a jump of the device clock against the monotonic one larger than this
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 # Answers in which the server refuses a record itself (with our JSON error body): quarantine.
 # Any other answer (a proxy's 404, a hotel login page's 200) says nothing about the record.
@@ -102,7 +103,8 @@ class CentralClient:
         self.base_url = base_url.rstrip("/")
         # The device clock whose offset from the server's is measured on every answer.
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self._offset: tuple[float, float] | None = None      # (offset s, monotonic when measured)
+        # (offset s, monotonic when measured, device wall clock minus monotonic then)
+        self._offset: tuple[float, float, float] | None = None
         self.timeout = timeout
         self.session = requests.Session()
         # Passed per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify.
@@ -132,12 +134,18 @@ class CentralClient:
         there was none within OFFSET_MAX_AGE_S (an older one may predate an NTP clock step)."""
         if self._offset is None or time.monotonic() - self._offset[1] > OFFSET_MAX_AGE_S:
             return None
+        if abs(self._wall_minus_monotonic() - self._offset[2]) > CLOCK_STEP_S:
+            return None       # the device clock was stepped (NTP) since: the offset is stale
         return self._offset[0]
+
+    def _wall_minus_monotonic(self) -> float:
+        return self.clock().timestamp() - time.monotonic()
 
     def _measure(self, sent: datetime, received: datetime, response: requests.Response) -> None:
         server_time = _server_time(response)
         if server_time is not None:
-            self._offset = (offset_from_exchange(sent, received, server_time), time.monotonic())
+            self._offset = (offset_from_exchange(sent, received, server_time), time.monotonic(),
+                            self._wall_minus_monotonic())
 
     def send(self, items: list[OutboxItem], headers: dict | None = None) -> list[Outcome]:
         """Deliver items; `headers` (the clock evidence) go with every request."""

@@ -46,8 +46,13 @@ class Heartbeat:
             return False
         self.last_attempt = now
         try:
+            payload = json.dumps(self.body())
+        except Exception:        # a heartbeat is never worth stopping the forwarder for
+            log.exception("heartbeat not built")
+            return False
+        try:
             # verify passed per request: requests lets REQUESTS_CA_BUNDLE override the session's.
-            response = self.session.post(self.url, data=json.dumps(self.body()),
+            response = self.session.post(self.url, data=payload,
                                          timeout=self.timeout, verify=getattr(self.session, "verify", True))
         except (requests.RequestException, OSError) as exc:
             log.warning("heartbeat not sent (%s)", type(exc).__name__)

@@ -69,3 +69,16 @@ def test_heartbeat_uses_the_private_ca_bundle(tmp_path):
     from samplepoint.central_client import CentralClient
     client = CentralClient("https://127.0.0.1:9", "t", ca_bundle=str(tmp_path / "ca.pem"))
     assert client.session.verify == str(tmp_path / "ca.pem")
+
+
+def test_an_offset_measured_before_the_clock_was_stepped_is_not_reused(central):
+    from datetime import datetime, timedelta, timezone
+    from samplepoint.central_client import CentralClient
+    from samplepoint.store import OutboxItem
+    skew = [timedelta(days=-30)]                     # fake-hwclock's stale time before NTP
+    client = CentralClient(central.url, central.token,
+                           clock=lambda: datetime.now(timezone.utc) + skew[0])
+    client.send([OutboxItem("00000000-0000-4000-8000-00000000dead", "{}")])  # any answer measures
+    assert abs(client.recent_offset() - 30 * 86400) < 5
+    skew[0] = timedelta(0)                           # NTP steps the clock
+    assert client.recent_offset() is None
