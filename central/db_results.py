@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
 UNKNOWN_TUBE, CANCELLED_TUBE, WRONG_TEST_TYPE = "unknown-tube", "cancelled-tube", "wrong-test-type"
+BEFORE_SAMPLE = "result-before-sample"
 PROBLEMS = {
     UNKNOWN_TUBE: "no sample with this tube code has reached the central server",
     CANCELLED_TUBE: "this tube was cancelled at the sampling point",
+    BEFORE_SAMPLE: "result_time is before every sample with this tube code was collected",
     WRONG_TEST_TYPE: "test_type differs from the sample's test type",
     CONFLICT: "a different result for this tube, lab and time is already stored",
 }
@@ -32,6 +34,34 @@ PERSONAL_COLUMNS = ("id_number = '', full_name = '', date_of_birth = NULL, phone
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _sampled(s: str, c: str) -> str:
+    """SQL: when sample `s` (clock row `c`) was taken. The corrected time when there is one; else the
+    device's own time, but never after the record reached us (a clock stuck in the future must not
+    stretch a result's validity)."""
+    return (f"(CASE WHEN {c}.flagged = 0 AND {c}.corrected_at IS NOT NULL THEN {c}.corrected_at"
+            f" WHEN julianday({s}.collected_at) <= julianday({s}.received_at) THEN {s}.collected_at"
+            f" ELSE {s}.received_at END)")
+
+
+def _retained_from(s: str, c: str) -> str:
+    """SQL: the time retention counts from. Without a corrected time the device's may be decades
+    stale (fake-hwclock, 1970), so count from receipt: collection cannot have been after it."""
+    return (f"(CASE WHEN {c}.flagged = 0 AND {c}.corrected_at IS NOT NULL THEN {c}.corrected_at"
+            f" ELSE {s}.received_at END)")
+
+
+def _belongs(s: str, c: str, r: str) -> str:
+    """SQL: result `r` belongs to closed sample `s`: the latest closed sample of its tube code taken
+    at or before the result time (a tube code may be reused; a result never goes to a later sample)."""
+    return (f"{r}.tube_code = {s}.tube_code AND julianday({_sampled(s, c)}) <= julianday({r}.result_at)"
+            f" AND NOT EXISTS (SELECT 1 FROM samples s2 LEFT JOIN sample_clock c2"
+            f" ON c2.record_id = s2.record_id WHERE s2.tube_code = {r}.tube_code"
+            f" AND s2.status = 'closed' AND s2.record_id != {s}.record_id"
+            f" AND julianday({_sampled('s2', 'c2')}) <= julianday({r}.result_at)"
+            f" AND (julianday({_sampled('s2', 'c2')}), s2.record_id) >"
+            f" (julianday({_sampled(s, c)}), {s}.record_id))")
 
 
 class ResultsSQL:
@@ -88,12 +118,18 @@ class ResultsSQL:
 
     @staticmethod
     def _add_result(db: sqlite3.Connection, item: LabResult, now: str) -> str:
-        samples = db.execute("SELECT test_type, status FROM samples WHERE tube_code = ?",
-                             (item.tube_code,)).fetchall()
+        samples = db.execute(
+            f"SELECT s.test_type, s.status, julianday({_sampled('s', 'c')}) <= julianday(?) AS before"
+            " FROM samples s LEFT JOIN sample_clock c ON c.record_id = s.record_id"
+            f" WHERE s.tube_code = ? ORDER BY julianday({_sampled('s', 'c')}) DESC, s.record_id DESC",
+            (item.result_at_utc, item.tube_code)).fetchall()
         closed = [s for s in samples if s["status"] == "closed"]
         if not closed:
             return CANCELLED_TUBE if samples else UNKNOWN_TUBE
-        if all(s["test_type"] != item.test_type for s in closed):
+        owner = next((s for s in closed if s["before"]), None)
+        if owner is None:
+            return BEFORE_SAMPLE
+        if owner["test_type"] != item.test_type:
             return WRONG_TEST_TYPE
         key = (item.tube_code, item.lab_id, item.result_at_utc)
         row = db.execute("SELECT result FROM results WHERE tube_code = ? AND lab_id = ? AND "
@@ -111,25 +147,25 @@ class ResultsSQL:
         """Every closed sample of one person with its results (one row per result, or none)."""
         column, value = ("qid", qid) if qid else ("id_number", id_number)
         return self.db.execute(
-            "SELECT s.record_id, s.test_type, COALESCE(c.corrected_at, s.collected_at) AS collected_at,"
+            f"SELECT s.record_id, s.test_type, {_sampled('s', 'c')} AS collected_at,"
             " (SELECT COUNT(*) FROM persons x WHERE x.record_id = s.record_id) AS people,"
             " r.result, r.result_at FROM persons p"
             " JOIN samples s ON s.record_id = p.record_id AND s.status = 'closed'"
             " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
-            f" LEFT JOIN results r ON r.tube_code = s.tube_code WHERE p.{column} = ?",
+            f" LEFT JOIN results r ON {_belongs('s', 'c', 'r')} WHERE p.{column} = ?",
             (value,)).fetchall()
 
     def needing_individual_test(self) -> Iterator[sqlite3.Row]:
         """People of pooled tubes whose latest result is positive, with the tube (streaming)."""
         yield from self.db.execute(
-            "SELECT s.tube_code, s.site_id, COALESCE(c.corrected_at, s.collected_at) AS collected_at,"
+            f"SELECT s.tube_code, s.site_id, {_sampled('s', 'c')} AS collected_at,"
             " r.result_at, p.full_name, p.id_number, p.qid, p.phone FROM samples s"
             " JOIN persons p ON p.record_id = s.record_id"
             " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
-            " JOIN results r ON r.tube_code = s.tube_code AND r.result = 'positive'"
+            f" JOIN results r ON r.result = 'positive' AND {_belongs('s', 'c', 'r')}"
             " WHERE s.status = 'closed' AND (SELECT COUNT(*) FROM persons x WHERE x.record_id ="
-            " s.record_id) > 1 AND NOT EXISTS (SELECT 1 FROM results r2 WHERE r2.tube_code ="
-            " s.tube_code AND r2.result_at > r.result_at) AND p.full_name != ''"
+            " s.record_id) > 1 AND NOT EXISTS (SELECT 1 FROM results r3 WHERE r3.result_at >"
+            f" r.result_at AND {_belongs('s', 'c', 'r3')}) AND p.full_name != ''"
             " ORDER BY s.tube_code, p.position")
 
     # --- retention ------------------------------------------------------------------------------
@@ -143,7 +179,7 @@ class ResultsSQL:
             rows = db.execute(
                 "SELECT s.record_id, s.body FROM samples s LEFT JOIN sample_clock c USING (record_id)"
                 " WHERE s.record_id NOT IN (SELECT record_id FROM erased_samples) AND"
-                " julianday(COALESCE(c.corrected_at, s.collected_at)) < julianday(?)",
+                f" julianday({_retained_from('s', 'c')}) < julianday(?)",
                 (_utc(cutoff),)).fetchall()
             people = 0
             for record_id, body_text in rows:
