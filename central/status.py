@@ -3,8 +3,9 @@
 Validity counts from the sampling time and lasts the hours configured for the sample's test type.
 The sampling time is the corrected collection time when there is one, else the earlier of the
 device's own time and the time the record reached the central server (CentralDB.person_samples
-works it out), so a device clock stuck in the future never stretches a result's validity. A lab's `invalid` result is no result. A pooled
-tube's result belongs to every person in it; when it is positive they need an individual test.
+works it out), so a device clock stuck in the future never stretches a result's validity. A lab's
+`invalid` result is no result. A pooled tube's result belongs to every person in it; when it is
+positive they need an individual test.
 """
 from __future__ import annotations
 
