@@ -6,11 +6,12 @@ import logging
 from datetime import datetime
 from typing import Callable
 
-from flask import Flask, abort, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from central import results_api
 from central.clocktrust import SERVER_TIME_HEADER, parse_headers
+from central.requests_common import authenticate_device, central_db, json_body
 from central.db import CONFLICT, CREATED, CentralDB, utc_now
 from samplepoint import wire
 from samplepoint.config import CentralServerConfig
@@ -50,8 +51,8 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
 
     @app.post("/api/v1/samples")
     def ingest_one():
-        device = _authenticate()
-        body = _json_body()
+        device = authenticate_device()
+        body = json_body()
         try:
             record = wire.parse_record(body)
         except wire.WireError as exc:
@@ -61,7 +62,7 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
             return _invalid(wire.WireError("Idempotency-Key", "must equal record_id"))
         if record.device_id != device["device_id"]:
             return _invalid(wire.WireError("device_id", "does not match the device of this token"))
-        (outcome,) = _db().ingest(device["device_id"], [(record, wire.canonical(body))],
+        (outcome,) = central_db().ingest(device["device_id"], [(record, wire.canonical(body))],
                                   parse_headers(request.headers))
         log.info("record %s from %s: %s", record.record_id, device["device_id"], outcome)
         if outcome == CONFLICT:
@@ -72,8 +73,8 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
 
     @app.post("/api/v1/samples/batch")
     def ingest_batch():
-        device = _authenticate()
-        body = _json_body()
+        device = authenticate_device()
+        body = json_body()
         items = body.get("records") if isinstance(body, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             return _invalid(wire.WireError("records", f"must be a list of 1 to {MAX_BATCH} records"))
@@ -90,7 +91,7 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
                                   "status": "invalid", "field": exc.field, "message": exc.message}
                 continue
             valid.append((index, record, wire.canonical(item)))
-        outcomes = _db().ingest(device["device_id"], [(r, b) for _, r, b in valid],
+        outcomes = central_db().ingest(device["device_id"], [(r, b) for _, r, b in valid],
                                 parse_headers(request.headers)) if valid else []
         for (index, record, _), outcome in zip(valid, outcomes):
             results[index] = {"record_id": record.record_id, "status": outcome}
@@ -100,34 +101,6 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
         return jsonify(results=results)
 
     return app
-
-
-def _db() -> CentralDB:
-    from flask import current_app
-    return current_app.extensions["central_db"]
-
-
-def _authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    device = _db().device_for_token(token.strip()) if scheme == "Bearer" and token.strip() else None
-    if device is None:
-        response = jsonify(error="unauthorized", message="missing or unknown device token")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = "Bearer"
-        abort(response)
-    g.device_id = device["device_id"]
-    return dict(device)
-
-
-def _json_body():
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:     # bad UTF-8 or JSON, or an int over 4300 digits
-        response = jsonify(error="invalid", field="(body)", message=f"not JSON: {exc}")
-        response.status_code = 400
-        abort(response)
 
 
 def _invalid(exc: wire.WireError):

@@ -19,6 +19,7 @@ from typing import Callable
 
 from flask import Blueprint, current_app, jsonify, request
 
+from central.requests_common import authenticate_device, central_db, json_body
 from central.db import utc_now
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
@@ -108,10 +109,6 @@ def parse_heartbeat(body) -> dict:
 blueprint = Blueprint("enrol", __name__)
 
 
-def _db():
-    return current_app.extensions["central_db"]
-
-
 def _limiter() -> RateLimiter:
     return current_app.extensions.setdefault("enrol_limiter", RateLimiter())
 
@@ -137,8 +134,7 @@ def enrol():
     if wait is not None:
         return _refuse(429, "rate-limited", "too many enrolment attempts; wait and retry",
                        **{"Retry-After": str(max(1, int(wait) + 1))})
-    from central.app import _json_body
-    body = _json_body()
+    body = json_body()
     if not isinstance(body, dict):
         return _refuse(400, "invalid", "body must be a JSON object")
     device_id, site_id = body.get("device_id"), body.get("site_id")
@@ -146,7 +142,7 @@ def enrol():
         if not isinstance(value, str) or not ID_RE.fullmatch(value):
             return _refuse(400, "invalid", f"{name} must be 1-64 letters, digits, '.', '_' or '-'")
     compact = normalise_code(body.get("code"))
-    outcome = _db().enrol_with_code(hash_code(compact), device_id, site_id, utc_now()) \
+    outcome = central_db().enrol_with_code(hash_code(compact), device_id, site_id, utc_now()) \
         if compact else "unknown"
     if not outcome.startswith("token:"):
         status, message = REFUSALS[outcome]
@@ -158,21 +154,19 @@ def enrol():
 
 @blueprint.post("/api/v1/heartbeat")
 def heartbeat():
-    from central.app import _authenticate, _json_body
-    device = _authenticate()
+    device = authenticate_device()
     try:
-        clean = parse_heartbeat(_json_body())
+        clean = parse_heartbeat(json_body())
     except ValueError as exc:
         return _refuse(400, "invalid", str(exc))
-    _db().record_heartbeat(device["device_id"], json.dumps(clean, sort_keys=True), utc_now())
+    central_db().record_heartbeat(device["device_id"], json.dumps(clean, sort_keys=True), utc_now())
     return jsonify(ok=True, time=utc_now())
 
 
 @blueprint.get("/api/v1/device")
 def whoami():
     """Lets a device (and `samplepoint doctor`) check that its token is valid."""
-    from central.app import _authenticate
-    device = _authenticate()
+    device = authenticate_device()
     return jsonify(device_id=device["device_id"], site_id=device["site_id"], time=utc_now())
 
 

@@ -6,9 +6,11 @@ import re
 from collections import Counter
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from central import status as status_module
+from central.requests_common import (authenticate_device, bearer_token, central_db, json_body,
+                                     refuse_unauthorized)
 from central.db_results import CREATED, DUPLICATE, PROBLEMS
 from central.results import validate
 from samplepoint.clock import tz_from_offset
@@ -30,26 +32,18 @@ def now() -> datetime:
     return current_app.extensions["central_clock"]()
 
 
-def _db():
-    return current_app.extensions["central_db"]
-
-
 def _lab() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    lab = _db().lab_for_token(token.strip()) if scheme == "Bearer" and token.strip() else None
+    token = bearer_token()
+    lab = central_db().lab_for_token(token) if token else None
     if lab is None:
-        response = jsonify(error="unauthorized", message="missing or unknown lab token")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = "Bearer"
-        abort(response)
+        refuse_unauthorized("missing or unknown lab token")
     return lab
 
 
 @blueprint.post("/api/v1/results")
 def post_results():
-    from central.app import _json_body
     lab = _lab()
-    body = _json_body()
+    body = json_body()
     items = body.get("results") if isinstance(body, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_RESULTS:
         return jsonify(error="invalid", field="results",
@@ -66,7 +60,7 @@ def post_results():
             answers[index] = {"index": index, "status": "invalid", "message": checked}
         else:
             valid.append((index, checked))
-    outcomes = _db().add_results([r for _, r in valid]) if valid else []
+    outcomes = central_db().add_results([r for _, r in valid]) if valid else []
     for (index, _), outcome in zip(valid, outcomes):
         answers[index] = {"index": index, "status": outcome}
         if outcome not in (CREATED, DUPLICATE):
@@ -77,8 +71,7 @@ def post_results():
 
 @blueprint.get("/api/v1/persons/status")
 def person_status():
-    from central.app import _authenticate
-    device = _authenticate()
+    device = authenticate_device()
     qid, id_number = request.args.get("qid"), request.args.get("id_number")
     if (qid is None) == (id_number is None):
         return jsonify(error="invalid", field="(query)",
@@ -88,7 +81,7 @@ def person_status():
     if id_number is not None and not _ID_NUMBER.fullmatch(id_number):
         return jsonify(error="invalid", field="id_number",
                        message="must be 6 to 20 digits or capital letters (not masked)"), 400
-    rows = _db().person_samples(qid=qid, id_number=id_number)
+    rows = central_db().person_samples(qid=qid, id_number=id_number)
     answer = status_module.person_status(status_module.from_rows(rows),
                                          settings().validity_hours(), now())
     log.info("status asked by %s: %s", device["device_id"], answer["state"])

@@ -21,7 +21,13 @@ class Symbol:
 
 
 class Decoder:
+    """Subclasses override `decode` or `scan` (each defaults to the other), never neither."""
     name = "base"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.decode is Decoder.decode and cls.scan is Decoder.scan:
+            raise TypeError(f"{cls.__name__} must override decode() or scan()")
 
     def decode(self, grey: np.ndarray) -> list[Symbol]:
         return self.scan(grey)[0]
