@@ -12,7 +12,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"], exclude=["tests*", "benchmarks*"]),
     include_package_data=True,
-    data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service")))],
+    data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service"))),
+                ("share/samplepoint", ["provisioning/firstboot.sh"])],
     package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh"]},
     install_requires=[
         "flask>=2.3",
@@ -27,6 +28,7 @@ setup(
         "python-barcode>=0.15",
         "vietnam-provinces>=2025.10",
         "babel>=2.12",
+        "pyyaml>=6.0",
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],

@@ -417,19 +417,22 @@ def _add_appliance_commands(sub, with_config) -> None:
     p = sub.add_parser("provision", help="set up this Pi (or a directory tree) as a device")
     p.add_argument("--root", help="provision into this directory tree instead of the running system")
     p.add_argument("--config", help="device config to install (default: keep or write the example)")
-    p.add_argument("--source", help="samplepoint source or wheel to install into the venv")
+    p.add_argument("--source", help="samplepoint wheel, folder of wheels, or source checkout to install")
+    p.add_argument("--wheels", help="folder of dependency wheels: install with no package index")
     p.add_argument("--enrol-code-file", help="campaign code to put in place for first boot")
     p.add_argument("--central", action="store_true", help="also install the central server unit")
     p.set_defaults(func=cmd_provision)
 
-    p = sub.add_parser("prepare-sd", help="write first-boot files for a site onto a boot partition")
+    p = sub.add_parser("prepare-sd", help="write a site's first-boot settings onto a card's boot partition")
     p.add_argument("--sites", required=True, help="CSV of sites (see docs/install-pi.md)")
+    p.add_argument("--check", action="store_true", help="only validate the CSV (and --base-config); no card")
+    p.add_argument("--base-config", help="campaign-wide config TOML; each site's row goes over it")
     p.add_argument("--device", help="device_id of the row to write (default: the only row)")
     p.add_argument("--enrol-code", help="campaign enrolment code (or --enrol-code-file)")
     p.add_argument("--enrol-code-file", help="file holding the campaign enrolment code")
-    p.add_argument("--style", choices=["bookworm", "trixie"], required=True,
-                   help="bookworm = firstrun.sh; trixie = cloud-init files")
-    target = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--style", choices=["bookworm", "trixie"],
+                   help="the card's Raspberry Pi OS (default: read off the card; a mismatch is refused)")
+    target = p.add_mutually_exclusive_group()
     target.add_argument("--boot", help="mounted boot partition folder")
     target.add_argument("--image", help="FAT partition image file, written with mtools")
     p.add_argument("--image-offset", type=int, default=0,

@@ -447,6 +447,13 @@ def from_dict(raw: dict, where: str = "config") -> Config:
 def load(path: str | Path | None = None) -> Config:
     """Load and validate the TOML file at path (default /etc/samplepoint/samplepoint.toml)."""
     path = Path(path) if path else DEFAULT_PATH
+    raw = load_raw(path)
+    return from_dict(raw, str(path))
+
+
+def load_raw(path: str | Path) -> dict:
+    """The parsed TOML of path, unvalidated (for merging files before validation)."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -460,7 +467,7 @@ def load(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
-    return from_dict(raw, str(path))
+    return raw
 
 
 def _toml_value(value) -> str:
