@@ -21,6 +21,10 @@ SERVICES = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
             "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
             "samplepoint-display.service"]
 ONBOARD_DRIVERS = {"brcmfmac"}
+# Units that stand down by their own conditions when their hardware is absent, and why.
+STANDS_DOWN = {"samplepoint-display.service": "no screen (tty1)",
+               **{f"samplepoint-{n}.service": "no Wi-Fi radio"
+                  for n in ("hotspot", "hostapd", "dnsmasq", "portal", "admit")}}
 CLOCK_TOLERANCE_S = 120.0
 
 
@@ -50,6 +54,10 @@ class Probes:
 
 
 def check_camera(config, p: Probes) -> Result:
+    if config.camera.source.startswith("replay:"):
+        return Result("camera", WARN, f"camera.source is a replay folder "
+                      f"({config.camera.source.removeprefix('replay:')}), not a camera",
+                      "set source = 'picamera2' (or 'v4l2:/dev/video0') in [camera] on a real device")
     if p.service_state("samplepoint-kiosk.service") == "active":
         frames_note = "in use by the running kiosk (its watchdog covers frames)"
     else:
@@ -70,8 +78,9 @@ def check_camera(config, p: Probes) -> Result:
 
 
 def check_gpio(config, p: Probes) -> Result:
-    if getattr(getattr(config, "feedback", None), "backend", "gpio") == "none":
-        return Result("gpio", WARN, "feedback.backend = none: no buzzer, LEDs or close button",
+    backend = getattr(getattr(config, "feedback", None), "backend", "gpio")
+    if backend in ("none", "mock"):
+        return Result("gpio", WARN, f"feedback.backend = {backend}: no buzzer, LEDs or close button",
                       "set backend = 'gpio' in [feedback] on a device with the feedback board")
     try:
         name = p.gpio_factory()
@@ -181,6 +190,10 @@ def check_services(config, p: Probes) -> list[Result]:
         name = unit.removeprefix("samplepoint-").removesuffix(".service")
         if state == "active":
             results.append(Result(f"service:{name}", OK, "active"))
+        elif state == "condition-unmet":
+            why = STANDS_DOWN.get(unit, "its start conditions are not met")
+            results.append(Result(f"service:{name}", WARN, f"stood down: {why}",
+                                  f"systemctl status {unit} names the condition"))
         else:
             results.append(Result(f"service:{name}", FAIL, state or "unknown",
                                   f"journalctl -u {unit} -n 50; then systemctl restart {unit}"))

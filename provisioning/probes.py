@@ -124,9 +124,16 @@ def db_integrity(path: Path) -> str:
 
 
 def service_state(unit: str) -> str:
+    """systemd's ActiveState, or "condition-unmet" for a unit that stood down by its own conditions."""
     try:
-        done = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+        done = subprocess.run(["systemctl", "show", "--property=ActiveState,ConditionResult,"
+                               "ConditionTimestampMonotonic", unit], capture_output=True, text=True,
                               timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown (systemctl unavailable)"
-    return done.stdout.strip() or "unknown"
+    props = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
+    state = props.get("ActiveState", "").strip() or "unknown"
+    checked = props.get("ConditionTimestampMonotonic", "0").strip() not in ("", "0")
+    if state == "inactive" and checked and props.get("ConditionResult") == "no":
+        return "condition-unmet"
+    return state

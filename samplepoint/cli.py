@@ -71,6 +71,7 @@ def cmd_kiosk(args) -> int:
 
     def opener():
         return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
+                           follow=cam.follow and not args.exit_when_done,
                            size=(cam.width, cam.height),
                            preview_size=(cam.preview_width, cam.preview_height),
                            autofocus=cam.autofocus)
@@ -193,9 +194,12 @@ def cmd_forwarder(args) -> int:
     from samplepoint.sdnotify import Watchdog, ticking_sleep
 
     config = _config(args)
-    client = CentralClient(config.central.url, _read_token(config.central.token_file),
+    watchdog = Watchdog()
+    token = (_read_token(config.central.token_file) if args.until_drained
+             else _wait_for_token(config, watchdog))
+    client = CentralClient(config.central.url, token,
                            timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
-    store, clock, watchdog = Store(config.db_path), system_clock(config.site.utc_offset), Watchdog()
+    store, clock = Store(config.db_path), system_clock(config.site.utc_offset)
     beat = heartbeat.Heartbeat(client.session, config.central.url,
                                lambda: heartbeat.build(store, config.device.data_dir, clock),
                                config.central.heartbeat_s, min(5.0, config.central.timeout_s))
@@ -210,6 +214,30 @@ def cmd_forwarder(args) -> int:
     watchdog.ready()
     forwarder.run(until_drained=args.until_drained)
     return 0
+
+
+def _wait_for_token(config, watchdog) -> str:
+    """The device token; before enrolment has written it, wait (records stay queued meanwhile)."""
+    import time
+    from samplepoint.sdnotify import ticking_sleep
+    try:
+        return _read_token(config.central.token_file)
+    except config_module.ConfigError as exc:
+        log.warning("%s; records stay queued until the token is there", exc)
+    watchdog.ready("waiting for enrolment (no device token yet)")
+    sleep = ticking_sleep(lambda s: time.sleep(s) or False, watchdog.ping, watchdog.slice_s)
+    waited = 0.0
+    while True:
+        sleep(2.0)
+        waited += 2.0
+        try:
+            token = _read_token(config.central.token_file)
+        except config_module.ConfigError as exc:
+            if waited % 600 < 2.0:
+                log.warning("still no device token after %.0f min: %s", waited / 60, exc)
+            continue
+        log.info("device token found; forwarding starts")
+        return token
 
 
 def cmd_status(args) -> int:

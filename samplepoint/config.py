@@ -209,6 +209,8 @@ class CameraConfig:
     preview_height: int = key(720, "Height of the picamera2 main (preview) stream.", between(120, 3040))
     autofocus: bool = key(True, "Continuous autofocus on cameras that have it (Camera Module 3).")
     loop: bool = key(False, "Replay only: start again from the first frame after the last.")
+    follow: bool = key(False, "Replay only: a live view of the folder: images there at start are "
+                       "skipped, each one moved in later is shown once, an empty table in between.")
     retry_s: float = key(5.0, "Seconds between attempts to open a missing or busy camera.", positive)
 
 
@@ -241,7 +243,8 @@ class WorkflowConfig:
 @dataclass(frozen=True)
 class FeedbackConfig:
     """Buzzer, lights and button at the table (BCM pin numbers; 0 = not wired)."""
-    backend: str = key("gpio", "gpio (gpiozero pins below) or none (log only).", one_of("gpio", "none"))
+    backend: str = key("gpio", "gpio (gpiozero pins below), mock (gpiozero's simulated pins: no "
+                       "board) or none (log only).", one_of("gpio", "mock", "none"))
     buzzer_pin: int = key(17, "Buzzer pin.", gpio_pin)
     tonal_buzzer: bool = key(False, "The buzzer is passive (tonal, PWM) rather than active (on/off).")
     green_pin: int = key(27, "Green LED pin (accepted).", gpio_pin)

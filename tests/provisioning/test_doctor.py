@@ -11,12 +11,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import write_config as _write_config
 from provisioning import doctor, probes
 from samplepoint import config as config_module
 from samplepoint.store import Store
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+def write_config(tmp_path, *args, **sections):
+    """A device config with a real camera back-end (the shared fixture's default is a replay)."""
+    sections.setdefault("camera", {"source": "picamera2"})
+    return _write_config(tmp_path, *args, **sections)
 
 
 def healthy() -> doctor.Probes:
@@ -171,7 +177,7 @@ def test_real_camera_probe_counts_replayed_frames(tmp_path):
     frames.mkdir()
     for i in range(3):
         qr_image(f"frame {i}").save(frames / f"{i:03}.png")
-    config = config_module.load(write_config(tmp_path))
+    config = config_module.load(write_config(tmp_path, camera={"source": f"replay:{frames}"}))
     assert probes.camera_frames(config) == 3
 
 
@@ -223,3 +229,22 @@ def test_admit_loop_is_checked_only_under_the_open_policy(tmp_path):
         code, out = run(path, admit_down)
         assert code == expected, out
         assert ("service:admit" in out) is (policy == "open")
+
+
+def test_a_replay_camera_is_a_warning_naming_the_fix(tmp_path):
+    path = write_config(tmp_path, token="t", camera={"source": "replay:/var/lib/frames"})
+    Store(config_module.load(path).db_path).close()
+    code, out = run(path, healthy())
+    assert code == 0 and "WARN  camera" in out and "replay folder (/var/lib/frames)" in out
+    assert "source = 'picamera2'" in out
+
+
+def test_units_standing_down_for_absent_hardware_are_warnings(tmp_path):
+    path = write_config(tmp_path, token="t", feedback={"backend": "gpio"})
+    Store(config_module.load(path).db_path).close()
+    stood_down = dataclasses.replace(healthy(), service_state=lambda u: "condition-unmet" if any(
+        n in u for n in ("display", "hotspot", "hostapd", "dnsmasq", "portal")) else "active")
+    code, out = run(path, stood_down)
+    assert code == 0, out
+    assert "WARN  service:display" in out and "stood down: no screen (tty1)" in out
+    assert "WARN  service:portal" in out and "stood down: no Wi-Fi radio" in out
