@@ -113,7 +113,7 @@ if [ -n "$missing$optional" ]; then
     fi
 fi
 # samplepoint hotspot owns the firewall: Debian's nftables.service would flush it at boot.
-systemctl disable nftables.service >/dev/null 2>&1 || true"""
+systemctl --root=/ --quiet disable nftables.service 2>/dev/null || true"""
 
 
 def step_packages(t: Target, args) -> str:
@@ -132,10 +132,19 @@ def step_packages(t: Target, args) -> str:
     except StepFailed as exc:
         raise StepFailed(str(exc), "check the uplink and /etc/apt/sources.list; python3-picamera2 "
                                    "and cage come from Raspberry Pi OS / Debian bookworm or later") from None
+    _disable_debian_firewall(t)
     if not missing:
         return "all installed (" + " ".join(optional) + " not in this system's archive)"
     t.changes += 1
     return "installed " + " ".join(missing)
+
+
+def _disable_debian_firewall(t: Target) -> None:
+    """samplepoint hotspot owns the firewall: Debian's nftables.service would flush it at boot."""
+    try:
+        t.run(["systemctl", "--quiet", "disable", "nftables.service"])
+    except StepFailed:
+        pass
 
 
 def _apt_knows(t: Target, package: str) -> bool:
@@ -423,6 +432,20 @@ def step_secrets(t: Target, args) -> str:
     return ", ".join(done)
 
 
+PRESET = "/etc/systemd/system-preset/10-samplepoint.preset"
+# Daemons whose Debian packages enable them, but which samplepoint runs its own way (or not at all).
+PRESET_DISABLED = ["nftables.service", "hostapd.service", "dnsmasq.service"]
+
+
+def preset_text(central: bool) -> str:
+    """systemd applies presets to every unit at a card's first boot (machine-id "uninitialized"):
+    this file decides what that enables, before Debian's "enable *" does."""
+    enabled = ENABLED_UNITS + (CENTRAL_UNITS if central else [])
+    disabled = [u for u in DEVICE_UNITS + CENTRAL_UNITS if u not in enabled] + PRESET_DISABLED
+    return ("# Written by samplepoint provision: what a card's first boot enables (systemctl preset-all).\n"
+            + "".join(f"enable {u}\n" for u in enabled) + "".join(f"disable {u}\n" for u in disabled))
+
+
 def step_units(t: Target, args) -> str:
     source = units_source()
     names = DEVICE_UNITS + (CENTRAL_UNITS if args.central else [])
@@ -431,6 +454,8 @@ def step_units(t: Target, args) -> str:
         path = t.path(f"{UNIT_DIR}/{name}")
         if _write_if_different(t, path, (source / name).read_text(encoding="utf-8"), 0o644, 0, 0):
             written.append(name)
+    if _write_if_different(t, t.path(PRESET), preset_text(args.central), 0o644, 0, 0):
+        written.append(Path(PRESET).name)
     if not written:
         return f"{len(names)} units up to date"
     if t.on_host:

@@ -78,6 +78,9 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
     assert os.readlink(wants / "samplepoint-kiosk.service") == "/etc/systemd/system/samplepoint-kiosk.service"
     assert (image_root / "etc/systemd/system/graphical.target.wants/samplepoint-display.service").is_symlink()
     assert os.readlink(image_root / "usr/local/bin/samplepoint") == provision.VENV + "/bin/samplepoint"
+    preset = (image_root / "etc/systemd/system-preset/10-samplepoint.preset").read_text()
+    assert "enable samplepoint-kiosk.service\n" in preset and "disable nftables.service\n" in preset
+    assert "disable samplepoint-hostapd.service\n" in preset and "disable samplepoint-central" in preset
     script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
     assert script.index("apt-get update") < script.index("apt-get install")
     assert "for p in python3-venv libzbar0" in script and "for p in python3-picamera2" in script
@@ -151,7 +154,8 @@ def test_host_mode_runs_apt_only_for_missing_packages(tmp_path, monkeypatch):
     target = provision.Target(tmp_path, True, fake_run)
     assert provision.step_packages(target, None) == "installed cage"
     assert ["apt-get", "update", "-qq"] in commands
-    assert commands[-1] == ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "cage"]
+    assert ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "cage"] in commands
+    assert commands[-1] == ["systemctl", "--quiet", "disable", "nftables.service"]
     assert target.changes == 1
 
 
@@ -213,5 +217,5 @@ def test_central_unit_only_when_asked(image_root, capsys):
     assert run(image_root, capsys=capsys)[0] == 0
     assert not (image_root / "etc/systemd/system/samplepoint-central.service").exists()
     code, out = run(image_root, "--central", capsys=capsys)
-    assert code == 0 and "installed 1: samplepoint-central.service" in out
+    assert code == 0 and "installed 2: samplepoint-central.service 10-samplepoint.preset" in out
     assert (image_root / "etc/systemd/system/multi-user.target.wants/samplepoint-central.service").is_symlink()
