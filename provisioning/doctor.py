@@ -49,6 +49,7 @@ class Probes:
     ntp_synchronized: object = real_probes.ntp_synchronized    # () -> bool | None
     now: object = lambda: datetime.now(timezone.utc)
     disk_usage: object = real_probes.disk_usage                # (path) -> (total, free)
+    read_only: object = real_probes.read_only                  # (path) -> True on a read-only mount
     db_integrity: object = real_probes.db_integrity            # (path) -> "ok" | problem
     service_state: object = real_probes.service_state          # (unit) -> "active" | ...
 
@@ -160,6 +161,10 @@ def check_disk(config, p: Probes) -> Result:
     if not Path(config.device.data_dir).is_dir():
         return Result("disk", FAIL, f"no data directory {config.device.data_dir}",
                       "run samplepoint provision (it creates the directory, mode 0700)")
+    if p.read_only(config.device.data_dir):
+        return Result("disk", FAIL, f"{config.device.data_dir} is on a read-only file system: "
+                      "nothing can be saved (the SD card is failing or was remounted read-only)",
+                      "stop sampling; copy the data off now and replace the card (docs/recovery.md)")
     total, free = p.disk_usage(config.device.data_dir)
     share = free / total if total else 0.0
     text = f"{free // 2**20} MiB free ({share:.0%}) at {config.device.data_dir}"

@@ -123,6 +123,11 @@ def db_integrity(path: Path) -> str:
     return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
 
 
+def read_only(path: str) -> bool:
+    """True when path's file system is mounted read-only (what a dying SD card does)."""
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def service_state(unit: str) -> str:
     """systemd's ActiveState, or "condition-unmet" for a unit that stood down by its own conditions."""
     try:

@@ -53,7 +53,7 @@ def cmd_kiosk(args) -> int:
     watchdog = Watchdog()
     cam = config.camera
     spec = args.camera or cam.source
-    store = Store(config.db_path)
+    store, store_fault = _kiosk_store(config)
     clock = system_clock(config.site.utc_offset)
     feedback, display = make_feedback_or_log(config), None
     if config.display.enabled:
@@ -68,6 +68,8 @@ def cmd_kiosk(args) -> int:
     if display is not None:
         display.attach(kiosk).start()
         print(f"staff display: {display.url}", file=sys.stderr, flush=True)
+    if store_fault:
+        kiosk.announce_store_fault(store_fault)
 
     def opener():
         return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
@@ -92,6 +94,22 @@ def cmd_kiosk(args) -> int:
     print(json.dumps(summary.__dict__))
     store.close()
     return 0
+
+
+def _kiosk_store(config):
+    """(store, fault): a database that cannot be written (a card gone read-only) is opened read-only,
+    so the kiosk and its display stay up and say so in red instead of restarting in a loop, and
+    `status` still shows what the card holds."""
+    from samplepoint.store import Store, StoreError
+    try:
+        return Store(config.db_path), ""
+    except StoreError as exc:
+        if "read-only" not in str(exc):
+            raise
+        try:
+            return Store(config.db_path, readonly=True), str(exc)
+        except StoreError:
+            raise exc from None
 
 
 def cmd_decode(args) -> int:
@@ -247,7 +265,7 @@ def cmd_status(args) -> int:
     if not config.db_path.exists():
         raise config_module.ConfigError(f"no database at {config.db_path}; the kiosk has not run yet "
                                         f"or device.data_dir is wrong")
-    store = Store(config.db_path)
+    store, fault = _kiosk_store(config)      # a read-only card still shows what it holds
     counts = store.outbox_counts()
     oldest = store.oldest_pending_at()
     age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else None
@@ -268,6 +286,9 @@ def cmd_status(args) -> int:
                  if personal["oldest_declaration_at"] else ""))
         for row in report["quarantined_records"]:
             print(f"quarantined {row['record_id']}: {row['quarantine_reason']}")
+    if fault:
+        print(f"samplepoint: {fault}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -598,15 +619,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    from samplepoint.store import StoreError, explain
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose or os.environ.get("SAMPLEPOINT_DEBUG") == "1")
     try:
         return args.func(args)
-    except (config_module.ConfigError, CameraError) as exc:
+    except (config_module.ConfigError, CameraError, StoreError) as exc:
         print(f"samplepoint: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:        # a database that broke while in use (disk full, card failing)
+        print(f"samplepoint: {explain(exc, _db_path(args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _db_path(args) -> str:
+    try:
+        return str(_config(args).db_path)
+    except Exception:                   # noqa: BLE001 - only for the wording of an error
+        return "the database"
 
 
 if __name__ == "__main__":

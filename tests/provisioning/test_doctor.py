@@ -248,3 +248,11 @@ def test_units_standing_down_for_absent_hardware_are_warnings(tmp_path):
     assert code == 0, out
     assert "WARN  service:display" in out and "stood down: no screen (tty1)" in out
     assert "WARN  service:portal" in out and "stood down: no Wi-Fi radio" in out
+
+
+def test_a_read_only_data_directory_is_a_fail_with_what_to_do(tmp_path):
+    path = write_config(tmp_path, token="t", feedback={"backend": "gpio"})
+    Store(config_module.load(path).db_path).close()
+    code, out = run(path, dataclasses.replace(healthy(), read_only=lambda p: True))
+    assert code == 1 and "FAIL  disk" in out and "read-only file system" in out
+    assert "replace the card" in out
