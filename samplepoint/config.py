@@ -85,9 +85,11 @@ def utc_offset(value):
 
 
 def fhir_base(value):
-    if re.fullmatch(r"(urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:(\S*:)?|https?://[^\s/]+/\S*/)", value):
+    if re.fullmatch(r"(urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:([^\s|,$\\]*:)?|https?://[^\s/|,$\\]+/"
+                    r"([^\s|,$\\]*/)?)", value):
         return None
-    return "must be a URI prefix ending in ':' (urn:...:) or '/' (http(s)://.../), without spaces"
+    return ("must be a URI prefix ending in ':' (urn:...:) or '/' (http(s)://.../), without spaces "
+            "or | , $ \\")
 
 
 def camera_source(value):
