@@ -78,6 +78,8 @@ class FhirReceiver:
         self.received: list[dict] = []          # every Bundle that reached transaction processing
         self.token = token
         self.refuse_next = 0                    # answer 500 without committing, this many times
+        self.refuse_requests: set[int] = set()  # or answer 500 to these requests (1 = the first)
+        self.requests = 0
         self.lose_next = 0                      # commit, then answer 500, this many times
         self.lock = threading.Lock()
 
@@ -162,6 +164,9 @@ class FhirReceiver:
             if not isinstance(bundle, dict):
                 return _outcome(400, "structure", "not a JSON object")
             with self.lock:
+                self.requests += 1
+                if self.requests in self.refuse_requests:
+                    return _outcome(500, "transient", "refused on request")
                 if self.refuse_next:
                     self.refuse_next -= 1
                     return _outcome(500, "transient", "refused on request")
