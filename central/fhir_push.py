@@ -9,6 +9,7 @@ what exists, so nothing is stored twice. Logs carry counts and record ids only.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -103,7 +104,10 @@ class Pusher:
         bundle = fhir.bundle(chunk, self.systems)
         fhir.validate(bundle)
         try:
-            response = self.session.post(self.url, json=bundle, timeout=self.timeout,
+            # verify per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify
+            response = self.session.post(self.url, data=json.dumps(bundle, ensure_ascii=False)
+                                         .encode("utf-8"), timeout=self.timeout,
+                                         verify=self.session.verify,
                                          headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
         except requests.RequestException as exc:
             raise PushError(f"cannot reach the FHIR server ({type(exc).__name__})") from None

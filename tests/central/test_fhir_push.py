@@ -152,3 +152,61 @@ def test_push_refuses_a_bad_url(central, central_config):
                              str(central.db.path), "--url", "ftp://x", "--config",
                              str(central_config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--url" in result.stderr
+
+
+@pytest.fixture
+def mtls_receiver(tmp_path):
+    """The receiver over HTTPS on loopback, demanding a client certificate from a private CA."""
+    import ssl
+    import threading
+
+    from werkzeug.serving import make_server
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, cn in (("srv", "127.0.0.1"), ("client", "central-server")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout",
+                f"{name}.key", "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", f"{name}.pem")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "srv.pem", tmp_path / "srv.key")
+    context.load_verify_locations(tmp_path / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    state = FhirReceiver()
+    server = make_server("127.0.0.1", 0, state.app(), threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"https://127.0.0.1:{server.port}/fhir"
+    yield state
+    server.shutdown()
+    thread.join(5)
+
+
+def test_mutual_tls_from_the_central_config(tmp_path, central, poster, people, mtls_receiver):
+    poster(people[:2], "DT00000700", COLLECTED)
+    no_cert = tmp_path / "no-cert.toml"
+    no_cert.write_text(f'[central_server]\nfhir_ca_bundle = "{tmp_path / "ca.pem"}"\n')
+    result, summary = push(central, mtls_receiver, no_cert)
+    assert result.returncode == 1 and "cannot reach" in summary["failed"]
+    assert central.db.fhir_sent_count(mtls_receiver.url) == 0
+    with_cert = tmp_path / "mtls.toml"
+    with_cert.write_text(f'[central_server]\nfhir_ca_bundle = "{tmp_path / "ca.pem"}"\n'
+                         f'fhir_client_cert = "{tmp_path / "client.pem"}"\n'
+                         f'fhir_client_key = "{tmp_path / "client.key"}"\n')
+    result, summary = push(central, mtls_receiver, with_cert)
+    assert result.returncode == 0 and summary["samples"] == 1
+    assert len(mtls_receiver.of_type("Patient")) == 2
+
+
+def test_vietnamese_names_survive_the_push(central, poster, people, receiver, central_config):
+    import dataclasses
+    person = dataclasses.replace(people[0], full_name="Đặng Thị Ngọc Hà", date_of_birth="2004-12-31")
+    poster([person], "DT00000800", COLLECTED)
+    result, _ = push(central, receiver, central_config)
+    assert result.returncode == 0
+    patient, = receiver.of_type("Patient")
+    assert (patient["name"][0]["text"], patient["birthDate"]) == ("Đặng Thị Ngọc Hà", "2004-12-31")
