@@ -29,9 +29,11 @@ setup(
         "vietnam-provinces>=2025.10",
         "babel>=2.12",
         "pyyaml>=6.0",
+        "fhirclient>=4.4,<5",        # FHIR R4 (4.0.1) resource models: validates exported Bundles
     ],
     extras_require={
-        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],
+        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",
+                 "fhir.resources>=8.3,<9"],     # a second FHIR model set (R4B) in the test receiver
         "pi": ["lgpio>=0.2"],
         "usb-camera": ["opencv-python-headless>=4.7"],
     },

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from central.clocktrust import DeliveryClock
+from central.db_fhir import FhirSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
 
@@ -117,6 +118,15 @@ MIGRATIONS = [
         erased_at TEXT NOT NULL
     );
     """,
+    # 4: what `central push-fhir` has delivered to each FHIR server (docs/fhir.md)
+    """
+    CREATE TABLE fhir_sent (
+        destination TEXT NOT NULL,
+        unit        TEXT NOT NULL,
+        sent_at     TEXT NOT NULL,
+        PRIMARY KEY (destination, unit)
+    );
+    """,
 ]
 
 
@@ -128,7 +138,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL):
+class CentralDB(ResultsSQL, FhirSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):

@@ -327,6 +327,8 @@ def cmd_central_export(args) -> int:
     from central import export
     from central.db import CentralDB
 
+    if args.format == "fhir":
+        return _central("export_fhir")(args)
     try:
         since = export.since_utc(args.since)
     except ValueError as exc:
@@ -593,9 +595,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_central_devices)
     p = central.add_parser("export", help="write stored samples to stdout")
     p.add_argument("--db", required=True)
-    p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    p.add_argument("--format", choices=["csv", "jsonl", "fhir"], default="csv")
     p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
     p.set_defaults(func=cmd_central_export)
+    p.add_argument("--samples-per-bundle", type=int, default=1, help="fhir: samples per Bundle")
+    p.add_argument("--config", help="fhir: TOML file whose [central_server] section applies")
+    p = central.add_parser("push-fhir", help="send samples and results not yet sent to a FHIR R4 "
+                           "server (docs/fhir.md)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--url", required=True, help="the FHIR server's base URL")
+    p.add_argument("--config", help="TOML file whose [central_server] section applies")
+    p.add_argument("--samples-per-bundle", type=int, default=20)
+    p.add_argument("--max-bundles", type=int, help="stop after sending this many Bundles")
+    p.set_defaults(func=_central("push_fhir"))
     p = central.add_parser("add-lab", help="register a lab and print its new token")
     p.add_argument("--db", required=True)
     p.add_argument("--lab-id", required=True)

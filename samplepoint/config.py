@@ -84,6 +84,14 @@ def utc_offset(value):
     return None if re.fullmatch(r"[+-](0\d|1[0-4]):[0-5]\d", value) else "must look like +07:00"
 
 
+def fhir_base(value):
+    if re.fullmatch(r"(urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:([^\s|,$\\]*:)?|https?://[^\s/|,$\\]+/"
+                    r"([^\s|,$\\]*/)?)", value):
+        return None
+    return ("must be a URI prefix ending in ':' (urn:...:) or '/' (http(s)://.../), without spaces "
+            "or | , $ \\")
+
+
 def camera_source(value):
     if value == "picamera2" or re.fullmatch(r"(replay|v4l2):.+", value):
         return None
@@ -340,6 +348,17 @@ class CentralServerConfig:
                                 "sample's personal fields (results and counts are kept).", positive)
     results_utc_offset: str = key("+07:00", "UTC offset assumed for lab result times written "
                                   "without one.", utc_offset)
+    fhir_identifier_base: str = key("urn:samplepoint:", "Prefix of the FHIR identifier systems of "
+                                    "our own records (tube, QID, results); set once, never change.",
+                                    fhir_base)
+    fhir_token_file: str = key("", "File holding the bearer token `central push-fhir` sends "
+                               "(mode 0600); empty = no token.")
+    fhir_client_cert: str = key("", "PEM client certificate for mutual TLS to the FHIR server; "
+                                "empty = none.")
+    fhir_client_key: str = key("", "PEM private key of fhir_client_cert (mode 0600).")
+    fhir_ca_bundle: str = key("", "PEM CA certificates to trust for the FHIR server; empty = system "
+                              "store.")
+    fhir_timeout_s: float = key(60.0, "Seconds to wait for the FHIR server per Bundle.", positive)
 
     def validity_hours(self) -> dict[str, float]:
         return {"rt-pcr": self.rt_pcr_valid_h, "rapid-antigen": self.rapid_antigen_valid_h}
