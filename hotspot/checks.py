@@ -56,10 +56,39 @@ def uplink_networks(hotspot: HotspotConfig, detected: list[str]) -> list[ipaddre
     return networks
 
 
-def check(hotspot: HotspotConfig, detected_uplink: list[str] = ()) -> ipaddress.IPv4Interface:
+def lease_count(iface: ipaddress.IPv4Interface) -> int:
+    """Addresses DHCP can hand out: the network minus its first FIRST_HOSTS and the broadcast."""
+    return iface.network.num_addresses - FIRST_HOSTS - 2
+
+
+def check_capacity(hotspot: HotspotConfig, iface: ipaddress.IPv4Interface) -> None:
+    leases = lease_count(iface)
+    if leases < hotspot.max_clients:
+        raise ConfigError(f"hotspot.address = {hotspot.address!r} leaves {leases} addresses for phones "
+                          f"but hotspot.max_clients = {hotspot.max_clients}; use a larger network "
+                          f"(e.g. /24) or lower max_clients")
+
+
+def check_upstream(hotspot: HotspotConfig, resolvers: list[str]) -> None:
+    """Under `walled` each allow-listed name is forwarded to named servers (nothing else goes
+    upstream), so there must be some: upstream_dns, or the uplink's own from /etc/resolv.conf."""
+    if hotspot.policy != "walled" or not hotspot.uplink_interface or not hotspot.allow_domains:
+        return
+    if not hotspot.upstream_dns and not [r for r in resolvers if r != hotspot.address.split("/")[0]]:
+        raise ConfigError("hotspot.upstream_dns is empty and /etc/resolv.conf names no DNS server; "
+                          "set upstream_dns (e.g. [\"1.1.1.1\", \"8.8.8.8\"]) so the allowed "
+                          "domains resolve")
+
+
+def check(hotspot: HotspotConfig, detected_uplink: list[str] = (),
+          resolvers: list[str] = ()) -> ipaddress.IPv4Interface:
     """Raise ConfigError for the first problem; return the AP address when all is well."""
     iface = ap_network(hotspot)
+    check_capacity(hotspot, iface)
     check_channel(hotspot)
+    if hotspot.portal_port in hotspot.uplink_tcp_ports:
+        raise ConfigError(f"hotspot.uplink_tcp_ports opens {hotspot.portal_port}, the portal's port "
+                          f"(hotspot.portal_port), to the uplink side; remove it")
     if hotspot.uplink_interface == hotspot.interface:
         raise ConfigError(f"hotspot.uplink_interface = {hotspot.uplink_interface!r} is the AP "
                           f"interface itself; name the Ethernet or 4G interface, or leave it empty")
@@ -72,4 +101,5 @@ def check(hotspot: HotspotConfig, detected_uplink: list[str] = ()) -> ipaddress.
     if name and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
         raise ConfigError(f"hotspot.https_name = {name!r} must be a host name such as "
                           f"portal.example.vn, or empty")
+    check_upstream(hotspot, list(resolvers))
     return iface

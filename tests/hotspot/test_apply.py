@@ -23,6 +23,7 @@ class FakeSystem:
 
 
 def hotspot(tmp_path, system, **overrides):
+    overrides.setdefault("upstream_dns", ["192.0.2.53"])
     config = config_module.from_dict({"hotspot": overrides})
     return config, Hotspot(config, root=tmp_path, run=system, has=lambda name: True)
 
