@@ -130,3 +130,9 @@ def service_state(unit: str) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown (systemctl unavailable)"
     return done.stdout.strip() or "unknown"
+
+
+def hotspot_stats(config):
+    """The hotspot's protection in use and its counters (hotspot.stats; counts only, no addresses)."""
+    from hotspot import stats
+    return stats.collect(config, time.time())

@@ -4,6 +4,7 @@ The portal runs unprivileged like its unit (User=samplepoint, no CAP_NET_ADMIN);
 `open` the root `samplepoint hotspot admit` loop lets phones out."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -101,6 +102,7 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
         "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"], "policy": policy},
         scan={"code_key_file": str(tmp / "code-key")})
     config = config_module.load(config_path)
+    lab.config_path = config_path
     files = render(config, [f"{UPLINK_AP}/24"])
     for name, text in files.items():
         (tmp / name).write_text(text)
@@ -250,6 +252,20 @@ def test_second_phone_cannot_reach_first(lab):
               f"{first_ip}:9000:PHONE ONE", ready="ready", log="phone1-web")
     assert lab.peer(lab.phone1, "connect", first_ip, "9000")["result"] == "connected"
     assert lab.peer(lab.phone2, "connect", first_ip, "9000")["result"] != "connected"
+
+
+def test_stats_count_what_was_refused_by_reason_and_keep_no_address(lab):
+    samplepoint = str(Path(sys.executable).with_name("samplepoint"))
+    command = [samplepoint, "hotspot", "stats", "--config", str(lab.config_path)]
+    found = json.loads(lab.run(lab.ap, *command, "--json").stdout)
+    assert found["leases"] >= 2 and found["admitted"] == 0, found
+    blocked = found["blocked"]
+    for reason in ("outside_garden", "garden_port", "uplink_to_device", "phone_to_device"):
+        assert blocked[reason] > 0, (reason, blocked)
+    text = lab.run(lab.ap, *command).stdout
+    assert "outside_garden" in text
+    for output in (text, json.dumps(found)):
+        assert not re.search(r"\b(10\.42|198\.51\.100|203\.0\.113)\.", output), output
 
 
 def test_portal_pops_up_with_uplink_cut(lab):
