@@ -84,3 +84,11 @@ def test_this_hostapd_knows_owe():
     if not (shutil.which("hostapd") and shutil.which("unshare")):
         pytest.skip("needs hostapd")
     assert security.hostapd_knows_owe()
+
+
+@pytest.mark.system
+def test_a_hostapd_without_owe_is_noticed(monkeypatch):
+    if not shutil.which("hostapd"):
+        pytest.skip("needs hostapd")
+    monkeypatch.setattr(security, "OWE_PROBE_CONF", security.OWE_PROBE_CONF.replace("=OWE", "=OWEX"))
+    assert not security.hostapd_knows_owe()
