@@ -69,19 +69,7 @@ def check_capacity(hotspot: HotspotConfig, iface: ipaddress.IPv4Interface) -> No
                           f"(e.g. /24) or lower max_clients")
 
 
-def check_upstream(hotspot: HotspotConfig, resolvers: list[str]) -> None:
-    """Under `walled` each allow-listed name is forwarded to named servers (nothing else goes
-    upstream), so there must be some: upstream_dns, or the uplink's own from /etc/resolv.conf."""
-    if hotspot.policy != "walled" or not hotspot.uplink_interface or not hotspot.allow_domains:
-        return
-    if not hotspot.upstream_dns and not [r for r in resolvers if r != hotspot.address.split("/")[0]]:
-        raise ConfigError("hotspot.upstream_dns is empty and /etc/resolv.conf names no DNS server; "
-                          "set upstream_dns (e.g. [\"1.1.1.1\", \"8.8.8.8\"]) so the allowed "
-                          "domains resolve")
-
-
-def check(hotspot: HotspotConfig, detected_uplink: list[str] = (),
-          resolvers: list[str] = ()) -> ipaddress.IPv4Interface:
+def check(hotspot: HotspotConfig, detected_uplink: list[str] = ()) -> ipaddress.IPv4Interface:
     """Raise ConfigError for the first problem; return the AP address when all is well."""
     iface = ap_network(hotspot)
     check_capacity(hotspot, iface)
@@ -101,5 +89,4 @@ def check(hotspot: HotspotConfig, detected_uplink: list[str] = (),
     if name and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
         raise ConfigError(f"hotspot.https_name = {name!r} must be a host name such as "
                           f"portal.example.vn, or empty")
-    check_upstream(hotspot, list(resolvers))
     return iface

@@ -23,6 +23,10 @@ def _render(config: Config):
     files = render(config, uplink_subnets(config.hotspot.uplink_interface), owe=chosen.owe,
                    resolvers=security.resolvers(resolv))
     print(f"Wi-Fi protection: {chosen.describe()}", file=sys.stderr)
+    if config.hotspot.policy == "walled":
+        from hotspot.render import upstream_servers
+        print("allowed names are resolved through: "
+              + ", ".join(upstream_servers(config, security.resolvers(resolv))), file=sys.stderr)
     return files
 
 

@@ -25,6 +25,7 @@ PROBE_HOSTS = (
     "www.msftncsi.com", "detectportal.firefox.com", "nmcheck.gnome.org",
 )
 DOH_CANARY = "use-application-dns.net"
+FALLBACK_DNS = ("1.1.1.1", "8.8.8.8")
 OWE_BRIDGE = "sphotspot0"      # joins the open and the OWE network when Enhanced Open is in use
 # Named nft counters of what the ruleset refused, by reason (never by address): `hotspot stats`
 BLOCK_COUNTERS = ("phone_to_device", "phone_ipv6", "phone_to_phone", "garden_port",
@@ -83,6 +84,15 @@ def _local_names(hosts, ip: str) -> list[str]:
     return [line for host in hosts for line in (f"address=/{host}/{ip}", f"local=/{host}/")]
 
 
+def upstream_servers(config: Config, resolvers: list[str] = ()) -> list[str]:
+    """Where allow-listed names are forwarded under `walled`: upstream_dns, else the uplink's own
+    resolvers (from /etc/resolv.conf at apply), else FALLBACK_DNS: at boot the uplink may not be
+    up yet, and the hotspot must start anyway."""
+    ip = config.hotspot.address.split("/")[0]
+    return (list(config.hotspot.upstream_dns) or [r for r in resolvers if r != ip]
+            or list(FALLBACK_DNS))
+
+
 def dnsmasq_conf(config: Config, iface: ipaddress.IPv4Interface, owe: bool = False,
                  resolvers: list[str] = ()) -> str:
     """Under policy `walled` only allow-listed names go upstream (no DNS tunnel out of the garden):
@@ -97,7 +107,7 @@ def dnsmasq_conf(config: Config, iface: ipaddress.IPv4Interface, owe: bool = Fal
              f"dhcp-option=option:router,{ip}", f"dhcp-option=option:dns-server,{ip}",
              "dhcp-authoritative", f"dhcp-leasefile={lease_file}",
              f"address=/{DOH_CANARY}/"]       # no address = NXDOMAIN: browsers keep our DNS
-    servers = list(h.upstream_dns) or [r for r in resolvers if r != ip]
+    servers = upstream_servers(config, resolvers)
     walled = h.policy == "walled"
     if walled:
         lines += ["no-resolv", "address=/#/"]       # names not allow-listed: NXDOMAIN, never forwarded
@@ -207,7 +217,7 @@ def render(config: Config, detected_uplink: list[str] = (), owe: bool = False,
     """{file name: text} for the three configs; ConfigError names the key of any bad value.
     `owe`: Enhanced Open is in use (see `security`); `resolvers`: the uplink's DNS servers, used
     when hotspot.upstream_dns is empty."""
-    iface = checks.check(config.hotspot, detected_uplink, resolvers)
+    iface = checks.check(config.hotspot, detected_uplink)
     owe = owe and not config.hotspot.passphrase
     return {"hostapd.conf": hostapd_conf(config, owe),
             "dnsmasq.conf": dnsmasq_conf(config, iface, owe, resolvers),

@@ -299,7 +299,7 @@ class HotspotConfig:
     allow_domains: list[str] = key(DEFAULT_ALLOW_DOMAINS, "Domains (and their subdomains) phones may "
                                    "reach through the uplink.", domain_list)
     upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf when "
-                                  "the hotspot is applied.",
+                                  "the hotspot is applied (1.1.1.1, 8.8.8.8 if it names none).",
                                   ipv4_list)
     portal_port: int = key(8009, "Port the portal listens on at the AP address (TCP 80 is "
                            "redirected to it); 1024-65535, so no system service is opened to phones.",

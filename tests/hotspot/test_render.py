@@ -99,7 +99,6 @@ def test_ssid_is_hex_encoded_so_nothing_can_inject_a_line():
     ({"uplink_tcp_ports": [8009]}, "hotspot.uplink_tcp_ports"),     # the portal, from the venue LAN
     ({"uplink_tcp_ports": [0]}, "hotspot.uplink_tcp_ports"),
     ({"enhanced_open": "yes"}, "hotspot.enhanced_open"),
-    ({"upstream_dns": []}, "hotspot.upstream_dns"),                 # walled, and no resolver known
 ])
 def test_bad_values_refused_naming_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -137,6 +136,13 @@ def test_walled_dns_uses_the_uplinks_resolvers_when_none_configured():
     config = build(upstream_dns=[], allow_domains=["a.example"])
     lines = render(config, resolvers=["10.42.0.1", "192.168.1.1"])["dnsmasq.conf"].splitlines()
     assert [line for line in lines if line.startswith("server=")] == ["server=/a.example/192.168.1.1"]
+
+
+def test_walled_dns_falls_back_to_public_resolvers_when_none_known():
+    # at boot the uplink may not be up: the hotspot starts anyway
+    lines = render(build(upstream_dns=[], allow_domains=["a.example"]))["dnsmasq.conf"].splitlines()
+    assert [line for line in lines if line.startswith("server=")] == [
+        "server=/a.example/1.1.1.1", "server=/a.example/8.8.8.8"]
 
 
 def test_open_policy_forwards_every_name():
