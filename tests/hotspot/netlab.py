@@ -88,8 +88,11 @@ class NetLab:
     def resolv_conf(self, ns: str, nameserver: str) -> None:
         """The namespace's /etc/resolv.conf (`ip netns exec` mounts /etc/netns/NS/ over /etc)."""
         folder = Path("/etc/netns") / ns
-        folder.mkdir(parents=True, exist_ok=True)
-        self.etc_folders.append(folder)
+        if not folder.parent.exists():
+            folder.parent.mkdir()
+            self.etc_folders.append(folder.parent)      # removed last, once empty
+        folder.mkdir(exist_ok=True)
+        self.etc_folders.insert(0, folder)
         (folder / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:5 attempts:1\n")
 
     def dhcp(self, phone: str) -> tuple[str, str]:
@@ -120,4 +123,10 @@ class NetLab:
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         for folder in self.etc_folders:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder.name == "netns":
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass         # another lab still uses it
+            else:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -299,3 +299,16 @@ def test_open_policy_lets_a_phone_out_after_done(open_lab):
     assert after.get("body") == "FORBIDDEN SITE", (after, (lab.tmp / "ap-admit.log").read_text()[-2000:])
     assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "connected"
     assert lab.peer(phone, "connect", AP_IP, "22")["result"] != "connected"   # the device stays closed
+
+
+def test_open_policy_answers_probe_hosts_locally_for_every_query_type(open_lab):
+    lab, phone, (_, dns) = open_lab, open_lab.phone1, open_lab.lease1
+    for host in PROBE_HOSTS:
+        for qtype in ("AAAA", "HTTPS", "TXT"):
+            answer = lab.peer(phone, "dns", host, qtype, dns)
+            assert (answer["rcode"], answer["answers"]) == (0, 0), (host, qtype, answer)
+    assert lab.peer(phone, "dns", "forbidden.example", "A", dns)["answers"] == 1   # open: forwarded
+    time.sleep(0.3)
+    upstream = _read(lab.upstream_log)
+    assert "forbidden.example" in upstream
+    assert not any(host in upstream for host in PROBE_HOSTS), upstream[-2000:]
