@@ -52,6 +52,7 @@ class Probes:
     read_only: object = real_probes.read_only                  # (path) -> True on a read-only mount
     db_integrity: object = real_probes.db_integrity            # (path) -> "ok" | problem
     service_state: object = real_probes.service_state          # (unit) -> "active" | ...
+    hotspot_stats: object = real_probes.hotspot_stats          # (config) -> hotspot.stats.Stats
 
 
 def check_camera(config, p: Probes) -> Result:
@@ -109,6 +110,20 @@ def check_ap(config, p: Probes) -> Result:
                       "phones at once, and it does not isolate clients",
                       "for busy sites use a USB Wi-Fi adapter that supports AP mode")
     return Result("ap-radio", OK, f"{iface} driver {driver}")
+
+
+def check_hotspot(config, p: Probes) -> Result:
+    """Which Wi-Fi protection is in use (docs/hotspot.md says which phones join which network)."""
+    from hotspot.stats import summary
+    found = p.hotspot_stats(config)
+    if found.security == "not applied":
+        return Result("hotspot", WARN, "no hotspot configuration installed",
+                      "sudo samplepoint hotspot apply --config /etc/samplepoint/samplepoint.toml")
+    if found.security.startswith("open"):
+        return Result("hotspot", WARN, summary(found) + " (declarations cross the air unencrypted)",
+                      "use a USB Wi-Fi adapter that supports Enhanced Open (OWE) and apply again, "
+                      "or set hotspot.passphrase")
+    return Result("hotspot", OK, summary(found))
 
 
 def check_uplink(config, p: Probes) -> Result:
@@ -219,7 +234,8 @@ def run_checks(config, p: Probes) -> list[Result]:
     central, server_time = central if isinstance(central, tuple) else (central, None)
     services = _guarded("services", check_services, config, p)
     return [_guarded("camera", check_camera, config, p), _guarded("gpio", check_gpio, config, p),
-            _guarded("ap-radio", check_ap, config, p), _guarded("uplink", check_uplink, config, p),
+            _guarded("ap-radio", check_ap, config, p), _guarded("hotspot", check_hotspot, config, p),
+            _guarded("uplink", check_uplink, config, p),
             central, _guarded("clock", check_clock, config, p, server_time),
             _guarded("disk", check_disk, config, p), _guarded("database", check_database, config, p),
             *(services if isinstance(services, list) else [services])]

@@ -142,3 +142,9 @@ def service_state(unit: str) -> str:
     if state == "inactive" and checked and props.get("ConditionResult") == "no":
         return "condition-unmet"
     return state
+
+
+def hotspot_stats(config):
+    """The hotspot's protection in use and its counters (hotspot.stats; counts only, no addresses)."""
+    from hotspot import stats
+    return stats.collect(config, time.time())

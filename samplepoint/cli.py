@@ -406,35 +406,8 @@ def cmd_demo(args) -> int:
 # --- hotspot and portal -------------------------------------------------------------------------
 
 def cmd_hotspot(args) -> int:
-    from hotspot.apply import ApplyError, Hotspot, uplink_subnets
-    from hotspot.render import render
-    from samplepoint.durable import write_atomic
-
-    config = _config(args)
-    if args.action == "admit":
-        from hotspot.admit import run
-        return run(config)
-    if args.action == "remove":
-        done = Hotspot(config).remove()
-    else:
-        files = render(config, uplink_subnets(config.hotspot.uplink_interface))
-        if args.action == "render":
-            for name, text in files.items():
-                write_atomic(os.path.join(args.out, name), text, mode=0o600)
-            if args.check:
-                from hotspot import verify
-                errors = {k: v for k, v in verify.all_files(args.out).items() if v}
-                for name, lines in errors.items():
-                    print(f"{name}: " + "; ".join(lines), file=sys.stderr)
-                return 1 if errors else 0
-            return 0
-        try:
-            done = Hotspot(config).apply(files)
-        except ApplyError as exc:
-            print(f"samplepoint: hotspot apply: {exc}", file=sys.stderr)
-            return 1
-    print("\n".join(done))
-    return 0
+    from hotspot.commands import cmd_hotspot as run
+    return run(args, _config(args))
 
 
 def cmd_portal(args) -> int:
@@ -557,8 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = with_config(sub.add_parser("hotspot", help="render, apply or remove the Wi-Fi hotspot configs"))
-    p.add_argument("action", choices=["render", "apply", "remove", "admit"],
-                   help="admit: keep letting out the phones the portal admitted (policy open; root)")
+    p.add_argument("action", choices=["render", "apply", "remove", "admit", "stats"],
+                   help="admit: keep letting out the phones the portal admitted (policy open; root); "
+                        "stats: phones, leases and what the firewall refused, by reason")
+    p.add_argument("--json", action="store_true", help="stats: one JSON object")
     p.add_argument("--out", default=".", help="render: folder for the three files")
     p.add_argument("--check", action="store_true", help="render: also run hostapd, dnsmasq and nft checks")
     p.set_defaults(func=cmd_hotspot)

@@ -141,6 +141,18 @@ def domain_list(value):
     return None
 
 
+def dhcp_lease(value):
+    match = re.fullmatch(r"(\d{1,4})([mh])", value)
+    if match and (int(match[1]) >= 2 if match[2] == "m" else int(match[1]) >= 1):
+        return None
+    return "must look like 45m or 2h and be at least 2m (dnsmasq's shortest lease)"
+
+
+def port_list(value):
+    bad = [v for v in value if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65535]
+    return f"has {bad[0]!r}, which is not a TCP port 1-65535" if bad else None
+
+
 def ipv4_list(value):
     for item in value:
         if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", item) or any(int(p) > 255 for p in item.split(".")):
@@ -288,8 +300,7 @@ class HotspotConfig:
     band: str = key("2.4", "Radio band: 2.4 or 5 (GHz).", one_of("2.4", "5"))
     channel: int = key(6, "Radio channel; must be allowed in Vietnam for the band.", between(1, 196))
     address: str = key("10.42.0.1/24", "The device's address and prefix on the AP network.")
-    dhcp_lease: str = key("2h", "DHCP lease time (dnsmasq syntax: 45m, 2h).",
-                          lambda v: None if re.fullmatch(r"\d{1,4}[mh]", v) else "must look like 45m or 2h")
+    dhcp_lease: str = key("2h", "DHCP lease time (dnsmasq syntax: 45m, 2h; at least 2m).", dhcp_lease)
     max_clients: int = key(15, "Most phones associated at once (hostapd max_num_sta).", between(1, 2007))
     idle_timeout_s: int = key(300, "Seconds without traffic before a phone is released.",
                               between(30, 86400))
@@ -298,19 +309,34 @@ class HotspotConfig:
                       "accepted.", one_of("walled", "open"))
     allow_domains: list[str] = key(DEFAULT_ALLOW_DOMAINS, "Domains (and their subdomains) phones may "
                                    "reach through the uplink.", domain_list)
-    upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf.",
+    upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf when "
+                                  "the hotspot is applied (1.1.1.1, 8.8.8.8 if it names none).",
                                   ipv4_list)
     portal_port: int = key(8009, "Port the portal listens on at the AP address (TCP 80 is "
-                           "redirected to it).", between(1, 65535))
+                           "redirected to it); 1024-65535, so no system service is opened to phones.",
+                           between(1024, 65535))
     https_name: str = key("", "HTTPS host name of the portal for RFC 8908 (DHCP option 114); "
                           "empty = not announced.")
+    enhanced_open: str = key("auto", "Wi-Fi Enhanced Open (OWE, encrypted without a password) with an "
+                             "open transition network for older phones: auto = when the radio and "
+                             "hostapd support it; on; off. Ignored when passphrase is set.",
+                             one_of("auto", "on", "off"))
+    allow_quic: bool = key(False, "Also let phones reach allowed addresses on UDP 443 (QUIC); "
+                           "TCP 80/443 are always allowed.")
+    uplink_tcp_ports: list[int] = key([22], "TCP ports of the device reachable from the uplink side "
+                                      "(22 = SSH for the operator); [] = nothing answers there.",
+                                      port_list)
 
 
 @dataclass(frozen=True)
 class PortalConfig:
     """The captive portal web app and its declaration form (codes are signed with scan.code_key_file)."""
-    declare_limit_per_hour: int = key(20, "Declaration form submissions accepted per phone per hour.",
+    declare_limit_per_hour: int = key(20, "Declarations accepted per phone per hour (forms refused "
+                                      "for a typo do not count).",
                                       between(1, 10000))
+    volunteer_declare_limit_per_hour: int = key(
+        200, "Declarations accepted per hour from a signed-in volunteer session (declares for many "
+        "people from one phone).", between(1, 10000))
     max_household: int = key(8, "Most people in one household declaration.", between(1, 20))
     retention_days: int = key(14, "Days a declaration is kept on the device.", between(1, 365))
     android_app_url: str = key("https://play.google.com/store/apps/details?id=com.vnid",
@@ -406,7 +432,7 @@ def sections() -> dict[str, type]:
 
 def _type_name(tp) -> str:
     return {str: "a string", int: "an integer (at most 10,000,000)", float: "a finite number (at most 10,000,000)", bool: "true or false",
-            list[str]: "a list of strings"}.get(tp, str(tp))
+            list[str]: "a list of strings", list[int]: "a list of whole numbers"}.get(tp, str(tp))
 
 
 def _coerce(tp, value):

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import write_config as _write_config
 from provisioning import doctor, probes
 from samplepoint import config as config_module
+from hotspot.stats import Stats
 from samplepoint.store import Store
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -32,7 +33,9 @@ def healthy() -> doctor.Probes:
         default_route=lambda: "eth0", central_time=lambda config: NOW + timedelta(seconds=2),
         token_status=lambda config, token: 200, ntp_synchronized=lambda: True, now=lambda: NOW,
         disk_usage=lambda path: (32 * 2**30, 20 * 2**30), db_integrity=lambda path: "ok",
-        service_state=lambda unit: "active")
+        service_state=lambda unit: "active",
+        hotspot_stats=lambda config: Stats("Enhanced Open (OWE) with an open transition network",
+                                           3, 4, 0, {"outside_garden": 12}))
 
 
 def fail(message):
@@ -55,6 +58,8 @@ BROKEN = [
     ("gpio", {"gpio_factory": lambda: "MockFactory"}, "WARN", "GPIOZERO_PIN_FACTORY"),
     ("ap-radio", {"wifi_driver": lambda iface: None}, "FAIL", "USB Wi-Fi"),
     ("ap-radio", {"wifi_driver": lambda iface: "brcmfmac"}, "WARN", "USB Wi-Fi adapter"),
+    ("hotspot", {"hotspot_stats": lambda c: Stats("open (unencrypted)", 3, 4, 0, {})}, "WARN", "OWE"),
+    ("hotspot", {"hotspot_stats": lambda c: Stats()}, "WARN", "hotspot apply"),
     ("uplink", {"default_route": lambda: None}, "FAIL", "default route"),
     ("central", {"central_time": fail("connection refused")}, "FAIL", "central.url"),
     ("central", {"token_status": lambda config, token: 401}, "FAIL", "re-enrol"),
@@ -86,7 +91,8 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 15 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 16 and "0 failing, 0 warning(s)" in out
+    assert "Enhanced Open (OWE)" in out and "packets refused 12" in out
 
 
 @pytest.mark.parametrize("name, overrides, status, fix", BROKEN,
