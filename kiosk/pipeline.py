@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from kiosk import codes, messages, workflow
-from kiosk.check import CheckMode, unavailable
+from kiosk.check import CheckMode, for_person, unavailable
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
@@ -161,6 +161,7 @@ class Kiosk:
             result = unavailable()
         else:
             result = self.checker.check(effect.scan, staff_signed_in=effect.staff_signed_in)
+        result = for_person(result, effect.scan.person)
         log.info("status check: %s", result.kind)
         self._send(result.kind, result.message, result.detail)
 

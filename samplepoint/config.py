@@ -354,6 +354,8 @@ class DisplayConfig:
                              between(0, 30))
     offline_after_s: float = key(120.0, "Show the link as offline once a record has waited this long.",
                                  positive)
+    result_clear_s: float = key(6.0, "Seconds a scan's result stays on screen before it goes back to "
+                                "'ready, scan next'.", between(1, 120))
 
 
 @dataclass(frozen=True)
