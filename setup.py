@@ -27,6 +27,8 @@ setup(
         "python-barcode>=0.15",
         "vietnam-provinces>=2025.10",
         "babel>=2.12",
+        "python-escpos>=3.1",
+        "pyusb>=1.2",
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],

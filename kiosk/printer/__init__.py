@@ -56,7 +56,7 @@ class SlipPrinter:
 
     def status(self) -> dict:
         with self._lock:
-            state = PRINTING if self._busy and self._state == READY else self._state
+            state = PRINTING if self._busy else self._state
             return {"state": state, "waiting": len(self._failed)}
 
     def close(self, timeout: float = 5.0) -> None:

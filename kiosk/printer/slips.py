@@ -143,6 +143,17 @@ def code128(text: str, width: int, height: int = 80) -> Image.Image:
     return image
 
 
+def _barcode_or_none(code: str, width: int) -> Image.Image | None:
+    """The tube code's barcode; None when it cannot be one (the code is still printed as text)."""
+    if not re.fullmatch(r"[ -~]{1,40}", code or ""):
+        return None
+    try:
+        bars = code128(code, width)
+    except Exception:          # python-barcode refuses some inputs in its own ways
+        return None
+    return bars if bars.width <= width else None      # too long to scan as one barcode
+
+
 def qr(text: str, width: int) -> Image.Image:
     """A QR code (error correction M) at whole dots per module, as large as fits ~80% of the width."""
     matrix = segno.make(text, error="m", micro=False).matrix
@@ -176,7 +187,9 @@ def render_receipt(slip: TubeReceipt, paper_mm: int = 58) -> Image.Image:
     if slip.people > 1:
         canvas.text(f"{W.PEOPLE_IN_TUBE}: {slip.people}")
     canvas.text(W.TUBE_CODE + ":", gap=2)
-    canvas.picture(code128(clean(slip.tube_code), canvas.width))
+    bars = _barcode_or_none(slip.tube_code, canvas.width)
+    if bars is not None:
+        canvas.picture(bars)
     canvas.text(clean(slip.tube_code), 30, bold=True, center=True)
     canvas.rule()
     canvas.text(W.RESULT_HOW.format(hours=slip.result_hours), 20)
