@@ -85,7 +85,6 @@ SCRIPT_STRINGS = {
     "printer.offline": N_("Printer not reachable"),
     "printer.no-paper": N_("Printer out of paper"),
     "printer.waiting": N_("slips waiting"),
-    "printer.what-now": N_("sampling goes on; fix it, then press Reprint"),
     "clock.unsynchronised": N_("Device clock not synchronised — check the network; times will be corrected"),
 }
 

@@ -151,9 +151,10 @@
     const box = $("link");
     box.dataset.state = link.state;
     text("link-state", T["link." + link.state]);
+    // One fact that matters now: what waits (and since when), else when the last record left.
     const parts = [];
     if (link.pending) parts.push(link.pending + " " + T.pending + " (" + T.oldest + " " + age(link.oldest_pending_age_s) + ")");
-    parts.push(T["last-delivery"] + ": " + age(link.last_delivery_age_s));
+    else parts.push(T["last-delivery"] + ": " + age(link.last_delivery_age_s));
     if (link.quarantined) parts.push(link.quarantined + " " + T.quarantined);
     text("link-detail", parts.join(" · "));
   }
@@ -161,23 +162,19 @@
   function renderPrinter(printer) {
     const box = $("printer");
     box.hidden = !printer;
-    $("reprint-button").hidden = !printer;
     if (!printer) return;
     box.dataset.state = printer.state;
     text("printer-state", T["printer." + printer.state] || printer.state);
-    const parts = [];
-    if (printer.waiting) parts.push(printer.waiting + " " + T["printer.waiting"]);
-    if (printer.state === "offline" || printer.state === "no-paper") parts.push(T["printer.what-now"]);
-    text("printer-detail", parts.join(" · "));
+    text("printer-detail", printer.waiting ? printer.waiting + " " + T["printer.waiting"] : "");
   }
 
   function renderButtons(actions) {
     let shown = 0;
-    document.querySelectorAll("footer button").forEach((button) => {
+    document.querySelectorAll("button[data-button]").forEach((button) => {
       const ok = actions[button.dataset.button] !== false;
       button.disabled = !ok;
       button.title = ok ? "" : T.unavailable;
-      if (getComputedStyle(button).display !== "none") shown += 1;
+      if (button.closest("footer") && getComputedStyle(button).display !== "none") shown += 1;
     });
     document.querySelector("footer").style.setProperty("--buttons", shown);
   }
@@ -230,7 +227,7 @@
 
   function wireButtons() {
     const dialog = $("cancel-dialog");
-    document.querySelectorAll("footer button").forEach((button) => {
+    document.querySelectorAll("button[data-button]").forEach((button) => {
       button.addEventListener("click", () => {
         if (button.dataset.ask) dialog.hidden = false;
         else if (button.dataset.button === "check-mode") press("check-mode", undefined, !checkMode);

@@ -47,8 +47,8 @@ def measured(driver, state: str) -> None:
         set_viewport(driver, width, height)
         wait_for(driver, lambda d: d.execute_script("return [innerWidth, innerHeight]") == [width, height])
         time.sleep(0.7)                      # the flash animation ends; the page has laid out again
-        assert layout_problems(driver) == [], (state, width, height)
         driver.save_screenshot(str(ARTIFACTS / f"display-{state}-{width}x{height}.png"))
+        assert layout_problems(driver) == [], (state, width, height)
     set_viewport(driver, *SIZES[0])
 
 
@@ -122,6 +122,31 @@ def test_sampling_states_fit_800x480_with_large_text(signed, browser):
     wait_for(browser, lambda d: kind(d) == "accepted")
     assert text(browser, "staff") == "Lê Thị Hoa"
     measured(browser, "accepted")
+
+    # A printer that is unplugged: scanning goes on, the status says so, Reprint is offered.
+    from kiosk.printer.devices import DummyPrinters, PrinterOffline
+    from kiosk.printer.table import PrinterService
+    dummy = DummyPrinters()
+    dummy.fail_with = PrinterOffline("unplugged")
+    printer = PrinterService(rig.kiosk.config, rig.store, connect=dummy).attach(rig.kiosk, rig.hub)
+    try:
+        browser.find_element(By.CSS_SELECTOR, "footer [data-button=close]").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "printer").get_attribute("data-state")
+                 == "offline")
+        assert "Máy in không kết nối" in text(browser, "printer")
+        assert visible(browser, "#reprint-button")
+        rig.kiosk.on_code(b"DT00000003")
+        rig.kiosk.on_code(qr(person(51)))
+        wait_for(browser, lambda d: kind(d) == "accepted" and text(d, "tube-code") == "DT00000003")
+        measured(browser, "printer-offline")
+        dummy.fail_with = None
+        browser.find_element(By.ID, "reprint-button").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "printer").get_attribute("data-state")
+                 == "ready")
+        assert len(dummy.printed) == 1
+    finally:
+        printer.stop()
+        rig.hub.printer = None
 
     rig.kiosk.evidence = lambda: ClockEvidence(False, 1.0, "boot")
     rig.kiosk.note_clock(rig.kiosk.evidence())
