@@ -108,3 +108,14 @@ def test_a_print_request_needs_the_pages_token(portal):
 def test_no_volunteer_entries_means_no_volunteer_page(tmp_path):
     app, _, _ = make_portal(tmp_path)
     assert app.test_client().get("/volunteer", base_url=BASE).status_code == 404
+
+
+def test_a_person_declared_on_behalf_needs_no_phone_of_their_own(portal):
+    app, _, _ = portal
+    client = app.test_client()
+    sign_in(client)
+    form = {**valid_form(client, 1, "volunteer"), "phone_0": ""}
+    assert client.post("/declare/form", base_url=BASE, data=form).status_code == 200
+    own = {**valid_form(client, 1, "self"), "phone_0": ""}
+    answer = client.post("/declare/form", base_url=BASE, data=own)
+    assert answer.status_code == 400 and b'id="e-phone_0"' in answer.data
