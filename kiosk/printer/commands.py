@@ -48,7 +48,7 @@ def _moment(text: str | None, config) -> datetime:
 
 def build_slip(args, config):
     from kiosk.check import masked_id
-    from kiosk.printer.slips import DeclarationSlip, TubeReceipt
+    from kiosk.printer.slips import TubeReceipt
     born = args.dob[:4] if args.dob else ""
     at = _moment(args.at, config)
     site = config.site.name

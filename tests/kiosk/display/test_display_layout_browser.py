@@ -169,9 +169,9 @@ def test_result_panel_goes_back_to_ready_after_the_configured_seconds(signed, br
     wait_for(browser, lambda d: kind(d) == "accepted")
     time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
     assert kind(browser) == "accepted"            # still shown before the time is up
-    wait_for(browser, lambda d: kind(d) == "none", timeout=3)
+    wait_for(browser, lambda d: kind(d) == "none", timeout=5)
     cleared_after = time.monotonic() - started
-    assert 1.4 <= cleared_after <= 3.0, cleared_after
+    assert cleared_after >= 1.4, cleared_after    # never before its time (after: within the wait)
     assert text(browser, "last-kind") == "SẴN SÀNG"
     assert text(browser, "last-name") == ""       # no name left that could pass for a new scan
     assert "quét người tiếp theo" in text(browser, "last-hint")
@@ -179,7 +179,7 @@ def test_result_panel_goes_back_to_ready_after_the_configured_seconds(signed, br
 
     rig.kiosk.on_code(b"garbage!")
     wait_for(browser, lambda d: kind(d) == "refused")
-    wait_for(browser, lambda d: kind(d) == "none", timeout=3)    # refusals clear too
+    wait_for(browser, lambda d: kind(d) == "none", timeout=5)    # refusals clear too
     browser.get(rig.url)                                         # a page opened later: ready
     wait_for(browser, lambda d: text(d, "last-kind") == "SẴN SÀNG")
 

@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from tests.kiosk.display.display_rig import qr, rig  # noqa: F401  (fixtures)
-from kiosk import codes
 from kiosk.framegen import fictional_person
 from kiosk.printer import OFFLINE, READY
 from kiosk.printer.devices import DummyPrinters, PrinterOffline
@@ -65,7 +64,7 @@ def test_a_full_tube_prints_one_receipt_per_person(rig, table, people):
         rig.kiosk.on_code(qr(p))
     wait_until(lambda: len(dummy.printed) == 3)
     assert all(GS_V0 in data for data in dummy.printed)
-    assert rig.hub.snapshot()[1]["printer"] == {"state": READY, "waiting": 0}
+    wait_until(lambda: rig.hub.snapshot()[1]["printer"] == {"state": READY, "waiting": 0})
 
 
 def test_a_missing_printer_never_stops_sampling_and_the_display_says_so(rig, table, people):
