@@ -30,6 +30,8 @@ setup(
         "babel>=2.12",
         "pyyaml>=6.0",
         "fhirclient>=4.4,<5",        # FHIR R4 (4.0.1) resource models: validates exported Bundles
+        "python-escpos>=3.1",
+        "pyusb>=1.2",
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",

@@ -37,6 +37,11 @@ MSG_TUBE_IN_CHECK = messages.TUBE_IN_CHECK
 RESULT_WORDS = {"negative": "Âm tính", "positive": "Dương tính"}
 RESULT_CODES = ("negative", "positive", "pool-positive")
 _UNTIL = re.compile(r"\d{2}:\d{2} \d{2}/\d{2}/\d{4}")
+_BORN = re.compile(r"\d{4}")
+_MASKED = re.compile(r"\*{5}[0-9A-Za-z*]{1,4}")
+MAX_NAME = 80
+_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,%d}" % MAX_NAME)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MSG_POOL_POSITIVE = "Kết quả: Mẫu gộp dương tính"
 MSG_INDIVIDUAL = "Cần xét nghiệm mẫu đơn (mẫu gộp dương tính)"
 
@@ -54,6 +59,8 @@ class CheckOutcome:
     until: str = ""      # valid-until time as shown ("HH:MM dd/mm/yyyy"), when there is one
     result: str = ""     # negative | positive | pool-positive, only for signed-in staff
     reason: str = ""     # why it could not check: offline | masked
+    who: tuple[str, str, str] = ("", "", "")   # whose result: name, birth year, masked ID
+
 
     @property
     def message(self) -> str:
@@ -62,7 +69,22 @@ class CheckOutcome:
     @property
     def detail(self) -> str:
         """The outcome's facts for the display (which words them in its own language)."""
-        return json.dumps({"until": self.until, "result": self.result, "reason": self.reason})
+        name, born, masked = self.who
+        return json.dumps({"until": self.until, "result": self.result, "reason": self.reason,
+                           "name": name, "born": born, "masked": masked}, ensure_ascii=False)
+
+
+def masked_id(id_number: str) -> str:
+    """Only the last four characters of an ID number are ever shown: `*****9317`."""
+    return "*****" + id_number[-4:] if id_number else ""
+
+
+def for_person(result: CheckOutcome, person) -> CheckOutcome:
+    """The outcome naming whose result it is (name, birth year, masked ID), so it cannot be misread."""
+    dob = person.date_of_birth or ""
+    born = dob[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob) else ""
+    name = _CONTROL.sub("", person.full_name or "")[:MAX_NAME]
+    return replace(result, who=(name, born, masked_id(person.id_number or "")))
 
 
 def parse_detail(detail: str) -> dict[str, str]:
@@ -72,12 +94,13 @@ def parse_detail(detail: str) -> dict[str, str]:
     except ValueError:
         data = {}
     data = data if isinstance(data, dict) else {}
-    allowed = {"until": None, "result": RESULT_CODES, "reason": ("offline", "masked")}
+    allowed = {"until": _UNTIL, "result": RESULT_CODES, "reason": ("offline", "masked"),
+               "born": _BORN, "masked": _MASKED, "name": _NAME}
     facts = {}
     for name, choices in allowed.items():
         value = data.get(name)
-        if isinstance(value, str) and (choices is None and _UNTIL.fullmatch(value)
-                                       or choices is not None and value in choices):
+        if isinstance(value, str) and value and (
+                choices.fullmatch(value) if isinstance(choices, re.Pattern) else value in choices):
             facts[name] = value
     return facts
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from kiosk import codes, messages, workflow
-from kiosk.check import CheckMode, unavailable
+from kiosk.check import CheckMode, for_person, unavailable
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
@@ -88,6 +88,9 @@ class Kiosk:
         self.summary = RunSummary()
         # Optional watcher of every grey frame and what was decoded in it (the display's preview).
         self.frame_watcher: Callable[[object, list[Symbol]], None] | None = None
+        # Called with each closed (not cancelled) record once it is committed (the slip printer).
+        self.closed_watchers: list[Callable[[object], None]] = []
+        self._closed: list = []
 
     def _restore(self) -> workflow.State:
         """Pick up the tube left open by a restart or power cut, exactly as the store has it."""
@@ -161,6 +164,7 @@ class Kiosk:
             result = unavailable()
         else:
             result = self.checker.check(effect.scan, staff_signed_in=effect.staff_signed_in)
+        result = for_person(result, effect.scan.person)
         log.info("status check: %s", result.kind)
         self._send(result.kind, result.message, result.detail)
 
@@ -175,11 +179,15 @@ class Kiosk:
                         if not isinstance(effect, (workflow.Feedback, workflow.CheckStatus)):
                             self.apply(effect)
             except Exception as exc:
+                self._closed = []
                 self.summary.people, self.summary.tubes_closed, self.summary.tubes_cancelled = (
                     counted.people, counted.tubes_closed, counted.tubes_cancelled)
                 self._store_failed(event, exc)
                 return
             self.state = new_state
+            closed, self._closed = self._closed, []
+            for record in closed:
+                self._tell_closed(record)
             for effect in effects:
                 if isinstance(effect, workflow.Feedback):
                     self._signal(effect)
@@ -235,13 +243,22 @@ class Kiosk:
             log.info("record %s: pool size now %d", effect.sample_id, effect.pool_size)
         elif isinstance(effect, workflow.CloseTube):
             evidence = self.evidence()
-            self.store.finish_tube(effect.sample_id, closed_at=iso(effect.now),
-                                   cancel_reason=effect.cancel_reason, clock=evidence)
+            record = self.store.finish_tube(effect.sample_id, closed_at=iso(effect.now),
+                                            cancel_reason=effect.cancel_reason, clock=evidence)
+            if not effect.cancel_reason:
+                self._closed.append(record)
             self.note_clock(evidence)
             if effect.cancel_reason:
                 self.summary.tubes_cancelled += 1
             else:
                 self.summary.tubes_closed += 1
+
+    def _tell_closed(self, record) -> None:
+        for watcher in self.closed_watchers:
+            try:
+                watcher(record)
+            except Exception:      # a printer problem must never stop scanning
+                log.exception("closed-tube watcher failed")
 
     def _signal(self, effect: workflow.Feedback) -> None:
         if effect.kind == workflow.REFUSED:

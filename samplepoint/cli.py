@@ -65,6 +65,8 @@ def cmd_kiosk(args) -> int:
     kiosk.checker = _check_mode(config)
     if args.check:
         kiosk.dispatch(workflow.SetCheckMode(True, kiosk.clock()))
+    from kiosk.printer.table import PrinterService
+    printer = PrinterService(config, store).attach(kiosk, display.hub if display else None).start()
     if display is not None:
         display.attach(kiosk).start()
         print(f"staff display: {display.url}", file=sys.stderr, flush=True)
@@ -90,6 +92,7 @@ def cmd_kiosk(args) -> int:
     finally:
         if display is not None:
             display.stop()
+        printer.stop()
         feedback.close()
     print(json.dumps(summary.__dict__))
     store.close()
@@ -543,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_portal)
 
     _add_appliance_commands(sub, with_config)
+    from kiosk.printer.commands import add_commands as add_slip_commands
+    add_slip_commands(sub, with_config)
 
     central = sub.add_parser("central", help="the reference central server").add_subparsers(
         dest="central_command", required=True, metavar="ACTION")

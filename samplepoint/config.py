@@ -344,6 +344,12 @@ class PortalConfig:
     iphone_app_url: str = key("https://apps.apple.com/vn/app/vneid/id1582750311",
                               "Store page of the health app for iPhone.", http_url)
     threads: int = key(16, "Worker threads of the portal's web server.", between(1, 256))
+    volunteer_pins: list[str] = key([], "Volunteer sign-in entries VOLUNTEER_ID:SALT:HASH (from "
+                                    "`samplepoint staff pin`): volunteers print declaration slips "
+                                    "and are not held to declare_limit_per_hour; empty = nobody.",
+                                    staff_pin_entry)
+    volunteer_session_h: float = key(8.0, "Hours a volunteer stays signed in on their phone.",
+                                     between(0.1, 24))
 
 
 @dataclass(frozen=True)
@@ -402,6 +408,36 @@ class DisplayConfig:
                              between(0, 30))
     offline_after_s: float = key(120.0, "Show the link as offline once a record has waited this long.",
                                  positive)
+    result_clear_s: float = key(6.0, "Seconds a scan's result stays on screen before it goes back to "
+                                "'ready, scan next'.", between(1, 120))
+
+
+def host_name(value):
+    if value == "" or re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", value):
+        return None
+    return "must be a host name or IPv4 address such as 192.168.1.50"
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """Optional ESC/POS thermal printer at the table (docs/staff-display.md); the kiosk works the same without."""
+    backend: str = key("none", "none, usb, network (TCP 9100) or dummy (kept in memory: tests, demo).",
+                       one_of("none", "usb", "network", "dummy"))
+    usb_vendor_id: int = key(0x0416, "USB vendor id of the printer (lsusb shows VENDOR:PRODUCT).",
+                             between(0, 0xFFFF))
+    usb_product_id: int = key(0x5011, "USB product id of the printer.", between(0, 0xFFFF))
+    host: str = key("", "Network printer's address (backend network).", host_name)
+    port: int = key(9100, "Network printer's raw TCP port.", between(1, 65535))
+    timeout_s: float = key(5.0, "Seconds to wait for the printer before keeping the slip for reprint.",
+                           between(0.5, 60))
+    paper_mm: int = key(58, "Paper width in millimetres: 58 or 80.", one_of(58, 80))
+    check_paper: bool = key(True, "Ask the printer for its paper sensor before each slip.")
+    receipt: str = key("per-person", "Tube receipts: off, per-tube (one per tube) or per-person "
+                       "(one for each person in the tube).", one_of("off", "per-tube", "per-person"))
+    result_hours: int = key(24, "Hours the receipt says a result usually takes.", between(1, 240))
+    receipt_note: str = key("", "Extra line printed on each receipt (e.g. the site's hotline).",
+                            lambda v: None if len(v) <= 120 and not wire.CONTROL_CHARS.search(v)
+                            else "must be at most 120 characters without control characters")
 
 
 @dataclass(frozen=True)
@@ -420,6 +456,7 @@ class Config:
     check: CheckConfig = field(default_factory=CheckConfig)
     central_server: CentralServerConfig = field(default_factory=CentralServerConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
 
     @property
     def db_path(self) -> Path:

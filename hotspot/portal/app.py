@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
-from hotspot.portal import declare_routes, page_routes, probe_routes
+from hotspot.portal import declare_routes, page_routes, probe_routes, volunteer
 from hotspot.portal.guards import Csrf, DeclarationLimit, DoneClients
 from hotspot.portal.site import EXTENSION, Portal
 from samplepoint import signed_codes
@@ -37,7 +37,7 @@ def create_app(config: Config, store: Store | None = None, clock=time.time) -> F
     store.purge_declarations(datetime.fromtimestamp(clock() - config.portal.retention_days * 86400,
                                                     timezone.utc).isoformat(timespec="seconds"),
                              keep_boot=boot_to_keep(config.portal.retention_days))
-    for blueprint in (probe_routes.bp, page_routes.bp, declare_routes.bp):
+    for blueprint in (probe_routes.bp, page_routes.bp, declare_routes.bp, volunteer.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -105,7 +105,7 @@ def check_phone(value: str | None, required: bool) -> tuple[str | None, str | No
     return (digits, None) if _PHONE.fullmatch(digits) else (None, "err_phone")
 
 
-def check_person(form, i: int, today: date, errors: dict) -> dict:
+def check_person(form, i: int, today: date, errors: dict, phone_required: bool | None = None) -> dict:
     def take(name, result):
         value, error = result
         if error:
@@ -119,7 +119,8 @@ def check_person(form, i: int, today: date, errors: dict) -> dict:
     born = take("dob", check_dob(form.get(f"dob_{i}"), today))
     kind = form.get(f"id_kind_{i}", "")
     number = take("id_number", check_id(kind, form.get(f"id_number_{i}"), born, gender))
-    phone = take("phone", check_phone(form.get(f"phone_{i}"), required=(i == 0)))
+    required = (i == 0) if phone_required is None else phone_required
+    phone = take("phone", check_phone(form.get(f"phone_{i}"), required=required))
     return {"full_name": name, "date_of_birth": born, "gender": gender, "id_kind": kind,
             "id_number": number, "phone": phone}
 
@@ -129,7 +130,9 @@ def check_form(form, *, people: int, province: int, relation: str, today: date) 
     out = Checked()
     if relation not in RELATIONS:
         out.errors["relation"] = "err_choice"
-    out.persons = [check_person(form, i, today, out.errors) for i in range(people)]
+    # Declared on behalf, the declarer's phone is required instead: the citizen may have none.
+    out.persons = [check_person(form, i, today, out.errors, phone_required=(i == 0 and relation == "self"))
+                   for i in range(people)]
     ward = form.get("ward", "")
     ward = ward if re.fullmatch(r"[0-9]{1,6}", ward) else ""
     if not ward or int(ward) not in divisions.wards(province):

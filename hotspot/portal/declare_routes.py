@@ -13,7 +13,8 @@ from flask import Blueprint, abort, request
 from hotspot.portal import declaration as checks
 from hotspot.portal import divisions
 from hotspot.portal.codes import issue_codes, link_token, qr_svg
-from hotspot.portal.site import client, message, page, portal, volunteer_session
+from hotspot.portal.site import client, message, page, portal
+from hotspot.portal.volunteer import current_volunteer
 from samplepoint.wire import CONTROL_CHARS
 
 log = logging.getLogger("hotspot.portal.app")
@@ -79,8 +80,9 @@ def declare_form():
 
     if request.method == "GET":
         return form_page({}, {})
-    now, volunteer = p.clock(), volunteer_session()
-    if not p.limit.may_post(client(), now, volunteer):
+    # A signed-in volunteer declares for many people: a limit of its own, higher than a phone's.
+    now, volunteer = p.clock(), current_volunteer()
+    if not p.limit.may_post(client(), now, volunteer is not None):
         log.warning("declaration rate limit reached for a client")
         return message("too_many", 429)
     if not p.csrf.valid(request.form.get("csrf", ""), client(), now):
@@ -90,7 +92,7 @@ def declare_form():
                                 relation=relation, today=today)
     if checked.errors:
         return form_page(_echo(request.form), checked.errors, 400)
-    if not p.limit.accept(client(), now, volunteer):       # only accepted declarations count
+    if not p.limit.accept(client(), now, volunteer is not None):   # only accepted ones count
         log.warning("declaration rate limit reached for a client")
         return message("too_many", 429)
     declaration = {**checked.declaration, "id": str(uuid.uuid4()), "created_at": _utc(now),
@@ -99,4 +101,4 @@ def declare_form():
     p.store.add_declaration(declaration, [(c.short_code, {**person, "code": c.code})
                                           for c, person in zip(issued, checked.persons)])
     log.info("declaration %s saved with %d person(s)", declaration["id"], len(issued))
-    return page("declare_done.html", persons=issued, inline=INLINE_QR)
+    return page("declare_done.html", persons=issued, inline=INLINE_QR, volunteer=volunteer)

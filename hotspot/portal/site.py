@@ -15,7 +15,6 @@ from samplepoint.store import Store
 EXTENSION = "samplepoint_portal"
 # Set (True) in the WSGI environ by the volunteer sign-in for a request of a signed-in volunteer
 # session; such requests are held to portal.volunteer_declare_limit_per_hour instead.
-VOLUNTEER_ENVIRON = "samplepoint.volunteer"
 
 
 @dataclass
@@ -37,10 +36,6 @@ def portal() -> Portal:
 
 def client() -> str:
     return request.remote_addr or "?"
-
-
-def volunteer_session() -> bool:
-    return request.environ.get(VOLUNTEER_ENVIRON) is True
 
 
 def page(template: str, status: int = 200, **values) -> Response:

@@ -45,7 +45,8 @@ class DisplayService:
         self.hub = DisplayHub(store, clock, site_name=config.site.name,
                               offline_after_s=display.offline_after_s,
                               preview_fps=display.preview_fps,
-                              unassigned=config.scan.default_staff)
+                              unassigned=config.scan.default_staff,
+                              clear_after_s=display.result_clear_s)
         host, _, bind_port = display.bind.rpartition(":")
         self.server = BackgroundServer(create_app(self.hub, display.language),
                                        host=host.strip("[]"),

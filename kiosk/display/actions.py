@@ -19,6 +19,9 @@ EVENT_NAMES = {
     "check-mode": "SetCheckMode",
 }
 
+# Not a workflow event: prints the last slip again (kiosk/printer); available when a printer is set.
+REPRINT = "reprint"
+
 # Reasons a tube may be cancelled for, as offered on screen (stored in the record as the code).
 CANCEL_REASONS = ("tube-damaged", "wrong-person", "sample-failed", "other")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kiosk import workflow
 from kiosk.display import actions, view
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 class DisplayHub(FeedbackSink):
     def __init__(self, store, clock, *, site_name: str = "", offline_after_s: float = 120.0,
-                 preview_fps: float = 5.0, refresh_s: float = 2.0, unassigned: str = "unassigned"):
+                 preview_fps: float = 5.0, refresh_s: float = 2.0, unassigned: str = "unassigned",
+                 clear_after_s: float = 6.0, monotonic=time.monotonic):
         self.store = store
         self.clock = clock
         self.site_name = site_name
@@ -29,6 +31,12 @@ class DisplayHub(FeedbackSink):
         self.unassigned = unassigned          # the staff id recorded when nobody has signed in
         self.preview = PreviewBuffer(preview_fps) if preview_fps > 0 else None
         self.kiosk = None
+        self.printer = None                   # the slip printer (kiosk.printer.SlipPrinter) or None
+        # The result panel goes back to "ready" this long after a scan, so an old "accepted" can
+        # never pass for a scan that did not register.
+        self.clear_after_s = clear_after_s
+        self._monotonic = monotonic
+        self._last_until = 0.0
         self._changed = threading.Condition()
         self._version = 0
         self._snapshot: dict = {}
@@ -83,9 +91,12 @@ class DisplayHub(FeedbackSink):
             person = self.store.latest_person()
         self._seq += 1
         now = self.clock()
-        panel = view.last_scan(kind, message, detail, now, self._seq, person, self._last)
-        if panel is not None:
+        panel = view.last_scan(kind, message, detail, now, self._seq, person, self._shown_last())
+        if kind in (workflow.CHECK_ON, workflow.CHECK_OFF):
+            self._last = None     # a result of the other mode must not stay on screen in this one
+        elif panel is not None:
             self._last = panel
+            self._last_until = self._monotonic() + self.clear_after_s
         self._notice = view.notice(kind, message, now, self._seq) or self._notice
         self.publish()
 
@@ -93,6 +104,13 @@ class DisplayHub(FeedbackSink):
 
     def press(self, button: str, reason: str | None = None, on: bool | None = None) -> None:
         """Send a button's workflow event through the kiosk's single entry point."""
+        if button == actions.REPRINT:         # the printer's own queue, not a workflow event
+            if self.printer is None:
+                raise actions.ActionUnavailable(button)
+            log.info("display button %s", button)
+            self.printer.reprint()
+            self.publish()
+            return
         event = actions.build_event(button, self.clock(), reason, on)
         if self.kiosk is None:
             raise actions.ActionUnavailable(button)
@@ -110,16 +128,23 @@ class DisplayHub(FeedbackSink):
             "site": self.site_name,
             "staff": None if staff == self.unassigned else staff,
             "check_mode": bool(getattr(state, "check_mode", False)),
+            "sign_in_required": bool(getattr(getattr(self.kiosk, "settings", None),
+                                             "require_sign_in", False)),
             "clock_unsynchronised": self._clock_unsynchronised,
-            "last": self._last,
+            "last": self._shown_last(),
             "notice": self._notice,
             "tube": view.tube_view(self.store.open_tube_state()),
             "today": self.store.day_counts(view.local_midnight(now).isoformat(timespec="milliseconds")),
             "link": view.link_view(self.store.outbox_counts(), self.store.oldest_pending_at(),
                                    self.store.last_delivery_at(), now, self.offline_after_s),
-            "actions": actions.available(),
+            "actions": {**actions.available(), actions.REPRINT: self.printer is not None},
+            "printer": self.printer.status() if self.printer is not None else None,
             "preview": self.preview is not None,
         }
+
+    def _shown_last(self) -> dict | None:
+        """The result panel while it is fresh; None (ready, scan next) once it has been shown long enough."""
+        return self._last if self._last is not None and self._monotonic() < self._last_until else None
 
     def publish(self) -> None:
         snapshot = self.build()
@@ -139,8 +164,13 @@ class DisplayHub(FeedbackSink):
             self._changed.wait_for(lambda: self._version != after or self._stop.is_set(), timeout)
             return self._version, self._snapshot
 
+    def _next_wait(self) -> float:
+        """Until the next refresh, or sooner when the result panel is due to clear."""
+        left = self._last_until - self._monotonic()
+        return max(0.01, min(self.refresh_s, left + 0.005)) if left > 0 else self.refresh_s
+
     def _refresh_loop(self) -> None:
-        while not self._stop.wait(self.refresh_s):
+        while not self._stop.wait(self._next_wait()):
             try:
                 self.publish()
             except Exception:            # a busy or broken database must not kill the display

@@ -16,9 +16,7 @@ TUBE_FULL = "tube-full"
 _FILLED = re.compile(r"^(\d+)/(\d+)$")
 
 
-def mask_id(id_number: str) -> str:
-    """Only the last four characters of an ID number ever reach the screen: `*****9317`."""
-    return "*****" + id_number[-4:] if id_number else ""
+mask_id = check.masked_id        # only the last four characters of an ID number reach the screen
 
 
 def birth_year(person: wire.Person) -> str:
@@ -57,8 +55,12 @@ def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,
     if kind == workflow.REFUSED:
         return {**base, "kind": kind, "detail": detail}
     if kind in CHECK_KINDS:
-        # Check mode: the state in large type; the facts (valid-until, result) worded by the page.
-        return {**base, "kind": kind, "check": check.parse_detail(detail)}
+        # Check mode: the state in large type and whose result it is; the facts (valid-until,
+        # result) worded by the page.
+        facts = check.parse_detail(detail)
+        who = {"name": facts.pop("name", ""), "birth_year": facts.pop("born", ""),
+               "masked_id": facts.pop("masked", "")}
+        return {**base, "kind": kind, "check": facts, "person": who if who["name"] else None}
     if kind in (UNDONE, TUBE_CANCELLED):
         # The staff's own correction replaces the panel, so it never shows a person no longer there.
         return {**base, "kind": kind}

@@ -178,16 +178,23 @@ def test_a_flood_of_refused_forms_is_stopped(tmp_path):
 
 
 def test_volunteer_session_has_its_own_higher_limit(tmp_path):
-    app, store, _ = make_portal(tmp_path, declare_limit_per_hour=2, volunteer_declare_limit_per_hour=6)
-    client = app.test_client()
-    form = valid_form(client, relation="volunteer")
-    volunteer = {"samplepoint.volunteer": True}
-    codes = [client.post("/declare/form", data=form, base_url=BASE, environ_overrides=volunteer)
-             .status_code for _ in range(8)]
-    assert codes == [200] * 6 + [429] * 2
+    from samplepoint.pins import pin_entry
+    from tests.hotspot.portal_helpers import csrf_of
+    app, store, _ = make_portal(tmp_path, declare_limit_per_hour=2, volunteer_declare_limit_per_hour=6,
+                                volunteer_pins=[pin_entry("TNV01", "482913")])
     # choosing "volunteer" in the form is not a volunteer session: the phone's own limit applies
-    plain = [client.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(3)]
-    assert plain == [200, 200, 429] and store.declaration_count() == 8
+    citizen = app.test_client()
+    form = valid_form(citizen, relation="volunteer")
+    plain = [citizen.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(3)]
+    assert plain == [200, 200, 429]
+    client = app.test_client()
+    page = client.get("/volunteer", base_url=BASE)
+    assert client.post("/volunteer", base_url=BASE, data={"csrf": csrf_of(page.data), "volunteer": "TNV01",
+                                                          "pin": "482913"}).status_code == 303
+    form = valid_form(client, relation="volunteer")
+    codes = [client.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(8)]
+    assert codes == [200] * 6 + [429] * 2
+    assert store.declaration_count() == 8
 
 
 def test_oversized_body_says_too_large_not_expired(portal):

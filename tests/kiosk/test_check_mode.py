@@ -130,7 +130,10 @@ def test_kiosk_without_a_checker_says_it_cannot_check(rig, people):
     rig.kiosk.on_code(qr(people[0]))
     kind, message, detail = recorder.signals[-1]
     assert kind == check.CHECK_UNAVAILABLE and check.MSG_OFFLINE in message
-    assert check.parse_detail(detail) == {"reason": "offline"}
+    facts = check.parse_detail(detail)
+    assert facts["reason"] == "offline" and "until" not in facts
+    assert facts["name"] == people[0].full_name and facts["masked"] == "*****" + people[0].id_number[-4:]
+    assert people[0].id_number not in detail
     assert not rig.store.all_record_ids()
 
 

@@ -7,11 +7,12 @@
   const lang = document.body.dataset.lang;
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
                   undone: "↶", "tube-cancelled": "✕", none: "…", "check-valid": "✓",
-                  "check-expired": "✗", "check-no-result": "…", "check-unavailable": "?" };
+                  "check-expired": "⌛", "check-no-result": "…", "check-unavailable": "?" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
   let checkMode = false;
   let toastTimer = null;
+  let lastState = null;
 
   function text(id, value) { $(id).textContent = value == null ? "" : String(value); }
 
@@ -39,11 +40,14 @@
     return lines;
   }
 
-  function hintText(last, kind) {
-    if (!last) return checkMode ? T["check.hint"] : "";
-    if (kind.startsWith("check-")) {
-      return last.check && last.check.result ? T["result." + last.check.result] : "";
+  function hintText(last, kind, state) {
+    if (!last) {
+      // Ready: say what the next scan should be.
+      if (checkMode) return T["check.hint"];
+      if (!state.staff && state.sign_in_required) return T["hint.sign-in"];
+      return state.tube ? T["hint.ready-tube"] : T["hint.ready-no-tube"];
     }
+    if (kind.startsWith("check-")) return "";
     if (kind === "refused") return reasonText(last);
     // The workflow's own Vietnamese sentence names the person; English uses the catalog's.
     const own = ["warning", "duplicate", "undone", "tube-cancelled"];
@@ -51,27 +55,62 @@
     return T["hint." + kind] || "";
   }
 
-  function renderLast(last) {
+  function checkResult(last) {
+    return last.check && last.check.result ? T["result." + last.check.result] : "";
+  }
+
+  function renderLast(last, state) {
     const card = $("last");
     const kind = last ? last.kind : "none";
     card.dataset.kind = kind;
     text("last-icon", ICONS[kind] || "•");
-    text("last-kind", T["kind." + kind] || kind);
+    text("last-kind", kind === "none" && checkMode ? T["check.ready"] : (T["kind." + kind] || kind));
     const person = last && last.person;
     text("last-name", person ? person.name : "");
-    if (kind.startsWith("check-")) text("last-name", checkFacts(last, kind).join("\n"));
     const facts = [];
     if (person && person.birth_year) facts.push(T.born + " " + person.birth_year);
     if (person && person.masked_id) facts.push(person.masked_id);
     if (last && (kind === "accepted" || kind === "warning") && last.detail) facts.push(last.detail);
     text("last-facts", facts.join("  ·  "));
-    text("last-hint", hintText(last, kind));
+    const lines = kind.startsWith("check-") ? checkFacts(last, kind) : [];
+    if (kind.startsWith("check-") && checkResult(last)) lines.push(checkResult(last));
+    text("last-lines", lines.join("\n"));
+    $("last-whose").hidden = !(kind.startsWith("check-") && person);
+    text("last-hint", hintText(last, kind, state));
     if (last && last.seq !== lastSeq) {
       lastSeq = last.seq;
       card.classList.remove("flash");
       void card.offsetWidth;              // restart the flash animation
       card.classList.add("flash");
     }
+  }
+
+  function overflows(box) {
+    return box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1;
+  }
+
+  function fitLast() {
+    // Large type shrinks step by step (never below 1rem) until the panel holds everything.
+    const card = $("last");
+    let fit = 1;
+    card.style.setProperty("--fit", fit);
+    while (overflows(card) && fit > 0.35) {
+      fit = Math.round((fit - 0.05) * 100) / 100;
+      card.style.setProperty("--fit", fit);
+    }
+  }
+
+  function slot(cls, mark, words) {
+    const li = document.createElement("li");
+    li.className = cls;
+    const m = document.createElement("span");
+    m.className = "mark";
+    m.textContent = mark;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = words;
+    li.append(m, who);
+    return li;
   }
 
   function renderTube(tube) {
@@ -87,18 +126,24 @@
     text("tube-code", tube.tube_code);
     text("tube-type", T[tube.test_type] || tube.test_type);
     text("tube-count", tube.filled + "/" + tube.pool_size);
-    for (let i = 0; i < tube.pool_size; i++) {
-      const li = document.createElement("li");
-      const person = tube.persons[i];
-      li.className = person ? "filled" : "empty";
-      const mark = document.createElement("span");
-      mark.className = "mark";
-      mark.textContent = person ? "●" : "○";
-      const name = document.createElement("span");
-      name.className = "who";
-      name.textContent = person ? person.name : T["empty-slot"];
-      li.append(mark, name);
-      slots.append(li);
+    const filled = tube.persons.map((p) => p.name);
+    const empty = Math.max(0, tube.pool_size - filled.length);
+    const draw = (names, hidden, emptyLines) => {
+      slots.replaceChildren();
+      if (hidden > 0) slots.append(slot("more", "+", hidden + " " + T["more-people"]));
+      names.forEach((name) => slots.append(slot("filled", "●", name)));
+      if (emptyLines) for (let i = 0; i < empty; i++) slots.append(slot("empty", "○", T["empty-slot"]));
+      else if (empty > 0) slots.append(slot("empty", "○", empty + " × " + T["empty-slot"]));
+    };
+    // Every slot on its own line when it fits; else empty slots share one line, then the oldest
+    // names fold into "+N earlier" (the newest stay, since they are the ones staff check).
+    draw(filled, 0, true);
+    if (!overflows($("tube"))) return;
+    let shown = filled.length;
+    draw(filled, 0, false);
+    while (overflows($("tube")) && shown > 1) {
+      shown -= 1;
+      draw(filled.slice(filled.length - shown), filled.length - shown, false);
     }
   }
 
@@ -106,19 +151,32 @@
     const box = $("link");
     box.dataset.state = link.state;
     text("link-state", T["link." + link.state]);
+    // One fact that matters now: what waits (and since when), else when the last record left.
     const parts = [];
     if (link.pending) parts.push(link.pending + " " + T.pending + " (" + T.oldest + " " + age(link.oldest_pending_age_s) + ")");
-    parts.push(T["last-delivery"] + ": " + age(link.last_delivery_age_s));
+    else parts.push(T["last-delivery"] + ": " + age(link.last_delivery_age_s));
     if (link.quarantined) parts.push(link.quarantined + " " + T.quarantined);
     text("link-detail", parts.join(" · "));
   }
 
+  function renderPrinter(printer) {
+    const box = $("printer");
+    box.hidden = !printer;
+    if (!printer) return;
+    box.dataset.state = printer.state;
+    text("printer-state", T["printer." + printer.state] || printer.state);
+    text("printer-detail", printer.waiting ? printer.waiting + " " + T["printer.waiting"] : "");
+  }
+
   function renderButtons(actions) {
-    document.querySelectorAll("footer button").forEach((button) => {
+    let shown = 0;
+    document.querySelectorAll("button[data-button]").forEach((button) => {
       const ok = actions[button.dataset.button] !== false;
       button.disabled = !ok;
       button.title = ok ? "" : T.unavailable;
+      if (button.closest("footer") && getComputedStyle(button).display !== "none") shown += 1;
     });
+    document.querySelector("footer").style.setProperty("--buttons", shown);
   }
 
   function render(state) {
@@ -130,16 +188,18 @@
     text("check-label", T[checkMode ? "check.button-off" : "check.button-on"]);
     $("check-button").setAttribute("aria-pressed", checkMode ? "true" : "false");
     $("clock-banner").hidden = !state.clock_unsynchronised;
-    renderLast(state.last);
-    renderTube(state.tube);
     text("today-people", state.today.people);
     text("today-tubes", state.today.tubes);
     renderLink(state.link);
+    renderPrinter(state.printer);
     text("notice", state.notice ? state.notice.message : "");
     renderButtons(state.actions || {});
     const img = $("preview");
     $("preview-box").hidden = !state.preview;
     if (state.preview && !img.getAttribute("src")) img.src = img.dataset.src;
+    renderLast(state.last, state);
+    renderTube(state.tube);
+    fitLast();
     document.body.dataset.version = state.version;
   }
 
@@ -167,7 +227,7 @@
 
   function wireButtons() {
     const dialog = $("cancel-dialog");
-    document.querySelectorAll("footer button").forEach((button) => {
+    document.querySelectorAll("button[data-button]").forEach((button) => {
       button.addEventListener("click", () => {
         if (button.dataset.ask) dialog.hidden = false;
         else if (button.dataset.button === "check-mode") press("check-mode", undefined, !checkMode);
@@ -189,6 +249,7 @@
       $("offline-banner").hidden = true;
       const state = JSON.parse(event.data);
       state.version = event.lastEventId;
+      lastState = state;
       render(state);
     };
     source.onerror = () => { $("offline-banner").hidden = false; };   // EventSource retries by itself
@@ -196,4 +257,8 @@
 
   wireButtons();
   connect();
+  // A new screen size (or the preview's first frame) can change what fits: lay out again.
+  window.addEventListener("resize", () => { if (lastState) render(lastState); });
+  $("preview").addEventListener("load", () => { if (lastState) { renderTube(lastState.tube); fitLast(); } },
+                                 { once: true });
 })();

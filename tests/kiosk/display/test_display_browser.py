@@ -68,6 +68,8 @@ def test_replayed_session_shows_every_state(rig, browser, people):
     assert text(browser, "staff") == "chưa đăng nhập"
     assert "Chưa mở ống" in text(browser, "tube-code")
     shoot(browser, "01-idle")
+    # Screenshots below show a signed-in staff member, as the default settings require.
+    rig.kiosk.state = replace(rig.kiosk.state, staff_id="NV01", staff_name="Lê Thị Hoa")
 
     rig.kiosk.on_code(TUBE)
     wait_for(browser, lambda d: text(d, "tube-code") == "DT00000001")
@@ -202,6 +204,7 @@ def test_markup_in_a_scanned_name_is_shown_as_text(rig, browser, people):
 def test_live_replay_with_preview(rig, browser, tmp_path):
     """A replayed camera session, paced like a camera: the page follows it and shows the preview."""
     session = write_session(tmp_path / "frames", people=4, pool_size=3, seed=7)
+    rig.kiosk.state = replace(rig.kiosk.state, staff_id="NV01", staff_name="Lê Thị Hoa")
     browser.get(rig.url)
     source = ReplaySource(str(tmp_path / "frames"), fps=20)
     runner = threading.Thread(target=rig.kiosk.run, args=(source,), daemon=True)
