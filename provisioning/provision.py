@@ -26,8 +26,8 @@ DATA_DIR = "/var/lib/samplepoint"
 CONFIG = "/etc/samplepoint/samplepoint.toml"
 UNIT_DIR = "/etc/systemd/system"
 # dnsmasq-base, not dnsmasq: the full package enables a dnsmasq.service of its own on port 53.
-APT_PACKAGES = ["python3-venv", "libzbar0", "hostapd", "dnsmasq-base", "nftables", "iw", "chromium", "cage",
-                "mtools", "sqlite3"]
+APT_PACKAGES = ["python3-venv", "libzbar0", "hostapd", "dnsmasq-base", "nftables", "iw", "chromium",
+                "cage", "libusb-1.0-0", "mtools", "sqlite3"]
 # Only Raspberry Pi OS's archive has these; elsewhere (a PC test image) they are skipped with a note.
 APT_OPTIONAL = ["python3-picamera2"]
 DIST = "/opt/samplepoint/dist"
