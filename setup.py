@@ -27,9 +27,16 @@ setup(
         "python-barcode>=0.15",
         "vietnam-provinces>=2025.10",
         "babel>=2.12",
+        "openpyxl>=3.1",
+        "argon2-cffi>=21.3",
+        "flask-login>=0.6",
+        "flask-wtf>=1.2",
     ],
     extras_require={
-        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10"],
+        "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",
+                 "psycopg[binary]>=3.1", "gunicorn>=21.2"],
+        # The central server for a whole province: PostgreSQL and several worker processes.
+        "postgresql": ["psycopg[binary]>=3.1", "gunicorn>=21.2"],
         "pi": ["lgpio>=0.2"],
         "usb-camera": ["opencv-python-headless>=4.7"],
     },

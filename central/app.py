@@ -45,6 +45,12 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     def http_error(exc: HTTPException):
         return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # Whatever slipped past the depth checks is the client's nesting, not a server fault.
+        log.warning("request refused: %s nested too deeply", request.path)
+        return jsonify(error="invalid", field="(body)", message="nested too deeply"), 400
+
     @app.get("/healthz")
     def healthz():
         return jsonify(ok=True, time=utc_now())

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from central.clocktrust import DeliveryClock
+from central.db_console import ConsoleSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
 
@@ -117,7 +118,34 @@ MIGRATIONS = [
         erased_at TEXT NOT NULL
     );
     """,
+    # 4: the web console (docs/central.md): site names, accounts, the audit log.
+    """
+    CREATE TABLE sites (
+        site_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'lab')),
+        created_at    TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        username TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE INDEX samples_site_collected ON samples(site_id, collected_at);
+    """,
 ]
+
+
+class DeviceExists(ValueError):
+    """add_device on an id that is already registered, without asking to re-key it."""
 
 
 def hash_token(token: str) -> str:
@@ -128,7 +156,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL):
+class CentralDB(ResultsSQL, ConsoleSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):
@@ -172,15 +200,37 @@ class CentralDB(ResultsSQL):
 
     # --- devices ------------------------------------------------------------------------------
 
-    def add_device(self, device_id: str, site_id: str) -> str:
-        """Register (or re-key) a device; returns its new bearer token, which is stored only hashed."""
+    def add_device(self, device_id: str, site_id: str, *, rekey: bool = False,
+                   site_name: str | None = None) -> str:
+        """Register a device, or re-key one when `rekey`; returns its new bearer token (stored hashed).
+
+        Raises DeviceExists for a known id without `rekey`: a silent re-key revokes the token the
+        device holds, which then fails with 401 until someone writes the new one onto it.
+        """
         token = secrets.token_urlsafe(32)
         with self.transaction() as db:
+            known = db.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+            if known and not rekey:
+                raise DeviceExists(device_id)
             db.execute("INSERT INTO devices (device_id, site_id, token_hash, created_at) VALUES (?,?,?,?)"
                        " ON CONFLICT(device_id) DO UPDATE SET site_id = excluded.site_id,"
                        " token_hash = excluded.token_hash",
                        (device_id, site_id, hash_token(token), utc_now()))
+            if site_name:
+                self._name_site(db, site_id, site_name)
         return token
+
+    @staticmethod
+    def _name_site(db, site_id: str, name: str) -> None:
+        db.execute("INSERT INTO sites VALUES (?,?) ON CONFLICT(site_id) DO UPDATE SET"
+                   " name = excluded.name", (site_id, name))
+
+    def name_site(self, site_id: str, name: str) -> None:
+        with self.transaction() as db:
+            self._name_site(db, site_id, name)
+
+    def site_names(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT site_id, name FROM sites")}
 
     def device_for_token(self, token: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT device_id, site_id FROM devices WHERE token_hash = ?",

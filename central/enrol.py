@@ -21,6 +21,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from central.requests_common import authenticate_device, central_db, json_body
 from central.db import utc_now
+from samplepoint import wire
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -124,7 +125,8 @@ REFUSALS = {
     "unknown": (403, "enrolment code unknown; check it against the campaign sheet"),
     "expired": (410, "enrolment code expired; ask for a new one (samplepoint central enrol-code)"),
     "used": (410, "enrolment code used up; ask for a new one (samplepoint central enrol-code)"),
-    "enrolled": (409, "device id already enrolled; re-key it with samplepoint central add-device"),
+    "enrolled": (409, "device id already enrolled; a campaign code never re-keys a device: "
+                      + wire.rekey_advice()),
 }
 
 
@@ -146,6 +148,8 @@ def enrol():
         if compact else "unknown"
     if not outcome.startswith("token:"):
         status, message = REFUSALS[outcome]
+        if outcome == "enrolled":
+            message = message.replace("DEVICE-ID", device_id).replace("SITE-ID", site_id)
         current_app.logger.warning("enrolment of %s refused: %s", device_id, outcome)
         return _refuse(status, outcome, message)
     current_app.logger.info("device %s enrolled for site %s", device_id, site_id)

@@ -337,6 +337,14 @@ class CentralServerConfig:
                                 "sample's personal fields (results and counts are kept).", positive)
     results_utc_offset: str = key("+07:00", "UTC offset assumed for lab result times written "
                                   "without one.", utc_offset)
+    report_utc_offset: str = key("+07:00", "UTC offset of every time in exports, reports and the "
+                                 "web console (stated in their headers).", utc_offset)
+    console_language: str = key("vi", "Language the web console shows first: vi or en (users can "
+                                "switch).", one_of("vi", "en"))
+    console_secure_cookies: bool = key(True, "Mark console cookies Secure (browsers then send them "
+                                       "only over HTTPS or to localhost); keep true behind TLS.")
+    status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
+                                         "(check mode); more are answered 429.", positive)
 
     def validity_hours(self) -> dict[str, float]:
         return {"rt-pcr": self.rt_pcr_valid_h, "rapid-antigen": self.rapid_antigen_valid_h}

@@ -32,3 +32,16 @@ def people():
 @pytest.fixture
 def poster(central):
     return lambda *args, **kwargs: post_sample(central, *args, **kwargs)
+
+
+def full_status(central, **params) -> dict:
+    """A person's full status (as the console shows it); asserts that the device endpoint answers
+    the same, cut down to what check mode needs."""
+    from central import results_api
+    with central.app.app_context():
+        answer = results_api.lookup(params)
+    response = requests.get(central.url + "/api/v1/persons/status", params=params, timeout=5,
+                            headers={"Authorization": f"Bearer {central.token}"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {k: answer[k] for k in results_api.CHECK_MODE_FIELDS}
+    return answer

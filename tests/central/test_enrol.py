@@ -147,6 +147,7 @@ def test_codes_are_well_formed_and_normalised():
 
 def test_cli_issues_a_code_that_enrols(tmp_path, capsys):
     db_path = tmp_path / "central.db"
+    assert cli_main(["central", "init", "--db", str(db_path)]) == 0
     assert cli_main(["central", "enrol-code", "--db", str(db_path), "--campaign", "c", "--uses", "3"]) == 0
     code = capsys.readouterr().out.strip()
     client = create_app(CentralDB(db_path)).test_client()

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from central.db import CentralDB
 from samplepoint import wire
 
 TUBES = 1000
@@ -46,6 +47,7 @@ def test_one_million_rows_stream_in_bounded_memory(central, tmp_path):
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
     write_lab_file(small, 1000)
     write_lab_file(big, 1_000_000)
+    CentralDB(tmp_path / "scratch.db")
     _, _, _, baseline_kib = run_import(tmp_path / "scratch.db", small)
 
     code, counts, stderr, big_kib = run_import(central.db.path, big)
