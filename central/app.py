@@ -41,8 +41,13 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     from central.enrol import blueprint as enrol_blueprint
     app.register_blueprint(enrol_blueprint)
 
+    from central.console import init_console, wants_console_page
+    init_console(app)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if wants_console_page():
+            return app.extensions["console_error_page"](exc)
         return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code
 
     @app.errorhandler(RecursionError)

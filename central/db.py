@@ -139,6 +139,10 @@ MIGRATIONS = [
         detail   TEXT NOT NULL
     );
     CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE console_keys (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
     CREATE INDEX samples_site_collected ON samples(site_id, collected_at);
     """,
 ]

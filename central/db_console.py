@@ -46,6 +46,16 @@ class ConsoleSQL:
         return self.db.execute("SELECT username, role, created_at, disabled FROM users "
                                "ORDER BY username").fetchall()
 
+    def console_key(self, name: str, make) -> str:
+        """A secret shared by every worker (the session signing key): created once, then read."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM console_keys WHERE name = ?", (name,)).fetchone()
+            if row:
+                return row[0]
+            value = make()
+            db.execute("INSERT INTO console_keys VALUES (?,?)", (name, value))
+            return value
+
     # --- audit ----------------------------------------------------------------------------------
 
     def audit(self, username: str, action: str, detail: str = "") -> None:

@@ -27,6 +27,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 HEARTBEAT_FIELDS = {"queue_depth": int, "quarantined": int, "last_scan_at": (str, type(None)),
                     "version": str, "disk_free_bytes": int, "disk_total_bytes": int, "sent_at": str}
+OPTIONAL_HEARTBEAT_FIELDS = {"oldest_pending_at": (str, type(None))}      # newer devices send these
 
 
 def new_code(rng: Callable[[int], int] = secrets.randbelow) -> str:
@@ -95,7 +96,9 @@ def parse_heartbeat(body) -> dict:
     if not isinstance(body, dict):
         raise ValueError("(body): must be a JSON object")
     clean = {}
-    for name, kind in HEARTBEAT_FIELDS.items():
+    for name, kind in {**HEARTBEAT_FIELDS, **OPTIONAL_HEARTBEAT_FIELDS}.items():
+        if name in OPTIONAL_HEARTBEAT_FIELDS and name not in body:
+            continue
         value = body.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{name}: missing or of the wrong type")
