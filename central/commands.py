@@ -19,6 +19,7 @@ from central.export import BOM, csv_safe
 from central.importer import ProblemReport, import_csv
 from central.results import CsvFileError
 from samplepoint import config as config_module
+from samplepoint import wire
 from samplepoint.clock import tz_from_offset
 
 log = logging.getLogger("samplepoint")
@@ -78,6 +79,10 @@ def serve(args) -> int:
 def add_device(args) -> int:
     """Register a device and print its token; an existing id needs --rekey."""
     _check_ids(args, "device_id", "site_id")
+    if args.site_name is not None and (not args.site_name.strip() or len(args.site_name) > 100
+                                       or wire.CONTROL_CHARS.search(args.site_name)):
+        raise config_module.ConfigError("--site-name must be 1-100 characters without control "
+                                        "characters")
     try:
         print(open_db(args.db).add_device(args.device_id, args.site_id, rekey=args.rekey,
                                           site_name=args.site_name))

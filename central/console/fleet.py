@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from html import escape
+from html import escape as html_escape
+
+from samplepoint.wire import CONTROL_CHARS
 
 OK, LAGGING, SILENT = "ok", "lagging", "silent"
 CLOCK_OK, CLOCK_OFF, CLOCK_UNKNOWN = "ok", "off", "unknown"
@@ -89,7 +91,7 @@ def hourly_counts(rows, tz: tzinfo) -> dict[str, list[int]]:
 def chart_svg(counts: dict[str, list[int]], names: dict[str, str], title: str,
               width: int = 900, height: int = 260) -> str:
     """Samples per site per hour as an SVG line chart with a legend; accessible by its title."""
-    left, right, top, bottom = 44, 180, 14, 28
+    left, right, top, bottom = 44, 240, 14, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([1] + [n for series in counts.values() for n in series])
     step = _nice_step(peak)
@@ -107,15 +109,25 @@ def chart_svg(counts: dict[str, list[int]], names: dict[str, str], title: str,
     for index, (site, series) in enumerate(counts.items()):
         colour = PALETTE[index % len(PALETTE)]
         points = " ".join(f"{x(h):.1f},{y(n):.1f}" for h, n in enumerate(series))
-        label = escape(names.get(site) or site)
+        raw = names.get(site) or site
+        label = escape(raw)
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2" '
                      f'data-site="{escape(site)}"><title>{label}: {sum(series)}</title></polyline>')
         ly = top + 16 * index + 8
         parts.append(f'<rect x="{left + plot_w + 14}" y="{ly - 8}" width="12" height="12" '
                      f'fill="{colour}"/><text x="{left + plot_w + 30}" y="{ly + 2}">'
-                     f'{label[:22]} ({sum(series)})</text>')
+                     f'{escape(_short(raw))} ({sum(series)})</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def escape(text: str) -> str:
+    """Text safe inside SVG: XML-escaped, without the control characters XML forbids."""
+    return html_escape(CONTROL_CHARS.sub("", text))
+
+
+def _short(label: str, size: int = 26) -> str:
+    return label if len(label) <= size else label[:size - 1].rstrip(" ,") + "…"
 
 
 def _nice_step(peak: int) -> int:

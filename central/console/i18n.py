@@ -21,3 +21,9 @@ def translator(lang: str):
         text = messages.get(key) or catalog("vi").get(key, key)
         return text.format(**values) if values else text
     return t
+
+
+def problem_text(problem: str, lang: str) -> str:
+    """An importer problem (English, for logs and the CLI) as the console user reads it; problems
+    with numbers in them stay as they are."""
+    return catalog(lang).get("problem." + problem, problem)

@@ -17,7 +17,7 @@ from central.commands import write_needs_retest
 from central.console import auth, fleet as fleet_module
 from central.console.forms import (ExportForm, PersonForm, ResultsForm, RetestForm, SignInForm,
                                    SignOutForm)
-from central.console.i18n import LANGUAGES, translator
+from central.console.i18n import LANGUAGES, problem_text, translator
 from central.enrol import RateLimiter
 from central.export import zone_label
 from central.importer import import_csv
@@ -266,7 +266,7 @@ def _import(upload) -> dict:
         nonlocal total
         total += 1
         if len(problems) < SHOWN_PROBLEMS:
-            problems.append((line, problem, tube_code))
+            problems.append((line, problem_text(problem, g.lang), tube_code))
     name = upload.filename[-80:]
     try:
         counts = import_csv(central_db(), upload.stream,
