@@ -40,8 +40,16 @@ def open_db(target: str, *, create: bool = False):
     """The central database at a path or postgresql:// URL. Only commands that create databases
     pass `create`: a mistyped --db elsewhere must not quietly start an empty one."""
     if is_url(target):
-        from central.db_postgres import PostgresCentralDB
-        return PostgresCentralDB(target, create=create)
+        import psycopg
+        from central.db_postgres import NoSchema, PostgresCentralDB
+        try:
+            return PostgresCentralDB(target, create=create)
+        except NoSchema:
+            raise config_module.ConfigError(
+                "no samplepoint schema in that PostgreSQL database; check --db, or create it with "
+                "`samplepoint central init --db postgresql://…`") from None
+        except psycopg.OperationalError as exc:
+            raise config_module.ConfigError(f"cannot open the PostgreSQL database: {exc}") from None
     if not create and not Path(target).is_file():
         raise config_module.ConfigError(
             f"{target}: no central database there; check --db, or create one with "

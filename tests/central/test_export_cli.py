@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import sqlite3
+
+import pytest
 import subprocess
 import sys
 
@@ -12,6 +14,8 @@ from central.db import CentralDB
 from central.export import csv_safe
 from samplepoint import wire
 from tests.samplepoint.test_wire import record
+
+pytestmark = pytest.mark.sqlite_only   # about SQLite files; see test_postgres.py
 
 
 def cli(*args):

@@ -15,6 +15,8 @@ PROBE = ("import json, resource, sys; from samplepoint.cli import main; code = m
          "print(json.dumps({'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), "
          "file=sys.stderr); sys.exit(code)")
 
+pytestmark = pytest.mark.sqlite_only   # about SQLite files; see test_postgres.py
+
 
 def write_lab_file(path, rows: int) -> None:
     with open(path, "w", encoding="utf-8") as out:

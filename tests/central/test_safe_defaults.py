@@ -19,6 +19,8 @@ COMMANDS = [
                                   "--password-stdin"], ["backup", "copy.db"],
 ]
 
+pytestmark = pytest.mark.sqlite_only   # about SQLite files; see test_postgres.py
+
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_database_that_does_not_exist_is_refused_and_not_created(command, tmp_path, capsys):

@@ -13,14 +13,13 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from central.app import create_app
 from central.results import LabResult
 from samplepoint import wire
 from samplepoint.httpserver import BackgroundServer
 from tests.central.console.conftest import PASSWORD
 from tests.kiosk.display.display_rig import browser, set_viewport  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 VN = timezone(timedelta(hours=7))
 NOW = datetime(2021, 8, 20, 16, 30, tzinfo=VN)
