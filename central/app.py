@@ -30,6 +30,8 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     app.extensions["central_settings"] = settings or CentralServerConfig()
     app.extensions["central_clock"] = clock or results_api.utc_clock
     app.register_blueprint(results_api.blueprint)
+    if app.extensions["central_settings"].trusted_proxy:
+        app.wsgi_app = BehindProxy(app.wsgi_app, app.extensions["central_settings"].trusted_proxy)
 
     @app.after_request
     def server_time(response):
@@ -112,6 +114,20 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
         return jsonify(results=results)
 
     return app
+
+
+class BehindProxy:
+    """Believe X-Forwarded-For/-Proto only on requests that come from the configured proxy, so the
+    sign-in and enrolment limits count clients, not the proxy (docs/central.md)."""
+
+    def __init__(self, wsgi_app, proxy: str):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        self.plain, self.proxy = wsgi_app, proxy
+        self.fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
+
+    def __call__(self, environ, start_response):
+        app = self.fixed if environ.get("REMOTE_ADDR") == self.proxy else self.plain
+        return app(environ, start_response)
 
 
 def _invalid(exc: wire.WireError):

@@ -72,15 +72,30 @@ def init(args) -> int:
 
 
 def serve(args) -> int:
-    from central.app import create_app
-    from samplepoint.sdnotify import serve_watched
+    """Serve the API and the console: waitress threads in one process, or --workers processes
+    (gunicorn, PostgreSQL only). Ready and watchdog pings to systemd only while /healthz answers."""
+    from waitress.server import create_server
 
+    from central.app import create_app
+    from samplepoint.sdnotify import local_url, start_health_watch
+
+    settings = central_settings(args)
     db = open_db(args.db, create=args.init)
     if args.workers > 1:
+        if not is_url(args.db):
+            raise config_module.ConfigError("--workers above 1 needs PostgreSQL: SQLite serves "
+                                            "from one process (docs/central.md)")
         from central.workers import serve_workers
-        return serve_workers(args, central_settings(args))
-    log.info("central server on %s", args.bind)
-    serve_watched(create_app(db, central_settings(args)), args.bind)
+        db.close()
+        return serve_workers(args.db, settings, args.bind, args.workers)
+    host, _, port = args.bind.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    # Proxy headers reach the app, which believes them only from central_server.trusted_proxy.
+    server = create_server(create_app(db, settings), host=host, port=int(port), threads=8,
+                           clear_untrusted_proxy_headers=False)
+    log.info("central server on %s:%d", host, server.effective_port)
+    start_health_watch(local_url(host, server.effective_port, "/healthz"))
+    server.run()
     return 0
 
 

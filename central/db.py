@@ -296,31 +296,46 @@ class CentralDB(ResultsSQL, ConsoleSQL):
         """
         now = utc_now()
         outcomes = []
+        samples, persons, clocks, conflicts = [], [], [], []
         with self.transaction() as db:
+            # A few statements per batch, not per record: PostgreSQL pays a round trip for each.
+            known = self._stored_digests(db, {record.record_id for record, _ in records})
             for record, body in records:
                 digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-                row = db.execute("SELECT body_sha256 FROM samples WHERE record_id = ?",
-                                 (record.record_id,)).fetchone()
-                if row is not None:
-                    if row[0] == digest:
+                if record.record_id in known:
+                    if known[record.record_id] == digest:
                         outcomes.append(DUPLICATE)
                     else:
-                        db.execute("INSERT INTO conflicts VALUES (?,?,?,?)",
-                                   (record.record_id, device_id, body, now))
+                        conflicts.append((record.record_id, device_id, body, now))
                         outcomes.append(CONFLICT)
                     continue
-                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           (record.record_id, digest, body, device_id, record.site_id,
-                            record.tube_code, record.test_type, record.status,
-                            record.collected_at, now))
-                db.executemany("INSERT INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
-                    (record.record_id, i + 1, p.source, p.id_number, p.full_name, p.date_of_birth,
-                     p.gender, p.phone, p.qid, int(p.declared_on_behalf), p.declarer_qid)
-                    for i, p in enumerate(record.persons)])
-                self._store_clock(db, record, delivery, now)
+                known[record.record_id] = digest
+                samples.append((record.record_id, digest, body, device_id, record.site_id,
+                                record.tube_code, record.test_type, record.status,
+                                record.collected_at, now))
+                persons += [(record.record_id, i + 1, p.source, p.id_number, p.full_name,
+                             p.date_of_birth, p.gender, p.phone, p.qid, int(p.declared_on_behalf),
+                             p.declarer_qid) for i, p in enumerate(record.persons)]
+                clocks.append(self._clock_row(record, delivery, now))
                 outcomes.append(CREATED)
+            for sql, rows in (("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)", samples),
+                              ("INSERT INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", persons),
+                              ("INSERT INTO sample_clock VALUES (?,?,?,?,?)", clocks),
+                              ("INSERT INTO conflicts VALUES (?,?,?,?)", conflicts)):
+                if rows:
+                    db.executemany(sql, rows)
             db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, device_id))
         return outcomes
+
+    @staticmethod
+    def _stored_digests(db, record_ids: set[str]) -> dict[str, str]:
+        ids, found = sorted(record_ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update((row[0], row[1]) for row in db.execute(
+                f"SELECT record_id, body_sha256 FROM samples WHERE record_id IN "
+                f"({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def count_samples(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]

@@ -67,13 +67,14 @@ def _belongs(s: str, c: str, r: str) -> str:
 class ResultsSQL:
     # --- clock ----------------------------------------------------------------------------------
 
-    def _store_clock(self, db: sqlite3.Connection, record: wire.SampleRecord,
-                     delivery: DeliveryClock | None, received_at: str) -> None:
+    @staticmethod
+    def _clock_row(record: wire.SampleRecord, delivery: DeliveryClock | None,
+                   received_at: str) -> tuple:
+        """The sample_clock row of a record received now: its corrected collection time."""
         received = datetime.fromisoformat(received_at)
         fixed = correct(record, delivery, received)
-        db.execute("INSERT INTO sample_clock VALUES (?,?,?,?,?)",
-                   (record.record_id, fixed.corrected_at and _utc(fixed.corrected_at), fixed.method,
-                    with_offset(delivery, received).offset_s, int(fixed.flagged)))
+        return (record.record_id, fixed.corrected_at and _utc(fixed.corrected_at), fixed.method,
+                with_offset(delivery, received).offset_s, int(fixed.flagged))
 
     def sample_clock(self, record_id: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT s.collected_at, c.* FROM samples s LEFT JOIN sample_clock c "

@@ -343,6 +343,8 @@ class CentralServerConfig:
                                 "switch).", one_of("vi", "en"))
     console_secure_cookies: bool = key(True, "Mark console cookies Secure (browsers then send them "
                                        "only over HTTPS or to localhost); keep true behind TLS.")
+    trusted_proxy: str = key("", "Address of the reverse proxy (nginx, Caddy) in front, whose "
+                             "X-Forwarded-For/-Proto are believed; empty: no proxy.")
     status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
                                          "(check mode); more are answered 429.", positive)
 

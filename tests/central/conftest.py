@@ -60,9 +60,10 @@ def pg_cluster():
 def pytest_generate_tests(metafunc):
     """Each central test runs twice, once per database, unless it is about SQLite files."""
     if "central_backend" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("central_backend", ["sqlite"] if only_sqlite else
-                             ["sqlite", "postgresql"], indirect=True)
+        marker = metafunc.definition.get_closest_marker
+        backends = ["sqlite"] if marker("sqlite_only") else ["postgresql"] if \
+            marker("postgresql_only") else ["sqlite", "postgresql"]
+        metafunc.parametrize("central_backend", backends, indirect=True)
 
 
 @pytest.fixture(autouse=True)
