@@ -192,10 +192,12 @@ def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
 
 def devices_table(report: list[dict]) -> str:
     """The device list as a fixed-width table, silent devices flagged at the end of their line."""
-    lines = [f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'version':<8} disk free"]
+    lines = [f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'quar.':>5} "
+             f"{'last scan':<25} {'version':<8} disk free"]
     for d in report:
         age = "never" if d["last_seen_age_s"] is None else f"{d['last_seen_age_s']} s"
         free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
         lines.append(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
+                     f"{d.get('quarantined', '-'):>5} {d.get('last_scan_at') or '-':<25} "
                      f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
     return "\n".join(lines)
