@@ -1,4 +1,5 @@
-"""Handlers of the central server's result and retention commands (`samplepoint central ...`).
+"""Handlers of every `samplepoint central ...` command (database, devices, accounts, exports,
+results, retention, backups).
 
 Called from samplepoint/cli.py, which owns the argument parser; see docs/results-and-retention.md.
 """

@@ -243,10 +243,11 @@ def person():
 @blueprint.route("/results", methods=["GET", "POST"])
 @auth.requires("results")
 def results():
+    if request.method == "POST":
+        request.max_content_length = UPLOAD_LIMIT    # before the form reads the body
     form = ResultsForm()
     report = None
     if request.method == "POST":
-        request.max_content_length = UPLOAD_LIMIT
         upload = request.files.get("file")
         if not form.validate_on_submit():
             report = {"error": g.t("sign_in.expired")}

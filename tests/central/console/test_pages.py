@@ -150,3 +150,14 @@ def test_console_pages_forbid_framing_caching_and_foreign_resources(console):
 def test_the_api_keeps_its_json_errors(console):
     answer = console.app.test_client().get("/api/v1/nothing")
     assert answer.status_code == 404 and answer.get_json()["error"] == "not-found"
+
+
+def test_results_files_larger_than_a_device_batch_upload(console):
+    client = console.client("lab")
+    token = form_token(client, "/console/results")
+    filler = ("," * 4 + " " * 1019 + "\n") * 9 * 1024                  # 9 MiB of empty rows
+    text = "tube_code,test_type,result,result_time,lab\n" + filler
+    answer = client.post("/console/results", data={
+        "csrf_token": token, "file": (io.BytesIO(text.encode()), "big.csv")},
+        content_type="multipart/form-data")
+    assert answer.status_code == 200 and "0 kết quả mới" in answer.get_data(as_text=True)
