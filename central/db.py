@@ -353,5 +353,9 @@ class CentralDB(ResultsSQL, ConsoleSQL):
         if since:
             query += " WHERE received_at >= ?"
             args = (since,)
-        for row in self.db.execute(query + " ORDER BY received_at, record_id", args):
+        for row in self.stream(query + " ORDER BY received_at, record_id", args):
             yield json.loads(row[0])
+
+    def stream(self, query: str, args=()):
+        """Rows of a long read (exports), fetched as they are consumed rather than all at once."""
+        yield from self.db.execute(query, args)

@@ -118,6 +118,6 @@ class ConsoleSQL:
             f" WHERE {where} ORDER BY s.received_at, s.record_id")
         if limit:
             query += f" LIMIT {int(limit)}"
-        for row in self.db.execute(query, args):
+        for row in self.stream(query, args):
             yield {"body": json.loads(row[0]), "received_at": row[1], "sampled_at": row[2],
                    "site_name": row[3], "result": row[4], "result_at": row[5]}

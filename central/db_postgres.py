@@ -119,6 +119,15 @@ class PostgresCentralDB(CentralDB):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             yield Connection(conn)
 
+    def stream(self, query: str, args=()):
+        """A server-side cursor on a connection of its own: an export of a whole province never
+        sits in memory, and the thread's connection stays free for other statements meanwhile."""
+        with psycopg.connect(self.url) as conn, conn.transaction():
+            with conn.cursor(name="samplepoint_stream", row_factory=_row_factory) as cursor:
+                cursor.itersize = 2000
+                cursor.execute(translate(query), tuple(args) or None)
+                yield from cursor
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

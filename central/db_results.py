@@ -158,7 +158,7 @@ class ResultsSQL:
 
     def needing_individual_test(self) -> Iterator[sqlite3.Row]:
         """People of pooled tubes whose latest result is positive, with the tube (streaming)."""
-        yield from self.db.execute(
+        yield from self.stream(
             f"SELECT s.tube_code, s.site_id, {_sampled('s', 'c')} AS collected_at,"
             " r.result_at, p.full_name, p.id_number, p.qid, p.phone FROM samples s"
             " JOIN persons p ON p.record_id = s.record_id"
