@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # System packages: what the product needs at run time, and what the tests drive for real.
-APT_RUNTIME := libzbar0 fonts-dejavu-core
+APT_RUNTIME := libzbar0 fonts-dejavu-core iw
 APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

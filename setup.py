@@ -12,7 +12,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"], exclude=["tests*", "benchmarks*"]),
     include_package_data=True,
-    data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service")))],
+    data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service"))),
+                ("share/samplepoint", ["provisioning/firstboot.sh"])],
     package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh"]},
     install_requires=[
         "flask>=2.3",
@@ -31,9 +32,12 @@ setup(
         "argon2-cffi>=21.3",
         "flask-login>=0.6",
         "flask-wtf>=1.2",
+        "pyyaml>=6.0",
+        "fhirclient>=4.4,<5",        # FHIR R4 (4.0.1) resource models: validates exported Bundles
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",
+                 "fhir.resources>=8.3,<9",      # a second FHIR model set (R4B) in the test receiver
                  "psycopg[binary]>=3.1", "gunicorn>=21.2"],
         # The central server for a whole province: PostgreSQL and several worker processes.
         "postgresql": ["psycopg[binary]>=3.1", "gunicorn>=21.2"],

@@ -161,8 +161,12 @@ def devices(args) -> int:
 
 
 def export(args) -> int:
-    """`central export --format F`: the writer is looked up in central.export.EXPORTERS."""
+    """`central export --format F`: the writer is looked up in central.export.EXPORTERS; FHIR
+    Bundles have their own command handler (docs/fhir.md)."""
     from central import export as exports
+
+    if args.format == "fhir":
+        return export_fhir(args)
 
     try:
         since = exports.since_utc(args.since)
@@ -318,3 +322,78 @@ def _local(text: str | None, tz) -> str:
     moment = datetime.fromisoformat(text)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def export_fhir(args, out=None) -> int:
+    """FHIR R4 transaction Bundles as NDJSON: one per sample, or per --samples-per-bundle samples."""
+    from central import fhir
+    from central.export import since_utc
+
+    out = out or sys.stdout
+    settings = central_settings(args)
+    systems = fhir.Systems(settings.fhir_identifier_base)
+    try:
+        since = since_utc(args.since)
+    except ValueError as exc:
+        raise config_module.ConfigError(f"--since: {exc}") from None
+    size = getattr(args, "samples_per_bundle", 1)
+    if not 1 <= size <= 1000:
+        raise config_module.ConfigError("--samples-per-bundle must be 1-1000")
+    bundles = samples = erased = 0
+    chunk: list = []
+
+    def flush():
+        nonlocal bundles
+        bundle = fhir.bundle(chunk, systems)
+        try:
+            fhir.validate(bundle)
+        except fhir.InvalidBundle as exc:
+            ids = ", ".join(data.body["record_id"] for data in chunk)
+            raise config_module.ConfigError(f"the Bundle for record(s) {ids} does not validate "
+                                            f"against FHIR R4: {exc}") from None
+        out.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+        bundles += 1
+        chunk.clear()
+
+    for item in open_db(args.db).fhir_samples(since):
+        if isinstance(item, str):
+            erased += 1
+            continue
+        chunk.append(item)
+        samples += 1
+        if len(chunk) == size:
+            flush()
+    if chunk:
+        flush()
+    log.info("exported %d samples as %d FHIR bundles (%d erased samples left out)",
+             samples, bundles, erased)
+    return 0
+
+
+def push_fhir(args) -> int:
+    """Send the units a FHIR server has not accepted yet; exit 1 when a Bundle was refused."""
+    from central import fhir
+    from central.fhir_push import Pusher, PushError, PushLock, session_from
+
+    settings = central_settings(args)
+    problem = config_module.http_url(args.url)
+    if problem:
+        raise config_module.ConfigError(f"--url {problem}")
+    if not 1 <= args.samples_per_bundle <= 1000:
+        raise config_module.ConfigError("--samples-per-bundle must be 1-1000")
+    try:
+        session = session_from(settings)
+    except OSError as exc:
+        raise config_module.ConfigError(f"cannot read the FHIR credentials ({exc.strerror}: "
+                                        f"{exc.filename})") from None
+    db = open_db(args.db)
+    try:
+        with PushLock(db.path):
+            report = Pusher(db, args.url, session, systems=fhir.Systems(settings.fhir_identifier_base),
+                            samples_per_bundle=args.samples_per_bundle,
+                            timeout=settings.fhir_timeout_s).run(args.max_bundles)
+    except PushError as exc:
+        raise config_module.ConfigError(str(exc)) from None
+    print(json.dumps(report.summary()))
+    return 1 if report.failed else 0
+

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from central.clocktrust import DeliveryClock
 from central.db_console import ConsoleSQL
+from central.db_fhir import FhirSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
 
@@ -118,7 +119,16 @@ MIGRATIONS = [
         erased_at TEXT NOT NULL
     );
     """,
-    # 4: the web console (docs/central.md): site names, accounts, the audit log.
+    # 4: what `central push-fhir` has delivered to each FHIR server (docs/fhir.md)
+    """
+    CREATE TABLE fhir_sent (
+        destination TEXT NOT NULL,
+        unit        TEXT NOT NULL,
+        sent_at     TEXT NOT NULL,
+        PRIMARY KEY (destination, unit)
+    );
+    """,
+    # 5: the web console (docs/central.md): site names, accounts, the audit log.
     """
     CREATE TABLE sites (
         site_id TEXT PRIMARY KEY,
@@ -160,7 +170,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL, ConsoleSQL):
+class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):

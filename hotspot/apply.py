@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 ETC = Path("/etc/samplepoint/hotspot")
 NM_CONF = Path("/etc/NetworkManager/conf.d/90-samplepoint-hotspot.conf")
 # add-then-delete: removes our table whether or not it exists
-DROP_TABLE = f"add table inet {render_module.TABLE}; delete table inet {render_module.TABLE}"
+DROP_TABLE = (f"add table inet {render_module.TABLE}; delete table inet {render_module.TABLE}; "
+              f"add table bridge {render_module.TABLE}; delete table bridge {render_module.TABLE}")
 UNITS = ("samplepoint-hostapd.service", "samplepoint-dnsmasq.service")
 
 
@@ -82,7 +83,11 @@ class Hotspot:
     def _steps_apply(self, files: dict[str, str]) -> list[tuple[str, Callable[[], None]]]:
         h = self.config.hotspot
         previous = self._installed_ruleset()
-        unmanaged = f"[keyfile]\nunmanaged-devices=interface-name:{h.interface}\n"
+        bridge = f"bridge={render_module.OWE_BRIDGE}" in files["hostapd.conf"].splitlines()
+        ap = render_module.OWE_BRIDGE if bridge else h.interface
+        names = [h.interface] + ([render_module.owe_interface(h.interface), ap] if bridge else [])
+        unmanaged = ("[keyfile]\nunmanaged-devices="
+                     + ";".join(f"interface-name:{n}" for n in names) + "\n")
         steps = [(f"write {name}", lambda n=name: self._write(ETC / n, files[n],
                                                                0o600 if n == "hostapd.conf" else 0o644))
                  for name in render_module.FILES]
@@ -91,11 +96,21 @@ class Hotspot:
         if self.has("rfkill"):
             steps.append(("unblock the radio (rfkill)", lambda: self.run(["rfkill", "unblock", "wlan"])))
         steps.append(("load the nftables ruleset", lambda: self._ruleset(files["hotspot.nft"], previous)))
+        if bridge:        # hostapd adds both networks' interfaces to it; the address lives on it
+            steps.append((f"create the bridge {ap} of the open and OWE networks",
+                          lambda: self._bridge(ap)))
         steps.append(("give the AP interface its address",
-                      lambda: self.run(["ip", "addr", "replace", h.address, "dev", h.interface])))
+                      lambda: self.run(["ip", "addr", "replace", h.address, "dev", ap])))
         for unit in UNITS:    # dnsmasq after the ruleset: it fills the ruleset's allow set
             steps.append((f"restart {unit}", lambda u=unit: self._restart(u)))
         return steps
+
+    def _bridge(self, name: str) -> None:
+        if not self.path(Path("/sys/class/net") / name).exists():
+            self.run(["ip", "link", "add", "name", name, "type", "bridge"])
+            self.undo.append((f"delete the bridge {name}",
+                              lambda: self.run(["ip", "link", "delete", name])))
+        self.run(["ip", "link", "set", name, "up"])
 
     def _nm(self, text: str | None) -> None:
         self._write(NM_CONF, text)

@@ -56,10 +56,27 @@ def uplink_networks(hotspot: HotspotConfig, detected: list[str]) -> list[ipaddre
     return networks
 
 
+def lease_count(iface: ipaddress.IPv4Interface) -> int:
+    """Addresses DHCP can hand out: the network minus its first FIRST_HOSTS and the broadcast."""
+    return iface.network.num_addresses - FIRST_HOSTS - 2
+
+
+def check_capacity(hotspot: HotspotConfig, iface: ipaddress.IPv4Interface) -> None:
+    leases = lease_count(iface)
+    if leases < hotspot.max_clients:
+        raise ConfigError(f"hotspot.address = {hotspot.address!r} leaves {leases} addresses for phones "
+                          f"but hotspot.max_clients = {hotspot.max_clients}; use a larger network "
+                          f"(e.g. /24) or lower max_clients")
+
+
 def check(hotspot: HotspotConfig, detected_uplink: list[str] = ()) -> ipaddress.IPv4Interface:
     """Raise ConfigError for the first problem; return the AP address when all is well."""
     iface = ap_network(hotspot)
+    check_capacity(hotspot, iface)
     check_channel(hotspot)
+    if hotspot.portal_port in hotspot.uplink_tcp_ports:
+        raise ConfigError(f"hotspot.uplink_tcp_ports opens {hotspot.portal_port}, the portal's port "
+                          f"(hotspot.portal_port), to the uplink side; remove it")
     if hotspot.uplink_interface == hotspot.interface:
         raise ConfigError(f"hotspot.uplink_interface = {hotspot.uplink_interface!r} is the AP "
                           f"interface itself; name the Ethernet or 4G interface, or leave it empty")

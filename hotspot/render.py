@@ -25,23 +25,51 @@ PROBE_HOSTS = (
     "www.msftncsi.com", "detectportal.firefox.com", "nmcheck.gnome.org",
 )
 DOH_CANARY = "use-application-dns.net"
+FALLBACK_DNS = ("1.1.1.1", "8.8.8.8")
+OWE_BRIDGE = "sphotspot0"      # joins the open and the OWE network when Enhanced Open is in use
+# Named nft counters of what the ruleset refused, by reason (never by address): `hotspot stats`
+BLOCK_COUNTERS = ("phone_to_device", "phone_ipv6", "phone_to_phone", "garden_port",
+                  "outside_garden", "uplink_to_device", "uplink_to_phones")
 
 
-def hostapd_conf(config: Config) -> str:
+def owe_interface(interface: str) -> str:
+    """The second (OWE) network's interface, hostapd's `bss=`: at most 15 characters."""
+    return f"{interface[:12]}owe"
+
+
+def ap_side(config: Config, owe: bool) -> str:
+    """The interface phones' packets arrive on: the radio itself, or with OWE the bridge that joins
+    the open and the OWE network (one address, one DHCP server, one ruleset for both)."""
+    return OWE_BRIDGE if owe and not config.hotspot.passphrase else config.hotspot.interface
+
+
+def _bss(h, ssid: bytes, hidden: bool) -> list[str]:
+    # hex keeps any UTF-8 SSID (Vietnamese letters, quotes) out of hostapd's string parsing
+    return [f"ssid2={ssid.hex()}", "utf8_ssid=1", f"ignore_broadcast_ssid={1 if hidden else 0}",
+            f"max_num_sta={h.max_clients}", f"ap_max_inactivity={h.idle_timeout_s}",
+            "disassoc_low_ack=1", f"ap_isolate={1 if h.isolate_clients else 0}"]
+
+
+def hostapd_conf(config: Config, owe: bool = False) -> str:
+    """With `owe` (and no passphrase): the visible open network plus a hidden OWE network tied to it
+    (OWE transition mode: phones that know OWE join the encrypted one by themselves)."""
     h = config.hotspot
     lines = [HEADER.rstrip("\n"),
              f"interface={h.interface}", "driver=nl80211", "ctrl_interface=/run/hostapd",
              "country_code=VN", "ieee80211d=1",
              f"hw_mode={'g' if h.band == '2.4' else 'a'}", f"channel={h.channel}",
-             "ieee80211n=1", "wmm_enabled=1",
-             # hex keeps any UTF-8 SSID (Vietnamese letters, quotes) out of hostapd's string parsing
-             f"ssid2={h.ssid.encode('utf-8').hex()}", "utf8_ssid=1",
-             "auth_algs=1", "ignore_broadcast_ssid=0",
-             f"max_num_sta={h.max_clients}", f"ap_max_inactivity={h.idle_timeout_s}",
-             "disassoc_low_ack=1", f"ap_isolate={1 if h.isolate_clients else 0}"]
+             "ieee80211n=1", "wmm_enabled=1", "auth_algs=1", *_bss(h, h.ssid.encode("utf-8"), False)]
     if h.passphrase:
-        lines += ["wpa=2", "wpa_key_mgmt=WPA-PSK", "rsn_pairwise=CCMP",
-                  f"wpa_passphrase={h.passphrase}"]
+        return "\n".join(lines + ["wpa=2", "wpa_key_mgmt=WPA-PSK", "rsn_pairwise=CCMP",
+                                  f"wpa_passphrase={h.passphrase}"]) + "\n"
+    if owe:
+        second = owe_interface(h.interface)
+        # the hidden network's name only has to differ; phones find it through the open one
+        hidden = h.ssid.encode("utf-8")[:28].decode("utf-8", "ignore").encode("utf-8") + b"-OWE"
+        lines += [f"bridge={OWE_BRIDGE}", f"owe_transition_ifname={second}",
+                  f"bss={second}", f"bridge={OWE_BRIDGE}", *_bss(h, hidden, True),
+                  "wpa=2", "wpa_key_mgmt=OWE", "rsn_pairwise=CCMP", "ieee80211w=2", "owe_groups=19",
+                  f"owe_transition_ifname={h.interface}"]
     return "\n".join(lines) + "\n"
 
 
@@ -50,76 +78,147 @@ def dhcp_range(iface: ipaddress.IPv4Interface) -> tuple[str, str]:
     return str(net.network_address + checks.FIRST_HOSTS + 1), str(net.broadcast_address - 1)
 
 
-def dnsmasq_conf(config: Config, iface: ipaddress.IPv4Interface) -> str:
+def _local_names(hosts, ip: str) -> list[str]:
+    """The name answers `ip` for A and NODATA for every other type, never asking upstream: a dead
+    uplink whose DNS drops queries must not delay the AAAA or HTTPS lookups a phone makes too."""
+    return [line for host in hosts for line in (f"address=/{host}/{ip}", f"local=/{host}/")]
+
+
+def upstream_servers(config: Config, resolvers: list[str] = ()) -> list[str]:
+    """Where allow-listed names are forwarded under `walled`: upstream_dns, else the uplink's own
+    resolvers (from /etc/resolv.conf at apply), else FALLBACK_DNS: at boot the uplink may not be
+    up yet, and the hotspot must start anyway."""
+    ip = config.hotspot.address.split("/")[0]
+    return (list(config.hotspot.upstream_dns) or [r for r in resolvers if r != ip]
+            or list(FALLBACK_DNS))
+
+
+def dnsmasq_conf(config: Config, iface: ipaddress.IPv4Interface, owe: bool = False,
+                 resolvers: list[str] = ()) -> str:
+    """Under policy `walled` only allow-listed names go upstream (no DNS tunnel out of the garden):
+    every other name is NXDOMAIN at once. Under `open`, Done lets a phone out anyway, so all go."""
     h = config.hotspot
     ip, (first, last) = str(iface.ip), dhcp_range(iface)
     lease_file = Path(config.device.data_dir) / "hotspot" / "dnsmasq.leases"
     lines = [HEADER.rstrip("\n"),
-             f"interface={h.interface}", "except-interface=lo", "bind-dynamic",
+             f"interface={ap_side(config, owe)}", "except-interface=lo", "bind-dynamic",
              "no-hosts", "domain-needed", "bogus-priv", "cache-size=1000",
              f"dhcp-range={first},{last},{iface.netmask},{h.dhcp_lease}",
              f"dhcp-option=option:router,{ip}", f"dhcp-option=option:dns-server,{ip}",
              "dhcp-authoritative", f"dhcp-leasefile={lease_file}",
              f"address=/{DOH_CANARY}/"]       # no address = NXDOMAIN: browsers keep our DNS
-    if h.upstream_dns:
+    servers = upstream_servers(config, resolvers)
+    walled = h.policy == "walled"
+    if walled:
+        lines += ["no-resolv", "address=/#/"]       # names not allow-listed: NXDOMAIN, never forwarded
+        if h.uplink_interface:
+            lines += [f"server=/{d}/{s}" for d in h.allow_domains for s in servers]
+    elif h.upstream_dns:
         lines.append("no-resolv")
         lines += [f"server={server}" for server in h.upstream_dns]
     if h.https_name:
         lines.append(f'dhcp-option=114,"https://{h.https_name}/api/captive"')
-        lines.append(f"address=/{h.https_name}/{ip}")
-    lines += [f"address=/{host}/{ip}" for host in PROBE_HOSTS]
+    lines += _local_names(PROBE_HOSTS + ((h.https_name,) if h.https_name else ()), ip)
     if h.uplink_interface and h.allow_domains:
         # one nftset line per domain keeps lines short; each also covers the subdomains
         lines += [f"nftset=/{d}/4#inet#{TABLE}#{ALLOW_SET}" for d in h.allow_domains]
     return "\n".join(lines) + "\n"
 
 
-def nftables_ruleset(config: Config, iface: ipaddress.IPv4Interface) -> str:
+def _set(items) -> str:
+    items = list(items)
+    return str(items[0]) if len(items) == 1 else "{ " + ", ".join(map(str, items)) + " }"
+
+
+def _rules_input(h, ap: str) -> list[tuple[str, list[str]]]:
+    """Phones reach DHCP, DNS and the portal; the uplink side reaches only uplink_tcp_ports."""
+    phones = ["meta nfproto ipv6 counter name phone_ipv6 drop",
+              "udp dport 67 accept", "udp dport 53 accept", "tcp dport 53 accept",
+              f"tcp dport {h.portal_port} accept", "icmp type echo-request accept",
+              "meta l4proto tcp counter name phone_to_device reject with tcp reset",
+              "counter name phone_to_device reject with icmpx type admin-prohibited"]
+    uplink = [# what the device's own uplink needs: IPv6 neighbours and routers, DHCP client answers
+              "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept",
+              "udp sport 67 udp dport 68 accept", "udp sport 547 udp dport 546 accept"]
+    if h.uplink_tcp_ports:
+        uplink.append(f"tcp dport {_set(h.uplink_tcp_ports)} accept")
+    uplink += ["meta pkttype != host counter name uplink_to_device drop",
+               "meta l4proto tcp counter name uplink_to_device reject with tcp reset",
+               "counter name uplink_to_device reject with icmpx type admin-prohibited"]
+    main = ['iif "lo" accept', "ct state established,related accept", "ct state invalid drop",
+            f"iifname {ap} jump phone_input", "jump uplink_input"]
+    return [("input", main), ("phone_input", phones), ("uplink_input", uplink)]
+
+
+def _rules_forward(h, ap: str, up: str) -> list[str]:
+    """Through the uplink: allow-listed addresses on the web ports only (walls on every other port)."""
+    fwd = []
+    if h.isolate_clients:
+        fwd.append(f"iifname {ap} oifname {ap} counter name phone_to_phone drop")
+    if h.uplink_interface:
+        fwd.append(f"iifname {ap} oifname {up} ip daddr @{ALLOW_SET} tcp dport {{ 80, 443 }} accept")
+        if h.allow_quic:
+            fwd.append(f"iifname {ap} oifname {up} ip daddr @{ALLOW_SET} udp dport 443 accept")
+        if h.policy == "open":
+            fwd.append(f"iifname {ap} oifname {up} ip saddr @{ADMITTED_SET} accept")
+        fwd.append(f"iifname {up} oifname {ap} ct state established,related accept")
+        fwd += [f"iifname {ap} ip daddr @{ALLOW_SET} meta l4proto tcp counter name garden_port "
+                "reject with tcp reset",
+                f"iifname {ap} ip daddr @{ALLOW_SET} counter name garden_port "
+                "reject with icmpx type admin-prohibited"]
+    fwd += [f"iifname {ap} meta l4proto tcp counter name outside_garden reject with tcp reset",
+            f"iifname {ap} counter name outside_garden reject with icmpx type admin-prohibited",
+            f"oifname {ap} counter name uplink_to_phones drop"]
+    return fwd
+
+
+def nftables_ruleset(config: Config, iface: ipaddress.IPv4Interface, owe: bool = False) -> str:
     h = config.hotspot
-    ap, up, port = f'"{h.interface}"', f'"{h.uplink_interface}"', h.portal_port
-    admit_open = h.policy == "open"
+    ap, up, port = f'"{ap_side(config, owe)}"', f'"{h.uplink_interface}"', h.portal_port
     pre = [f"iifname {ap} udp dport 53 redirect to :53",      # hard-coded DNS servers get ours
            f"iifname {ap} tcp dport 53 redirect to :53",
            f"iifname {ap} tcp dport 80 ip daddr @{ALLOW_SET} accept"]
-    if admit_open:
+    if h.policy == "open":
         pre.append(f"iifname {ap} tcp dport 80 ip saddr @{ADMITTED_SET} accept")
     pre.append(f"iifname {ap} tcp dport 80 redirect to :{port}")
-    inp = [f"iifname != {ap} accept", "ct state established,related accept",
-           "meta nfproto ipv6 drop", "udp dport 67 accept", "udp dport 53 accept",
-           "tcp dport 53 accept", f"tcp dport {port} accept", "icmp type echo-request accept",
-           "meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
-    fwd = []
-    if h.isolate_clients:
-        fwd.append(f"iifname {ap} oifname {ap} drop")
-    if h.uplink_interface:
-        fwd.append(f"iifname {ap} oifname {up} ip daddr @{ALLOW_SET} accept")
-        if admit_open:
-            fwd.append(f"iifname {ap} oifname {up} ip saddr @{ADMITTED_SET} accept")
-        fwd.append(f"iifname {up} oifname {ap} ct state established,related accept")
-    fwd += [f"iifname {ap} meta l4proto tcp reject with tcp reset",   # HTTPS fails at once
-            f"iifname {ap} reject with icmpx type admin-prohibited", f"oifname {ap} drop"]
 
-    def chain(name, hook, priority, rules):
-        body = "".join(f"\t\t{r}\n" for r in rules)
-        return (f"\tchain {name} {{\n\t\ttype {'nat' if 'nat' in priority else 'filter'} hook {hook} "
-                f"priority {priority.split(':')[-1]}; policy accept;\n{body}\t}}\n")
+    def chain(name, rules, hook=None, priority=""):
+        head = (f"\t\ttype {'nat' if 'nat' in priority else 'filter'} hook {hook} priority "
+                f"{priority.split(':')[-1]}; policy accept;\n" if hook else "")
+        return f"\tchain {name} {{\n{head}" + "".join(f"\t\t{r}\n" for r in rules) + "\t}\n"
 
     sets = "".join(f"\tset {name} {{\n\t\ttype ipv4_addr; flags timeout; timeout 12h;\n\t}}\n"
                    for name in (ALLOW_SET, ADMITTED_SET))
-    chains = (chain("prerouting", "prerouting", "nat:dstnat", pre) + chain("input", "input", "filter", inp)
-              + chain("forward", "forward", "filter", fwd))
+    counters = "".join(f"\tcounter {name} {{\n\t}}\n" for name in BLOCK_COUNTERS)
+    inputs = _rules_input(h, ap)
+    chains = (chain("prerouting", pre, "prerouting", "nat:dstnat")
+              + chain("input", inputs[0][1], "input", "filter")
+              + "".join(chain(name, rules) for name, rules in inputs[1:])
+              + chain("forward", _rules_forward(h, ap, up), "forward", "filter"))
     if h.uplink_interface:
-        chains += chain("postrouting", "postrouting", "nat:srcnat",
-                        [f"oifname {up} ip saddr {iface.network} masquerade"])
+        chains += chain("postrouting", [f"oifname {up} ip saddr {iface.network} masquerade"],
+                        "postrouting", "nat:srcnat")
     # declaring then deleting the table makes one atomic, repeatable replace of the old ruleset
     text = (HEADER + f"table inet {TABLE}\ndelete table inet {TABLE}\n"
-            f"table inet {TABLE} {{\n{sets}{chains}}}\n")
+            f"table bridge {TABLE}\ndelete table bridge {TABLE}\n"
+            f"table inet {TABLE} {{\n{counters}{sets}{chains}}}\n")
+    if ap_side(config, owe) == OWE_BRIDGE and h.isolate_clients:
+        radios = f'{{ "{h.interface}", "{owe_interface(h.interface)}" }}'
+        # the bridge joins two networks: frames between its ports (phones on the open and the
+        # OWE network) never cross it; ap_isolate covers phones of the same network
+        text += (f"table bridge {TABLE} {{\n\tcounter phone_to_phone {{\n\t}}\n"
+                 + chain("forward", [f"iifname {radios} oifname {radios} counter name phone_to_phone "
+                                     "drop"], "forward", "filter") + "}\n")
     return text
 
 
-def render(config: Config, detected_uplink: list[str] = ()) -> dict[str, str]:
-    """{file name: text} for the three configs; ConfigError names the key of any bad value."""
+def render(config: Config, detected_uplink: list[str] = (), owe: bool = False,
+           resolvers: list[str] = ()) -> dict[str, str]:
+    """{file name: text} for the three configs; ConfigError names the key of any bad value.
+    `owe`: Enhanced Open is in use (see `security`); `resolvers`: the uplink's DNS servers, used
+    when hotspot.upstream_dns is empty."""
     iface = checks.check(config.hotspot, detected_uplink)
-    return {"hostapd.conf": hostapd_conf(config),
-            "dnsmasq.conf": dnsmasq_conf(config, iface),
-            "hotspot.nft": nftables_ruleset(config, iface)}
+    owe = owe and not config.hotspot.passphrase
+    return {"hostapd.conf": hostapd_conf(config, owe),
+            "dnsmasq.conf": dnsmasq_conf(config, iface, owe, resolvers),
+            "hotspot.nft": nftables_ruleset(config, iface, owe)}

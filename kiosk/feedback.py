@@ -165,9 +165,13 @@ class GpioFeedback(FeedbackSink):
 
 
 def make_feedback(config, pin_factory=None) -> FeedbackSink:
-    """The back-end named by feedback.backend ('none' = log only)."""
+    """The back-end named by feedback.backend ('none' = log only; 'mock' = gpiozero's MockFactory
+    pins, for a device or test machine without the feedback board)."""
     fb = config.feedback
     if fb.backend == "none":
         return LogFeedback()
+    if fb.backend == "mock" and pin_factory is None:
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+        pin_factory = MockFactory(pin_class=MockPWMPin if fb.tonal_buzzer else None)
     return GpioFeedback(fb.buzzer_pin, fb.green_pin, fb.red_pin, fb.amber_pin, fb.button_pin,
                         tonal=fb.tonal_buzzer, pin_factory=pin_factory)

@@ -26,6 +26,9 @@ NEXT_POOL_SIZE = "Ống tiếp theo: {size} người"
 OPEN_TOO_LONG = "Ống {code} đã mở {minutes} phút ({count}) — đóng ống hoặc tiếp tục quét"
 CAMERA_MISSING = "Không mở được camera — đang thử lại; kiểm tra cáp camera"
 STORE_ERROR = "Lỗi lưu dữ liệu — không ghi nhận lần quét này; báo kỹ thuật viên"
+STORE_READONLY = ("Thẻ nhớ chỉ đọc — KHÔNG lưu được mẫu. Dừng lấy mẫu, ghi tay và báo kỹ thuật viên "
+                  "thay thẻ")
+STORE_FULL = "Thẻ nhớ đầy — KHÔNG lưu được lần quét này. Dừng lấy mẫu và báo kỹ thuật viên"
 CLOCK_UNSYNCHRONISED = ("Đồng hồ thiết bị chưa được đồng bộ — giờ lấy mẫu sẽ được máy chủ hiệu chỉnh; "
                         "kiểm tra kết nối mạng")
 CLOCK_SYNCHRONISED = "Đồng hồ thiết bị đã được đồng bộ"

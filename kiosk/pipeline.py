@@ -22,7 +22,7 @@ from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
-from samplepoint.store import Store
+from samplepoint.store import Store, StoreError, explain
 
 log = logging.getLogger(__name__)
 TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
@@ -168,17 +168,16 @@ class Kiosk:
         """Apply one workflow event. A failed commit stops its feedback and signals an error instead."""
         with self._lock:
             new_state, effects = workflow.handle(self.state, event, self.settings)
+            counted = replace(self.summary)      # the run summary counts only what committed
             try:
                 with self.store.transaction():    # all data of one event commits together
                     for effect in effects:
                         if not isinstance(effect, (workflow.Feedback, workflow.CheckStatus)):
                             self.apply(effect)
-            except Exception:
-                log.exception("store write failed; event %s not applied", type(event).__name__)
-                # Back to what the store holds; the signed-in staff member stays signed in.
-                self.state = replace(self._restore(), staff_id=self.state.staff_id,
-                                     staff_name=self.state.staff_name)
-                self.feedback.signal(workflow.ERROR, messages.STORE_ERROR, "store-error")
+            except Exception as exc:
+                self.summary.people, self.summary.tubes_closed, self.summary.tubes_cancelled = (
+                    counted.people, counted.tubes_closed, counted.tubes_cancelled)
+                self._store_failed(event, exc)
                 return
             self.state = new_state
             for effect in effects:
@@ -186,6 +185,31 @@ class Kiosk:
                     self._signal(effect)
                 elif isinstance(effect, workflow.CheckStatus):
                     self.check_status(effect)
+
+    def _store_failed(self, event: workflow.Event, exc: Exception) -> None:
+        """A commit failed: nothing of the event is kept, staff see why in red."""
+        import sqlite3
+        if isinstance(exc, (sqlite3.Error, OSError, StoreError)):
+            problem = explain(exc, self.store.path)
+            log.error("store write failed, %s not applied: %s", type(event).__name__, problem)
+        else:
+            problem = ""
+            log.exception("store write failed; event %s not applied", type(event).__name__)
+        try:
+            # Back to what the store holds; the signed-in staff member stays signed in.
+            self.state = replace(self._restore(), staff_id=self.state.staff_id,
+                                 staff_name=self.state.staff_name)
+        except Exception as again:                                   # noqa: BLE001
+            log.error("store unreadable as well (%s); keeping the last known state", again)
+        message, detail = ((messages.STORE_READONLY, "store-readonly") if "read-only" in problem else
+                           (messages.STORE_FULL, "store-full") if "no space" in problem else
+                           (messages.STORE_ERROR, "store-error"))
+        self._send(workflow.ERROR, message, detail)
+
+    def announce_store_fault(self, problem: str) -> None:
+        """Say at start that this store cannot be written (a read-only card): red before any scan."""
+        log.error("the kiosk runs on a read-only copy of the database: %s", problem)
+        self._send(workflow.ERROR, messages.STORE_READONLY, "store-readonly")
 
     def apply(self, effect) -> None:
         """Commit one data effect to the store."""

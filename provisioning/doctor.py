@@ -22,6 +22,10 @@ SERVICES = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
             "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
             "samplepoint-display.service"]
 ONBOARD_DRIVERS = {"brcmfmac"}
+# Units that stand down by their own conditions when their hardware is absent, and why.
+STANDS_DOWN = {"samplepoint-display.service": "no screen (tty1)",
+               **{f"samplepoint-{n}.service": "no Wi-Fi radio"
+                  for n in ("hotspot", "hostapd", "dnsmasq", "portal", "admit")}}
 CLOCK_TOLERANCE_S = 120.0
 
 
@@ -46,11 +50,17 @@ class Probes:
     ntp_synchronized: object = real_probes.ntp_synchronized    # () -> bool | None
     now: object = lambda: datetime.now(timezone.utc)
     disk_usage: object = real_probes.disk_usage                # (path) -> (total, free)
+    read_only: object = real_probes.read_only                  # (path) -> True on a read-only mount
     db_integrity: object = real_probes.db_integrity            # (path) -> "ok" | problem
     service_state: object = real_probes.service_state          # (unit) -> "active" | ...
+    hotspot_stats: object = real_probes.hotspot_stats          # (config) -> hotspot.stats.Stats
 
 
 def check_camera(config, p: Probes) -> Result:
+    if config.camera.source.startswith("replay:"):
+        return Result("camera", WARN, f"camera.source is a replay folder "
+                      f"({config.camera.source.removeprefix('replay:')}), not a camera",
+                      "set source = 'picamera2' (or 'v4l2:/dev/video0') in [camera] on a real device")
     if p.service_state("samplepoint-kiosk.service") == "active":
         frames_note = "in use by the running kiosk (its watchdog covers frames)"
     else:
@@ -71,8 +81,9 @@ def check_camera(config, p: Probes) -> Result:
 
 
 def check_gpio(config, p: Probes) -> Result:
-    if getattr(getattr(config, "feedback", None), "backend", "gpio") == "none":
-        return Result("gpio", WARN, "feedback.backend = none: no buzzer, LEDs or close button",
+    backend = getattr(getattr(config, "feedback", None), "backend", "gpio")
+    if backend in ("none", "mock"):
+        return Result("gpio", WARN, f"feedback.backend = {backend}: no buzzer, LEDs or close button",
                       "set backend = 'gpio' in [feedback] on a device with the feedback board")
     try:
         name = p.gpio_factory()
@@ -100,6 +111,20 @@ def check_ap(config, p: Probes) -> Result:
                       "phones at once, and it does not isolate clients",
                       "for busy sites use a USB Wi-Fi adapter that supports AP mode")
     return Result("ap-radio", OK, f"{iface} driver {driver}")
+
+
+def check_hotspot(config, p: Probes) -> Result:
+    """Which Wi-Fi protection is in use (docs/hotspot.md says which phones join which network)."""
+    from hotspot.stats import summary
+    found = p.hotspot_stats(config)
+    if found.security == "not applied":
+        return Result("hotspot", WARN, "no hotspot configuration installed",
+                      "sudo samplepoint hotspot apply --config /etc/samplepoint/samplepoint.toml")
+    if found.security.startswith("open"):
+        return Result("hotspot", WARN, summary(found) + " (declarations cross the air unencrypted)",
+                      "use a USB Wi-Fi adapter that supports Enhanced Open (OWE) and apply again, "
+                      "or set hotspot.passphrase")
+    return Result("hotspot", OK, summary(found))
 
 
 def check_uplink(config, p: Probes) -> Result:
@@ -152,6 +177,10 @@ def check_disk(config, p: Probes) -> Result:
     if not Path(config.device.data_dir).is_dir():
         return Result("disk", FAIL, f"no data directory {config.device.data_dir}",
                       "run samplepoint provision (it creates the directory, mode 0700)")
+    if p.read_only(config.device.data_dir):
+        return Result("disk", FAIL, f"{config.device.data_dir} is on a read-only file system: "
+                      "nothing can be saved (the SD card is failing or was remounted read-only)",
+                      "stop sampling; copy the data off now and replace the card (docs/recovery.md)")
     total, free = p.disk_usage(config.device.data_dir)
     share = free / total if total else 0.0
     text = f"{free // 2**20} MiB free ({share:.0%}) at {config.device.data_dir}"
@@ -182,6 +211,10 @@ def check_services(config, p: Probes) -> list[Result]:
         name = unit.removeprefix("samplepoint-").removesuffix(".service")
         if state == "active":
             results.append(Result(f"service:{name}", OK, "active"))
+        elif state == "condition-unmet":
+            why = STANDS_DOWN.get(unit, "its start conditions are not met")
+            results.append(Result(f"service:{name}", WARN, f"stood down: {why}",
+                                  f"systemctl status {unit} names the condition"))
         else:
             results.append(Result(f"service:{name}", FAIL, state or "unknown",
                                   f"journalctl -u {unit} -n 50; then systemctl restart {unit}"))
@@ -202,7 +235,8 @@ def run_checks(config, p: Probes) -> list[Result]:
     central, server_time = central if isinstance(central, tuple) else (central, None)
     services = _guarded("services", check_services, config, p)
     return [_guarded("camera", check_camera, config, p), _guarded("gpio", check_gpio, config, p),
-            _guarded("ap-radio", check_ap, config, p), _guarded("uplink", check_uplink, config, p),
+            _guarded("ap-radio", check_ap, config, p), _guarded("hotspot", check_hotspot, config, p),
+            _guarded("uplink", check_uplink, config, p),
             central, _guarded("clock", check_clock, config, p, server_time),
             _guarded("disk", check_disk, config, p), _guarded("database", check_database, config, p),
             *(services if isinstance(services, list) else [services])]

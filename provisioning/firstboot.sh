@@ -1,51 +1,79 @@
 #!/bin/bash
-# samplepoint first boot, shared by both Raspberry Pi OS styles (firstrun.sh and cloud-init).
-# Moves this device's config and enrolment code off the boot partition (mounted world-readable)
-# into place with mode 0600, then lets samplepoint-enrol.service trade the code for a token.
-# Usage: firstboot.sh HOSTNAME BOOT_DIR
+# samplepoint first boot: applies what `samplepoint prepare-sd` left on the card's boot partition.
+# Run by samplepoint-firstboot.service before every samplepoint service, on both Raspberry Pi OS
+# styles (Bookworm firstrun.sh and Trixie cloud-init are left to the Raspberry Pi Imager).
+#   - sets the hostname from samplepoint/hostname
+#   - moves samplepoint/samplepoint.toml to /etc/samplepoint and samplepoint/enrol-code to
+#     /var/lib/samplepoint (0600, the service user's), deleting the boot copy of the code at once:
+#     the boot partition is readable by every local user
+#   - gives the device its own SSH host keys (cards written from one golden image share them)
+#   - renames the card's config to samplepoint.toml.applied, so the next boot does nothing
+# Usage: firstboot.sh [BOOT_DIR]     (default: /boot/firmware, else /boot)
 # SAMPLEPOINT_ROOT (tests only) prefixes every system path and skips what would touch the host.
 set -u
-HOST="$1"
-BOOT="${2:-/boot/firmware}"
-SRC="$BOOT/samplepoint"
 R="${SAMPLEPOINT_ROOT:-}"
+if [ -n "${1:-}" ]; then
+    BOOT="$1"
+elif [ -d "$R/boot/firmware/samplepoint" ] || [ ! -d "$R/boot/samplepoint" ]; then
+    BOOT="$R/boot/firmware"
+else
+    BOOT="$R/boot"
+fi
+SRC="$BOOT/samplepoint"
 umask 077
 log() { echo "samplepoint-firstboot: $*"; }
+fail=0
 
-if [ -n "$HOST" ] && [ "$(cat "$R/etc/hostname" 2>/dev/null)" != "$HOST" ]; then
-    OLD="$(cat "$R/etc/hostname" 2>/dev/null | tr -d ' \t\r\n')"
-    echo "$HOST" > "$R/etc/hostname"
-    chmod 644 "$R/etc/hostname"
-    [ -n "$OLD" ] && sed -i "s/127.0.1.1.*${OLD}/127.0.1.1\t${HOST}/g" "$R/etc/hosts"
-    [ -z "$R" ] && hostname "$HOST" 2>/dev/null
-    log "hostname set"
-fi
+new_host_keys() {
+    [ -x "$R/usr/bin/ssh-keygen" ] || return 0
+    if [ -n "$R" ]; then log "test root: SSH host keys left alone"; return 0; fi
+    rm -f /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub
+    ssh-keygen -A >/dev/null && log "new SSH host keys: $(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null | cut -d' ' -f2)"
+}
 
-install -d -m 0750 "$R/etc/samplepoint"
-install -d -m 0700 "$R/var/lib/samplepoint"
 if [ -f "$SRC/samplepoint.toml" ]; then
-    install -m 0600 "$SRC/samplepoint.toml" "$R/etc/samplepoint/samplepoint.toml"
-    log "config installed"
+    HOST="$(tr -d ' \t\r\n' < "$SRC/hostname" 2>/dev/null)"
+    if [ -n "$HOST" ] && [ "$(cat "$R/etc/hostname" 2>/dev/null)" != "$HOST" ]; then
+        OLD="$(tr -d ' \t\r\n' < "$R/etc/hostname" 2>/dev/null)"
+        echo "$HOST" > "$R/etc/hostname" && chmod 644 "$R/etc/hostname"
+        if [ -n "$OLD" ] && grep -q "127.0.1.1" "$R/etc/hosts" 2>/dev/null; then
+            sed -i "s/^127\.0\.1\.1.*/127.0.1.1\t${HOST}/" "$R/etc/hosts"
+        else
+            printf '127.0.1.1\t%s\n' "$HOST" >> "$R/etc/hosts"
+        fi
+        [ -z "$R" ] && hostname "$HOST" 2>/dev/null
+        log "hostname $HOST"
+    fi
+    install -d -m 0750 "$R/etc/samplepoint"
+    install -d -m 0700 "$R/var/lib/samplepoint"
+    if install -m 0600 "$SRC/samplepoint.toml" "$R/etc/samplepoint/samplepoint.toml"; then
+        log "site config installed in /etc/samplepoint/samplepoint.toml"
+    else
+        log "FAILED to install the site config; services keep the image's config"; fail=1
+    fi
+    if [ -f "$SRC/enrol-code" ]; then
+        if install -m 0600 "$SRC/enrol-code" "$R/var/lib/samplepoint/enrol-code"; then
+            shred -u "$SRC/enrol-code" 2>/dev/null || rm -f "$SRC/enrol-code"
+            log "enrolment code moved off the boot partition"
+        else
+            log "FAILED to move the enrolment code"; fail=1
+        fi
+    fi
+    if [ -z "$R" ] && id samplepoint >/dev/null 2>&1; then
+        chown samplepoint:samplepoint /etc/samplepoint/samplepoint.toml /var/lib/samplepoint
+        [ -f /var/lib/samplepoint/enrol-code ] && chown samplepoint:samplepoint /var/lib/samplepoint/enrol-code
+        chgrp samplepoint /etc/samplepoint
+    fi
+    new_host_keys
+    if [ -x "$R/opt/samplepoint/venv/bin/samplepoint" ] && [ -z "$R" ]; then
+        /opt/samplepoint/venv/bin/samplepoint config check --config /etc/samplepoint/samplepoint.toml \
+            || log "the card's config is refused (see above): fix sites.csv and run prepare-sd again"
+    fi
+    if [ "$fail" = 0 ]; then
+        mv -f "$SRC/samplepoint.toml" "$SRC/samplepoint.toml.applied"
+        log "card settings applied; this is not repeated on the next boot"
+    fi
+elif ! ls "$R"/etc/ssh/ssh_host_*_key >/dev/null 2>&1; then
+    new_host_keys
 fi
-if [ -f "$SRC/enrol-code" ]; then
-    install -m 0600 "$SRC/enrol-code" "$R/var/lib/samplepoint/enrol-code"
-    # The boot copy goes now: the boot partition is readable by every local user.
-    shred -u "$SRC/enrol-code" 2>/dev/null || rm -f "$SRC/enrol-code"
-    log "enrolment code moved off the boot partition"
-fi
-
-if [ -n "$R" ]; then
-    log "test root: provision skipped"
-elif [ -x /opt/samplepoint/venv/bin/samplepoint ]; then
-    /opt/samplepoint/venv/bin/samplepoint provision --config /etc/samplepoint/samplepoint.toml \
-        || log "provision failed: run 'samplepoint doctor' and see docs/install-pi.md"
-    systemctl enable samplepoint-enrol.service
-else
-    log "samplepoint is not installed in this image: see docs/install-pi.md (image build)"
-fi
-if [ -z "$R" ] && id samplepoint >/dev/null 2>&1; then
-    chown samplepoint:samplepoint /etc/samplepoint/samplepoint.toml /var/lib/samplepoint \
-        /var/lib/samplepoint/enrol-code 2>/dev/null
-    chgrp samplepoint /etc/samplepoint
-fi
-exit 0
+exit "$fail"

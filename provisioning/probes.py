@@ -123,10 +123,28 @@ def db_integrity(path: Path) -> str:
     return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
 
 
+def read_only(path: str) -> bool:
+    """True when path's file system is mounted read-only (what a dying SD card does)."""
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def service_state(unit: str) -> str:
+    """systemd's ActiveState, or "condition-unmet" for a unit that stood down by its own conditions."""
     try:
-        done = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+        done = subprocess.run(["systemctl", "show", "--property=ActiveState,ConditionResult,"
+                               "ConditionTimestampMonotonic", unit], capture_output=True, text=True,
                               timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown (systemctl unavailable)"
-    return done.stdout.strip() or "unknown"
+    props = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
+    state = props.get("ActiveState", "").strip() or "unknown"
+    checked = props.get("ConditionTimestampMonotonic", "0").strip() not in ("", "0")
+    if state == "inactive" and checked and props.get("ConditionResult") == "no":
+        return "condition-unmet"
+    return state
+
+
+def hotspot_stats(config):
+    """The hotspot's protection in use and its counters (hotspot.stats; counts only, no addresses)."""
+    from hotspot import stats
+    return stats.collect(config, time.time())

@@ -25,15 +25,20 @@ VENV = "/opt/samplepoint/venv"
 DATA_DIR = "/var/lib/samplepoint"
 CONFIG = "/etc/samplepoint/samplepoint.toml"
 UNIT_DIR = "/etc/systemd/system"
-APT_PACKAGES = ["python3-venv", "python3-picamera2", "libzbar0", "hostapd", "dnsmasq", "nftables",
-                "chromium", "cage", "mtools", "sqlite3"]
-DEVICE_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
+# dnsmasq-base, not dnsmasq: the full package enables a dnsmasq.service of its own on port 53.
+APT_PACKAGES = ["python3-venv", "libzbar0", "hostapd", "dnsmasq-base", "nftables", "iw", "chromium", "cage",
+                "mtools", "sqlite3"]
+# Only Raspberry Pi OS's archive has these; elsewhere (a PC test image) they are skipped with a note.
+APT_OPTIONAL = ["python3-picamera2"]
+DIST = "/opt/samplepoint/dist"
+FIRSTBOOT = Path(__file__).with_name("firstboot.sh")
+DEVICE_UNITS = ["samplepoint-firstboot.service", "samplepoint-kiosk.service", "samplepoint-forwarder.service",
                 "samplepoint-portal.service", "samplepoint-hotspot.service",
                 "samplepoint-hostapd.service", "samplepoint-dnsmasq.service",
                 "samplepoint-display.service", "samplepoint-enrol.service",
                 "samplepoint-admit.service"]
 # hostapd and dnsmasq are (re)started by `samplepoint hotspot apply`, not enabled on their own.
-ENABLED_UNITS = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
+ENABLED_UNITS = ["samplepoint-firstboot.service", "samplepoint-kiosk.service", "samplepoint-forwarder.service",
                  "samplepoint-portal.service", "samplepoint-hotspot.service",
                  "samplepoint-display.service", "samplepoint-enrol.service",
                  "samplepoint-admit.service"]
@@ -86,21 +91,68 @@ def units_source() -> Path:
 
 # --- steps: each returns a one-line result and counts its changes on the target ----------------
 
+def _apt_script() -> str:
+    """Shell lines for the image: apt-get update first, and only when something is missing."""
+    return f"""missing=""; optional=""
+for p in {' '.join(APT_PACKAGES)}; do
+    dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+for p in {' '.join(APT_OPTIONAL)}; do
+    dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'install ok installed' || optional="$optional $p"
+done
+if [ -n "$missing$optional" ]; then
+    echo "samplepoint: updating the package lists"
+    apt-get update -qq
+    for p in $optional; do
+        if apt-cache show "$p" >/dev/null 2>&1; then missing="$missing $p"
+        else echo "samplepoint: note: $p is not in this system's archive (Raspberry Pi OS has it); skipped"; fi
+    done
+    if [ -n "$missing" ]; then
+        echo "samplepoint: installing$missing"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+    fi
+fi
+# samplepoint hotspot owns the firewall: Debian's nftables.service would flush it at boot.
+systemctl --root=/ --quiet disable nftables.service 2>/dev/null || true"""
+
+
 def step_packages(t: Target, args) -> str:
     if not t.on_host:
-        t.record(["apt-get", "install", "-y", *APT_PACKAGES])
+        t.recorded.append(_apt_script())
         return "recorded for the device (apt does not run with --root)"
     missing = [p for p in APT_PACKAGES if "install ok installed" not in _dpkg_status(t, p)]
-    if not missing:
+    optional = [p for p in APT_OPTIONAL if "install ok installed" not in _dpkg_status(t, p)]
+    if not missing and not optional:
         return "all installed"
     try:
         t.run(["apt-get", "update", "-qq"])
-        t.run(["apt-get", "install", "-y", "-qq", *missing])
+        missing += [p for p in optional if _apt_knows(t, p)]
+        if missing:
+            t.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing])
     except StepFailed as exc:
         raise StepFailed(str(exc), "check the uplink and /etc/apt/sources.list; python3-picamera2 "
                                    "and cage come from Raspberry Pi OS / Debian bookworm or later") from None
+    _disable_debian_firewall(t)
+    if not missing:
+        return "all installed (" + " ".join(optional) + " not in this system's archive)"
     t.changes += 1
     return "installed " + " ".join(missing)
+
+
+def _disable_debian_firewall(t: Target) -> None:
+    """samplepoint hotspot owns the firewall: Debian's nftables.service would flush it at boot."""
+    try:
+        t.run(["systemctl", "--quiet", "disable", "nftables.service"])
+    except StepFailed:
+        pass
+
+
+def _apt_knows(t: Target, package: str) -> bool:
+    try:
+        t.run(["apt-cache", "show", package])
+        return True
+    except StepFailed:
+        return False
 
 
 def _dpkg_status(t: Target, package: str) -> str:
@@ -212,39 +264,121 @@ def _command_link(t: Target) -> bool:
     return True
 
 
+def _wheel_version(path: Path) -> str:
+    """The version in a wheel's file name (samplepoint-0.2.0-py3-none-any.whl -> 0.2.0)."""
+    parts = path.name.split("-")
+    if len(parts) < 5 or not path.name.endswith(".whl"):
+        raise StepFailed(f"{path.name} is not a wheel file name", "pass the .whl as built by pip wheel")
+    return parts[1]
+
+
+def _build_wheel(tree: Path, out: Path) -> Path:
+    """A wheel of a source checkout, so that what is installed is a package, never the tree."""
+    run_command([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+                 str(out), str(tree)])
+    wheels = sorted(out.glob("samplepoint-*.whl"))
+    if not wheels:
+        raise StepFailed(f"no wheel was built from {tree}", "check that pip can build the checkout")
+    return wheels[-1]
+
+
+def software(args, workdir: Path) -> tuple[Path, list[Path], bool]:
+    """(the samplepoint wheel, every wheel to carry, offline) for --source/--wheels.
+
+    --source is a wheel, a folder of wheels (a wheelhouse: installed with no index), or a source
+    checkout (a wheel is built from it); without it, the checkout provision runs from.
+    """
+    tree = Path(__file__).resolve().parents[1]
+    source = Path(args.source) if args.source else (tree if (tree / "setup.py").exists() else None)
+    if source is None:
+        raise StepFailed("this copy of samplepoint was installed from a package, and no --source "
+                         "was given", "pass --source with the samplepoint .whl to install")
+    extra = sorted(Path(args.wheels).glob("*.whl")) if getattr(args, "wheels", None) else []
+    if source.is_file():
+        main = source
+    elif (source / "setup.py").exists() or (source / "pyproject.toml").exists():
+        main = _build_wheel(source, workdir)
+    elif source.is_dir() and list(source.glob("samplepoint-*.whl")):
+        extra += sorted(p for p in source.glob("*.whl") if not p.name.startswith("samplepoint-"))
+        main = sorted(source.glob("samplepoint-*.whl"), key=lambda p: p.stat().st_mtime)[-1]
+    else:
+        raise StepFailed(f"--source {source} is neither a wheel, a folder of wheels nor a source "
+                         "checkout", "pass the samplepoint .whl (python -m pip wheel --no-deps .)")
+    _wheel_version(main)
+    offline = bool(extra)
+    return main, [main, *extra], offline
+
+
 def step_venv(t: Target, args) -> str:
+    import tempfile
     linked = _command_link(t)
     t.changes += linked
-    tree = Path(__file__).resolve().parents[1]
-    # From a source checkout install that checkout; from an installed copy, the same version.
-    source = args.source or (str(tree) if (tree / "setup.py").exists()
-                             else f"samplepoint=={samplepoint.__version__}")
     create = ["python3", "-m", "venv", "--system-site-packages", VENV]
-    install = [f"{VENV}/bin/pip", "install", "--upgrade", source]
-    if not t.on_host:
-        t.record(create)
-        t.record(install)
-        return "recorded for the device (a venv is built where it runs)" + \
-            ("; /usr/local/bin/samplepoint linked" if linked else "")
-    changed = []
-    if not Path(VENV, "bin", "python").exists():
-        t.run(create)
-        changed.append("venv created")
-    try:
-        installed = t.run([f"{VENV}/bin/python", "-c", "import samplepoint; print(samplepoint.__version__)"])
-    except StepFailed:
-        installed = ""
-    if installed.strip() != samplepoint.__version__:
+    with tempfile.TemporaryDirectory(prefix="samplepoint-wheel-") as tmp:
+        main, wheels, offline = software(args, Path(tmp))
+        version = _wheel_version(main)
+        if not t.on_host:
+            carried = _carry(t, wheels)
+            index = ["--no-index"] if offline else []
+            t.record(create)
+            t.record([f"{VENV}/bin/pip", "install", "--quiet", "--upgrade", *index, "--find-links", DIST,
+                      f"{DIST}/{main.name}"])
+            return (f"samplepoint {version} and {len(wheels) - 1} other wheel(s) carried into {DIST}"
+                    f"{' (' + str(carried) + ' new)' if carried else ''}; install recorded"
+                    + ("; /usr/local/bin/samplepoint linked" if linked else ""))
+        changed = []
+        if not Path(VENV, "bin", "python").exists():
+            t.run(create)
+            changed.append("venv created")
         try:
-            t.run(install)
-        except StepFailed as exc:
-            raise StepFailed(str(exc), "check the uplink or pass --source with a wheel or source "
-                                       "folder of samplepoint") from None
-        changed.append(f"samplepoint {samplepoint.__version__} installed")
+            installed = t.run([f"{VENV}/bin/python", "-c",
+                               "import samplepoint; print(samplepoint.__version__)"]).strip()
+        except StepFailed:
+            installed = ""
+        if installed != version:
+            index = ["--no-index"] if offline else []
+            links = ["--find-links", str(Path(wheels[-1]).parent)] if offline else []
+            try:
+                t.run([f"{VENV}/bin/pip", "install", "--upgrade", *index, *links, str(main)])
+            except StepFailed as exc:
+                raise StepFailed(str(exc), "check the uplink or pass --wheels with a folder of the "
+                                           "dependencies' wheels") from None
+            changed.append(f"samplepoint {installed or 'none'} -> {version} installed")
+            _restart_running(t)
     if not changed:
-        return f"samplepoint {installed.strip()} in {VENV}"
+        return f"samplepoint {version} in {VENV}"
     t.changes += not linked
     return ", ".join(changed)
+
+
+def _carry(t: Target, wheels: list[Path]) -> int:
+    """Copy the wheels into the image's DIST folder (only they stay there); returns how many were new."""
+    import shutil
+    dist = t.path(DIST)
+    dist.mkdir(parents=True, exist_ok=True)
+    names = {w.name for w in wheels}
+    for old in dist.glob("*.whl"):
+        if old.name not in names:
+            old.unlink()
+    new = 0
+    for wheel in wheels:
+        target = dist / wheel.name
+        if not target.exists() or target.stat().st_size != wheel.stat().st_size:
+            shutil.copyfile(wheel, target)
+            os.chmod(target, 0o644)
+            new += 1
+    t.changes += bool(new)
+    return new
+
+
+def _restart_running(t: Target) -> None:
+    """Services run the new version at once (try-restart leaves stopped ones stopped)."""
+    long_running = [u for u in ENABLED_UNITS if u not in ("samplepoint-firstboot.service",
+                                                           "samplepoint-enrol.service")]
+    try:
+        t.run(["systemctl", "try-restart", *long_running])
+    except StepFailed:
+        pass        # no systemd (a chroot): nothing runs yet
 
 
 def _write_if_different(t: Target, path: Path, data: str, mode: int, uid: int, gid: int) -> bool:
@@ -298,6 +432,20 @@ def step_secrets(t: Target, args) -> str:
     return ", ".join(done)
 
 
+PRESET = "/etc/systemd/system-preset/10-samplepoint.preset"
+# Daemons whose Debian packages enable them, but which samplepoint runs its own way (or not at all).
+PRESET_DISABLED = ["nftables.service", "hostapd.service", "dnsmasq.service"]
+
+
+def preset_text(central: bool) -> str:
+    """systemd applies presets to every unit at a card's first boot (machine-id "uninitialized"):
+    this file decides what that enables, before Debian's "enable *" does."""
+    enabled = ENABLED_UNITS + (CENTRAL_UNITS if central else [])
+    disabled = [u for u in DEVICE_UNITS + CENTRAL_UNITS if u not in enabled] + PRESET_DISABLED
+    return ("# Written by samplepoint provision: what a card's first boot enables (systemctl preset-all).\n"
+            + "".join(f"enable {u}\n" for u in enabled) + "".join(f"disable {u}\n" for u in disabled))
+
+
 def step_units(t: Target, args) -> str:
     source = units_source()
     names = DEVICE_UNITS + (CENTRAL_UNITS if args.central else [])
@@ -306,6 +454,8 @@ def step_units(t: Target, args) -> str:
         path = t.path(f"{UNIT_DIR}/{name}")
         if _write_if_different(t, path, (source / name).read_text(encoding="utf-8"), 0o644, 0, 0):
             written.append(name)
+    if _write_if_different(t, t.path(PRESET), preset_text(args.central), 0o644, 0, 0):
+        written.append(Path(PRESET).name)
     if not written:
         return f"{len(names)} units up to date"
     if t.on_host:
@@ -352,17 +502,30 @@ def _enabled_state(t: Target, name: str) -> str:
         return "disabled"
 
 
+SEAL = """# Every card written from this image must become its own machine: systemd makes a new
+# machine-id at first boot (and runs ConditionFirstBoot units), samplepoint-firstboot makes new SSH
+# host keys. Nothing that identifies this build machine stays in the image.
+echo uninitialized > /etc/machine-id
+if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
+    ln -sf /etc/machine-id /var/lib/dbus/machine-id
+fi
+rm -f /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub
+echo 'samplepoint: image sealed (machine-id uninitialized, no SSH host keys)'"""
+
+
 def step_record(t: Target, args) -> str:
     """Root mode: what only the device can do goes into a script the image build runs."""
     if t.on_host:
         return "nothing recorded"
-    script = "#!/bin/sh\n# Run inside the image (chroot) or on the device: steps provision --root could not do.\nset -e\n"
-    script += "".join(line + "\n" for line in t.recorded)
+    script = ("#!/bin/sh\n# Written by `samplepoint provision --root`. Run inside the image (chroot or\n"
+              "# systemd-nspawn -D ROOT) before writing it to cards: installs what provision could not.\n"
+              "set -e\n")
+    script += "".join(line + "\n" for line in [*t.recorded, SEAL])
     path = t.path("/opt/samplepoint/provision-on-device.sh")
     if _write_if_different(t, path, script, 0o755, 0, 0):
         t.changes += 1
-        return f"{len(t.recorded)} commands written to {path}"
-    return f"{len(t.recorded)} commands already in {path}"
+        return f"{len(t.recorded)} steps written to {path}"
+    return f"{len(t.recorded)} steps already in {path}"
 
 
 STEPS = [("system packages", step_packages), ("service user and groups", step_user),

@@ -1,16 +1,17 @@
-"""`samplepoint prepare-sd`: writes one device's first-boot files onto an SD card's boot partition.
+"""`samplepoint prepare-sd`: writes one device's site settings onto an SD card's boot partition.
 
-The boot partition is a mounted folder or a FAT image file written with mtools (no mount, no
-root). Both Raspberry Pi OS styles are written: Bookworm runs `firstrun.sh` from cmdline.txt;
-Trixie reads cloud-init's `user-data`, `network-config` and `meta-data`. Either way the shared
-`samplepoint/firstboot.sh` moves the config and the enrolment code off the boot partition (which
-the Pi mounts world-readable) into /etc/samplepoint and /var/lib/samplepoint with mode 0600.
+The card holds a golden image (`samplepoint provision --root`, docs/install-pi.md); its
+samplepoint-firstboot.service applies `samplepoint/` from the boot partition before any samplepoint
+service starts: config (the campaign's `--base-config` with the site's row over it), enrolment
+code (0600, moved off the card at once) and hostname. The Raspberry Pi Imager's own first-boot
+files (Bookworm `firstrun.sh`, Trixie cloud-init `user-data`: login user, SSH) are kept: on a
+cloud-init card only the hostname is merged into `user-data`, since cloud-init sets it at every boot.
+The boot partition is a mounted folder or a FAT image file written with mtools (no mount, no root).
 """
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -18,10 +19,10 @@ from pathlib import Path
 
 from provisioning import sites as sites_module
 
-FIRSTBOOT = Path(__file__).with_name("firstboot.sh")
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{3,63}")
-CMDLINE_RUN = (" systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot"
-               " systemd.unit=kernel-command-line.target")
+STYLES = ("bookworm", "trixie")
+CLOUD_SEEDS = ("user-data", "meta-data", "network-config")
+OURS = "# samplepoint"          # marks files an older prepare-sd wrote itself
 
 
 class SdError(RuntimeError):
@@ -114,30 +115,65 @@ def check_code(code: str) -> str:
     return code
 
 
-def bookworm_files(row: sites_module.DeviceRow) -> dict[str, str]:
-    script = f"""#!/bin/bash
-# First boot on Raspberry Pi OS Bookworm (started from cmdline.txt by systemd.run).
-set +e
-BOOT=/boot/firmware
-[ -d "$BOOT/samplepoint" ] || BOOT=/boot
-bash "$BOOT/samplepoint/firstboot.sh" {shlex.quote(row.hostname)} "$BOOT" > /var/log/samplepoint-firstboot.log 2>&1
-rm -f "$BOOT/firstrun.sh"
-sed -i 's| systemd.run.*||g' "$BOOT/cmdline.txt"
-exit 0
-"""
-    return {"firstrun.sh": script}
+def detect_style(boot) -> tuple[str | None, str]:
+    """(style, evidence) read off the boot partition alone; style None when it cannot tell.
+
+    Trixie images from 2025-11 carry cloud-init seed files, and their cmdline.txt asks for `resize`;
+    Bookworm's cmdline.txt starts `init=/usr/lib/raspberrypi-sys-mods/firstboot` until first boot.
+    """
+    seeds = [name for name in CLOUD_SEEDS if boot.read(name) is not None]
+    if seeds:
+        return "trixie", f"cloud-init files on the card ({', '.join(seeds)})"
+    cmdline = boot.read("cmdline.txt")
+    if cmdline is None:
+        raise SdError("no cmdline.txt on the boot partition; write Raspberry Pi OS to the card first")
+    tokens = cmdline.split()
+    if "init=/usr/lib/raspberrypi-sys-mods/firstboot" in tokens:
+        return "bookworm", "cmdline.txt runs raspberrypi-sys-mods/firstboot (Bookworm)"
+    if "resize" in tokens:
+        return "trixie", "cmdline.txt asks for resize (Trixie)"
+    return None, "a card that has booted before, or an image this tool does not know"
 
 
-def trixie_files(row: sites_module.DeviceRow) -> dict[str, str]:
-    user_data = f"""#cloud-config
-# First boot on Raspberry Pi OS Trixie (cloud-init, NoCloud data source on the boot partition).
-hostname: {row.hostname}
-manage_etc_hosts: true
-timezone: Asia/Ho_Chi_Minh
-runcmd:
-  - [bash, /boot/firmware/samplepoint/firstboot.sh, {row.hostname}, /boot/firmware]
-"""
-    network = """# Uplink by Ethernet (or a USB modem showing as Ethernet); the hotspot radio is left alone.
+def choose_style(boot, asked: str | None) -> str:
+    found, evidence = detect_style(boot)
+    if asked and found and asked != found:
+        raise SdError(f"--style {asked} given, but this card is {found}: {evidence}; "
+                      f"use --style {found}, or write the image you meant to the card")
+    style = asked or found
+    if style is None:
+        raise SdError(f"cannot tell Bookworm from Trixie on this card ({evidence}); pass --style")
+    return style
+
+
+def _merge_user_data(text: str | None, hostname: str) -> str:
+    """Cloud-init user-data with this device's hostname; the Imager's user, SSH, Wi-Fi… are kept."""
+    import yaml
+    data = {}
+    if text is not None and text.strip():
+        if not text.lstrip().startswith("#cloud-config"):
+            raise SdError("the card's user-data is not a #cloud-config file; write the card again "
+                          "with Raspberry Pi Imager (or delete user-data) and run prepare-sd again")
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise SdError(f"the card's user-data is not valid YAML ({str(exc).splitlines()[0]}); "
+                          "write the card again with Raspberry Pi Imager") from None
+        if not isinstance(data, dict):
+            raise SdError("the card's user-data is not a cloud-config mapping; write it again")
+    data["hostname"] = hostname
+    data.setdefault("manage_etc_hosts", True)
+    data.setdefault("timezone", "Asia/Ho_Chi_Minh")
+    # An older prepare-sd ran first boot from runcmd; the golden image's unit does it now.
+    if isinstance(data.get("runcmd"), list):
+        data["runcmd"] = [c for c in data["runcmd"] if "samplepoint/firstboot.sh" not in str(c)]
+        if not data["runcmd"]:
+            del data["runcmd"]
+    body = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=False)
+    return "#cloud-config\n" + body
+
+
+NETWORK_CONFIG = """# samplepoint: uplink by Ethernet (or a USB modem showing as Ethernet); the radio is the hotspot's.
 network:
   version: 2
   ethernets:
@@ -145,27 +181,48 @@ network:
       dhcp4: true
       optional: true
 """
-    meta = f"instance-id: samplepoint-{row.device_id.lower()}\nlocal-hostname: {row.hostname}\n"
-    return {"user-data": user_data, "network-config": network, "meta-data": meta}
 
 
-def write_card(boot, row: sites_module.DeviceRow, code: str, style: str) -> list[str]:
-    """Write every first-boot file for one device; returns the names written."""
-    config = sites_module.device_config(row)
+def _cloud_init_files(boot, row: sites_module.DeviceRow, notes: list[str]) -> dict[str, str]:
+    files = {"user-data": _merge_user_data(boot.read("user-data"), row.hostname)}
+    network = boot.read("network-config")
+    if network is None or not re.search(r"^\s*network\s*:", network, re.M):
+        files["network-config"] = NETWORK_CONFIG
+    elif re.search(r"^\s*wifis\s*:", network, re.M):
+        notes.append("the card's network-config joins a Wi-Fi network: the radio is needed for the "
+                     "hotspot; use Ethernet or a USB modem for the uplink")
+    if boot.read("meta-data") is None:
+        files["meta-data"] = f"instance-id: samplepoint-{row.device_id.lower()}\n"
+    return files
+
+
+def _drop_old_firstrun(boot, written: list[str]) -> None:
+    """Undo an older prepare-sd's own firstrun.sh (never the Imager's)."""
+    firstrun = boot.read("firstrun.sh")
+    if firstrun is None or "samplepoint/firstboot.sh" not in firstrun or "userconf" in firstrun \
+            or "imager_custom" in firstrun:
+        return
+    boot.write("firstrun.sh", "#!/bin/sh\n# samplepoint: first boot is done by samplepoint-firstboot.service\n"
+                              "rm -f /boot/firmware/firstrun.sh /boot/firstrun.sh\n"
+                              "sed -i 's| systemd.run.*||g' /boot/firmware/cmdline.txt /boot/cmdline.txt\n")
+    written.append("firstrun.sh (an older samplepoint one, neutralised)")
+
+
+def write_card(boot, row: sites_module.DeviceRow, code: str, style: str,
+               base: dict | None = None, notes: list[str] | None = None) -> list[str]:
+    """Write one device's first-boot files; returns the names written."""
+    notes = notes if notes is not None else []
+    code = check_code(code)
+    config = sites_module.device_config(row, base)
     files = {"samplepoint/samplepoint.toml": sites_module.config_toml(config),
-             "samplepoint/firstboot.sh": FIRSTBOOT.read_text(encoding="utf-8")}
-    files.update(bookworm_files(row) if style == "bookworm" else trixie_files(row))
+             "samplepoint/hostname": row.hostname + "\n"}
+    if style == "trixie":
+        files.update(_cloud_init_files(boot, row, notes))
     for name, text in files.items():
         boot.write(name, text)
-    boot.write("samplepoint/enrol-code", check_code(code) + "\n", secret=True)
+    boot.write("samplepoint/enrol-code", code + "\n", secret=True)
     written = [*files, "samplepoint/enrol-code"]
-    if style == "bookworm":
-        cmdline = boot.read("cmdline.txt")
-        if cmdline is None:
-            raise SdError("no cmdline.txt on the boot partition; write Raspberry Pi OS to the card first")
-        if "systemd.run=" not in cmdline:
-            boot.write("cmdline.txt", cmdline.rstrip("\n") + CMDLINE_RUN + "\n")
-            written.append("cmdline.txt")
+    _drop_old_firstrun(boot, written)
     return written
 
 
@@ -180,22 +237,53 @@ def _pick(rows, device_id: str | None):
     raise SdError(f"no device {device_id} in the CSV")
 
 
+def _base(args) -> dict | None:
+    if not args.base_config:
+        return None
+    from samplepoint import config as config_module
+    raw = config_module.load_raw(args.base_config)
+    config_module.from_dict(raw, args.base_config)       # the base alone must be valid too
+    return raw
+
+
+def check(args) -> int:
+    """`prepare-sd --check`: the sites CSV (and base config) validated, with no card."""
+    rows = sites_module.parse_sites(sites_module.decode_csv(Path(args.sites).read_bytes()))
+    base = _base(args)
+    for row in rows:
+        config = sites_module.device_config(row, base)
+        print(f"ok  {row.device_id:<16} {row.site_id:<14} pool {config.site.pool_size:<3} "
+              f"{config.site.test_type:<14} {row.hostname:<20} {config.central.url}")
+    print(f"{len(rows)} device(s): the CSV is ready for prepare-sd")
+    return 0
+
+
 def main(args) -> int:
+    from samplepoint.config import ConfigError
     try:
-        text = Path(args.sites).read_text(encoding="utf-8")
+        if args.check:
+            return check(args)
+        text = sites_module.decode_csv(Path(args.sites).read_bytes())
         row = _pick(sites_module.parse_sites(text), args.device)
+        base = _base(args)
         code = args.enrol_code
         if code is None and args.enrol_code_file:
             code = Path(args.enrol_code_file).read_text(encoding="utf-8")
         if code is None:
             raise SdError("pass --enrol-code or --enrol-code-file")
+        if not (args.boot or args.image):
+            raise SdError("pass --boot FOLDER (the mounted boot partition) or --image FILE")
         boot = FolderBoot(args.boot) if args.boot else FatImage(args.image, args.image_offset)
-        written = write_card(boot, row, code, args.style)
-    except (SdError, sites_module.SitesError, OSError, UnicodeDecodeError) as exc:
+        style = choose_style(boot, args.style)
+        notes: list[str] = []
+        written = write_card(boot, row, code, style, base, notes)
+    except (SdError, sites_module.SitesError, ConfigError, UnicodeDecodeError) as exc:
         print(f"samplepoint prepare-sd: {exc}", file=sys.stderr)
         return 1
-    if "hotspot" not in sites_module.device_config(row).__dataclass_fields__:
-        print("note: this build has no [hotspot] section; hotspot_ssid was not written",
-              file=sys.stderr)
-    print(f"{row.device_id} ({row.site_id}, {args.style}): wrote {', '.join(written)}")
+    except OSError as exc:
+        print(f"samplepoint prepare-sd: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{row.device_id} ({row.site_id}, {style}): wrote {', '.join(written)}")
     return 0

@@ -1,10 +1,13 @@
 """Reads the technician's CSV of sites into validated device settings, one row per device.
 
 Columns (header row required, any order): device_id, site_id, site_name, hotspot_ssid, pool_size,
-test_type, central_url, and optionally hostname. Every problem names its row and column.
+test_type, central_url, and optionally hostname. Every problem names its row and column. The file is
+UTF-8 with or without a BOM, separated by `,` or `;` (Excel writes `;` where `,` is the decimal mark,
+as in Vietnamese settings); UTF-16 and legacy encodings are refused with how to save it right.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import re
@@ -82,13 +85,34 @@ def _row(raw: dict, line: int) -> DeviceRow:
     return DeviceRow(**values)
 
 
+def decode_csv(data: bytes) -> str:
+    """The CSV file's text; refuses the encodings a spreadsheet may save in by mistake."""
+    save_as = 'in Excel use Save As, "CSV UTF-8 (Comma delimited) (*.csv)"'
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SitesError(f"the CSV is saved as UTF-16 (Excel's \"Unicode Text\"); {save_as}")
+    if len(data) > MAX_BYTES:
+        raise SitesError("the CSV is larger than 1 MB; split it by campaign")
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SitesError(f"the CSV is not UTF-8 (line {line}; Windows-1258 or another legacy "
+                         f"encoding?); {save_as}") from None
+
+
+def _delimiter(header: str) -> str:
+    """`;` when the header row is separated by semicolons, else `,`."""
+    return ";" if header.count(";") > header.count(",") else ","
+
+
 def parse_sites(text: str) -> list[DeviceRow]:
     """Every row of the CSV as a DeviceRow; raises SitesError for the first problem found."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SitesError("the CSV is larger than 1 MB; split it by campaign")
     if "\0" in text:
         raise SitesError("the CSV contains NUL bytes; save it again as UTF-8 CSV")
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -113,13 +137,19 @@ def parse_sites(text: str) -> list[DeviceRow]:
     return rows
 
 
-def device_config(row: DeviceRow) -> config_module.Config:
-    """The device's configuration for this row, validated by the one config schema."""
-    raw = {"site": {"id": row.site_id, "name": row.site_name, "pool_size": row.pool_size,
-                    "test_type": row.test_type},
-           "device": {"id": row.device_id},
-           "central": {"url": row.central_url}}
-    raw["hotspot"] = {"ssid": row.hotspot_ssid}
+def device_config(row: DeviceRow, base: dict | None = None) -> config_module.Config:
+    """The device's configuration: the campaign's base config (a parsed TOML dict) with this row's
+    values over it, validated by the one config schema."""
+    raw = copy.deepcopy(base or {})
+    row_values = {"site": {"id": row.site_id, "name": row.site_name, "pool_size": row.pool_size,
+                           "test_type": row.test_type},
+                  "device": {"id": row.device_id},
+                  "central": {"url": row.central_url},
+                  "hotspot": {"ssid": row.hotspot_ssid}}
+    for section, values in row_values.items():
+        if not isinstance(raw.setdefault(section, {}), dict):
+            raise SitesError(f"the base config's {section} must be a [{section}] table")
+        raw[section].update(values)
     return config_module.from_dict(raw, f"sites row {row.device_id}")
 
 

@@ -53,7 +53,7 @@ def cmd_kiosk(args) -> int:
     watchdog = Watchdog()
     cam = config.camera
     spec = args.camera or cam.source
-    store = Store(config.db_path)
+    store, store_fault = _kiosk_store(config)
     clock = system_clock(config.site.utc_offset)
     feedback, display = make_feedback_or_log(config), None
     if config.display.enabled:
@@ -68,9 +68,12 @@ def cmd_kiosk(args) -> int:
     if display is not None:
         display.attach(kiosk).start()
         print(f"staff display: {display.url}", file=sys.stderr, flush=True)
+    if store_fault:
+        kiosk.announce_store_fault(store_fault)
 
     def opener():
         return open_source(spec, cam.fps, paced=not args.fast, loop=cam.loop and not args.exit_when_done,
+                           follow=cam.follow and not args.exit_when_done,
                            size=(cam.width, cam.height),
                            preview_size=(cam.preview_width, cam.preview_height),
                            autofocus=cam.autofocus)
@@ -91,6 +94,22 @@ def cmd_kiosk(args) -> int:
     print(json.dumps(summary.__dict__))
     store.close()
     return 0
+
+
+def _kiosk_store(config):
+    """(store, fault): a database that cannot be written (a card gone read-only) is opened read-only,
+    so the kiosk and its display stay up and say so in red instead of restarting in a loop, and
+    `status` still shows what the card holds."""
+    from samplepoint.store import Store, StoreError
+    try:
+        return Store(config.db_path), ""
+    except StoreError as exc:
+        if "read-only" not in str(exc):
+            raise
+        try:
+            return Store(config.db_path, readonly=True), str(exc)
+        except StoreError:
+            raise exc from None
 
 
 def cmd_decode(args) -> int:
@@ -193,9 +212,12 @@ def cmd_forwarder(args) -> int:
     from samplepoint.sdnotify import Watchdog, ticking_sleep
 
     config = _config(args)
-    client = CentralClient(config.central.url, _read_token(config.central.token_file),
+    watchdog = Watchdog()
+    token = (_read_token(config.central.token_file) if args.until_drained
+             else _wait_for_token(config, watchdog))
+    client = CentralClient(config.central.url, token,
                            timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
-    store, clock, watchdog = Store(config.db_path), system_clock(config.site.utc_offset), Watchdog()
+    store, clock = Store(config.db_path), system_clock(config.site.utc_offset)
     beat = heartbeat.Heartbeat(client.session, config.central.url,
                                lambda: heartbeat.build(store, config.device.data_dir, clock),
                                config.central.heartbeat_s, min(5.0, config.central.timeout_s))
@@ -212,6 +234,30 @@ def cmd_forwarder(args) -> int:
     return 0
 
 
+def _wait_for_token(config, watchdog) -> str:
+    """The device token; before enrolment has written it, wait (records stay queued meanwhile)."""
+    import time
+    from samplepoint.sdnotify import ticking_sleep
+    try:
+        return _read_token(config.central.token_file)
+    except config_module.ConfigError as exc:
+        log.warning("%s; records stay queued until the token is there", exc)
+    watchdog.ready("waiting for enrolment (no device token yet)")
+    sleep = ticking_sleep(lambda s: time.sleep(s) or False, watchdog.ping, watchdog.slice_s)
+    waited = 0.0
+    while True:
+        sleep(2.0)
+        waited += 2.0
+        try:
+            token = _read_token(config.central.token_file)
+        except config_module.ConfigError as exc:
+            if waited % 600 < 2.0:
+                log.warning("still no device token after %.0f min: %s", waited / 60, exc)
+            continue
+        log.info("device token found; forwarding starts")
+        return token
+
+
 def cmd_status(args) -> int:
     from samplepoint.store import Store
 
@@ -219,7 +265,7 @@ def cmd_status(args) -> int:
     if not config.db_path.exists():
         raise config_module.ConfigError(f"no database at {config.db_path}; the kiosk has not run yet "
                                         f"or device.data_dir is wrong")
-    store = Store(config.db_path)
+    store, fault = _kiosk_store(config)      # a read-only card still shows what it holds
     counts = store.outbox_counts()
     oldest = store.oldest_pending_at()
     age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else None
@@ -240,6 +286,9 @@ def cmd_status(args) -> int:
                  if personal["oldest_declaration_at"] else ""))
         for row in report["quarantined_records"]:
             print(f"quarantined {row['record_id']}: {row['quarantine_reason']}")
+    if fault:
+        print(f"samplepoint: {fault}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -295,11 +344,17 @@ def _add_central_commands(sub) -> None:
                    help="flag devices not heard from for this many seconds")
     p.add_argument("--json", action="store_true")
     p = action("export", "export", "write stored samples, one row per person with results", config=True)
-    p.add_argument("--format", choices=["xlsx", "csv", "machine-csv", "jsonl"], default="csv")
+    p.add_argument("--format", choices=["xlsx", "csv", "machine-csv", "jsonl", "fhir"], default="csv")
     p.add_argument("--columns", choices=["vi", "en"], default="en",
                    help="column names of csv and xlsx (machine formats always use English keys)")
     p.add_argument("--out", help="file to write (default stdout; xlsx needs a file or a pipe)")
     p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
+    p.add_argument("--samples-per-bundle", type=int, default=1, help="fhir: samples per Bundle")
+    p = action("push-fhir", "push_fhir", "send samples and results not yet sent to a FHIR R4 server "
+               "(docs/fhir.md)", config=True)
+    p.add_argument("--url", required=True, help="the FHIR server's base URL")
+    p.add_argument("--samples-per-bundle", type=int, default=20)
+    p.add_argument("--max-bundles", type=int, help="stop after sending this many Bundles")
     p = action("add-lab", "add_lab", "register a lab and print its new token")
     p.add_argument("--lab-id", required=True)
     p = action("import-results", "import_results", "import a lab's results CSV (UTF-8)", config=True)
@@ -357,35 +412,8 @@ def cmd_demo(args) -> int:
 # --- hotspot and portal -------------------------------------------------------------------------
 
 def cmd_hotspot(args) -> int:
-    from hotspot.apply import ApplyError, Hotspot, uplink_subnets
-    from hotspot.render import render
-    from samplepoint.durable import write_atomic
-
-    config = _config(args)
-    if args.action == "admit":
-        from hotspot.admit import run
-        return run(config)
-    if args.action == "remove":
-        done = Hotspot(config).remove()
-    else:
-        files = render(config, uplink_subnets(config.hotspot.uplink_interface))
-        if args.action == "render":
-            for name, text in files.items():
-                write_atomic(os.path.join(args.out, name), text, mode=0o600)
-            if args.check:
-                from hotspot import verify
-                errors = {k: v for k, v in verify.all_files(args.out).items() if v}
-                for name, lines in errors.items():
-                    print(f"{name}: " + "; ".join(lines), file=sys.stderr)
-                return 1 if errors else 0
-            return 0
-        try:
-            done = Hotspot(config).apply(files)
-        except ApplyError as exc:
-            print(f"samplepoint: hotspot apply: {exc}", file=sys.stderr)
-            return 1
-    print("\n".join(done))
-    return 0
+    from hotspot.commands import cmd_hotspot as run
+    return run(args, _config(args))
 
 
 def cmd_portal(args) -> int:
@@ -419,19 +447,22 @@ def _add_appliance_commands(sub, with_config) -> None:
     p = sub.add_parser("provision", help="set up this Pi (or a directory tree) as a device")
     p.add_argument("--root", help="provision into this directory tree instead of the running system")
     p.add_argument("--config", help="device config to install (default: keep or write the example)")
-    p.add_argument("--source", help="samplepoint source or wheel to install into the venv")
+    p.add_argument("--source", help="samplepoint wheel, folder of wheels, or source checkout to install")
+    p.add_argument("--wheels", help="folder of dependency wheels: install with no package index")
     p.add_argument("--enrol-code-file", help="campaign code to put in place for first boot")
     p.add_argument("--central", action="store_true", help="also install the central server unit")
     p.set_defaults(func=cmd_provision)
 
-    p = sub.add_parser("prepare-sd", help="write first-boot files for a site onto a boot partition")
+    p = sub.add_parser("prepare-sd", help="write a site's first-boot settings onto a card's boot partition")
     p.add_argument("--sites", required=True, help="CSV of sites (see docs/install-pi.md)")
+    p.add_argument("--check", action="store_true", help="only validate the CSV (and --base-config); no card")
+    p.add_argument("--base-config", help="campaign-wide config TOML; each site's row goes over it")
     p.add_argument("--device", help="device_id of the row to write (default: the only row)")
     p.add_argument("--enrol-code", help="campaign enrolment code (or --enrol-code-file)")
     p.add_argument("--enrol-code-file", help="file holding the campaign enrolment code")
-    p.add_argument("--style", choices=["bookworm", "trixie"], required=True,
-                   help="bookworm = firstrun.sh; trixie = cloud-init files")
-    target = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--style", choices=["bookworm", "trixie"],
+                   help="the card's Raspberry Pi OS (default: read off the card; a mismatch is refused)")
+    target = p.add_mutually_exclusive_group()
     target.add_argument("--boot", help="mounted boot partition folder")
     target.add_argument("--image", help="FAT partition image file, written with mtools")
     p.add_argument("--image-offset", type=int, default=0,
@@ -505,8 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = with_config(sub.add_parser("hotspot", help="render, apply or remove the Wi-Fi hotspot configs"))
-    p.add_argument("action", choices=["render", "apply", "remove", "admit"],
-                   help="admit: keep letting out the phones the portal admitted (policy open; root)")
+    p.add_argument("action", choices=["render", "apply", "remove", "admit", "stats"],
+                   help="admit: keep letting out the phones the portal admitted (policy open; root); "
+                        "stats: phones, leases and what the firewall refused, by reason")
+    p.add_argument("--json", action="store_true", help="stats: one JSON object")
     p.add_argument("--out", default=".", help="render: folder for the three files")
     p.add_argument("--check", action="store_true", help="render: also run hostapd, dnsmasq and nft checks")
     p.set_defaults(func=cmd_hotspot)
@@ -522,15 +555,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    from samplepoint.store import StoreError, explain
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose or os.environ.get("SAMPLEPOINT_DEBUG") == "1")
     try:
         return args.func(args)
-    except (config_module.ConfigError, CameraError) as exc:
+    except (config_module.ConfigError, CameraError, StoreError) as exc:
         print(f"samplepoint: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:        # a database that broke while in use (disk full, card failing)
+        print(f"samplepoint: {explain(exc, _db_path(args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _db_path(args) -> str:
+    try:
+        return str(_config(args).db_path)
+    except Exception:                   # noqa: BLE001 - only for the wording of an error
+        return "the database"
 
 
 if __name__ == "__main__":

@@ -84,6 +84,14 @@ def utc_offset(value):
     return None if re.fullmatch(r"[+-](0\d|1[0-4]):[0-5]\d", value) else "must look like +07:00"
 
 
+def fhir_base(value):
+    if re.fullmatch(r"(urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:([^\s|,$\\]*:)?|https?://[^\s/|,$\\]+/"
+                    r"([^\s|,$\\]*/)?)", value):
+        return None
+    return ("must be a URI prefix ending in ':' (urn:...:) or '/' (http(s)://.../), without spaces "
+            "or | , $ \\")
+
+
 def camera_source(value):
     if value == "picamera2" or re.fullmatch(r"(replay|v4l2):.+", value):
         return None
@@ -131,6 +139,18 @@ def domain_list(value):
         if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
             return f"has {name!r}, which is not a lower-case domain name such as play.google.com"
     return None
+
+
+def dhcp_lease(value):
+    match = re.fullmatch(r"(\d{1,4})([mh])", value)
+    if match and (int(match[1]) >= 2 if match[2] == "m" else int(match[1]) >= 1):
+        return None
+    return "must look like 45m or 2h and be at least 2m (dnsmasq's shortest lease)"
+
+
+def port_list(value):
+    bad = [v for v in value if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65535]
+    return f"has {bad[0]!r}, which is not a TCP port 1-65535" if bad else None
 
 
 def ipv4_list(value):
@@ -209,6 +229,8 @@ class CameraConfig:
     preview_height: int = key(720, "Height of the picamera2 main (preview) stream.", between(120, 3040))
     autofocus: bool = key(True, "Continuous autofocus on cameras that have it (Camera Module 3).")
     loop: bool = key(False, "Replay only: start again from the first frame after the last.")
+    follow: bool = key(False, "Replay only: a live view of the folder: images there at start are "
+                       "skipped, each one moved in later is shown once, an empty table in between.")
     retry_s: float = key(5.0, "Seconds between attempts to open a missing or busy camera.", positive)
 
 
@@ -241,7 +263,8 @@ class WorkflowConfig:
 @dataclass(frozen=True)
 class FeedbackConfig:
     """Buzzer, lights and button at the table (BCM pin numbers; 0 = not wired)."""
-    backend: str = key("gpio", "gpio (gpiozero pins below) or none (log only).", one_of("gpio", "none"))
+    backend: str = key("gpio", "gpio (gpiozero pins below), mock (gpiozero's simulated pins: no "
+                       "board) or none (log only).", one_of("gpio", "mock", "none"))
     buzzer_pin: int = key(17, "Buzzer pin.", gpio_pin)
     tonal_buzzer: bool = key(False, "The buzzer is passive (tonal, PWM) rather than active (on/off).")
     green_pin: int = key(27, "Green LED pin (accepted).", gpio_pin)
@@ -277,8 +300,7 @@ class HotspotConfig:
     band: str = key("2.4", "Radio band: 2.4 or 5 (GHz).", one_of("2.4", "5"))
     channel: int = key(6, "Radio channel; must be allowed in Vietnam for the band.", between(1, 196))
     address: str = key("10.42.0.1/24", "The device's address and prefix on the AP network.")
-    dhcp_lease: str = key("2h", "DHCP lease time (dnsmasq syntax: 45m, 2h).",
-                          lambda v: None if re.fullmatch(r"\d{1,4}[mh]", v) else "must look like 45m or 2h")
+    dhcp_lease: str = key("2h", "DHCP lease time (dnsmasq syntax: 45m, 2h; at least 2m).", dhcp_lease)
     max_clients: int = key(15, "Most phones associated at once (hostapd max_num_sta).", between(1, 2007))
     idle_timeout_s: int = key(300, "Seconds without traffic before a phone is released.",
                               between(30, 86400))
@@ -287,19 +309,34 @@ class HotspotConfig:
                       "accepted.", one_of("walled", "open"))
     allow_domains: list[str] = key(DEFAULT_ALLOW_DOMAINS, "Domains (and their subdomains) phones may "
                                    "reach through the uplink.", domain_list)
-    upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf.",
+    upstream_dns: list[str] = key([], "Upstream DNS servers; empty = those in /etc/resolv.conf when "
+                                  "the hotspot is applied (1.1.1.1, 8.8.8.8 if it names none).",
                                   ipv4_list)
     portal_port: int = key(8009, "Port the portal listens on at the AP address (TCP 80 is "
-                           "redirected to it).", between(1, 65535))
+                           "redirected to it); 1024-65535, so no system service is opened to phones.",
+                           between(1024, 65535))
     https_name: str = key("", "HTTPS host name of the portal for RFC 8908 (DHCP option 114); "
                           "empty = not announced.")
+    enhanced_open: str = key("auto", "Wi-Fi Enhanced Open (OWE, encrypted without a password) with an "
+                             "open transition network for older phones: auto = when the radio and "
+                             "hostapd support it; on; off. Ignored when passphrase is set.",
+                             one_of("auto", "on", "off"))
+    allow_quic: bool = key(False, "Also let phones reach allowed addresses on UDP 443 (QUIC); "
+                           "TCP 80/443 are always allowed.")
+    uplink_tcp_ports: list[int] = key([22], "TCP ports of the device reachable from the uplink side "
+                                      "(22 = SSH for the operator); [] = nothing answers there.",
+                                      port_list)
 
 
 @dataclass(frozen=True)
 class PortalConfig:
     """The captive portal web app and its declaration form (codes are signed with scan.code_key_file)."""
-    declare_limit_per_hour: int = key(20, "Declaration form submissions accepted per phone per hour.",
+    declare_limit_per_hour: int = key(20, "Declarations accepted per phone per hour (forms refused "
+                                      "for a typo do not count).",
                                       between(1, 10000))
+    volunteer_declare_limit_per_hour: int = key(
+        200, "Declarations accepted per hour from a signed-in volunteer session (declares for many "
+        "people from one phone).", between(1, 10000))
     max_household: int = key(8, "Most people in one household declaration.", between(1, 20))
     retention_days: int = key(14, "Days a declaration is kept on the device.", between(1, 365))
     android_app_url: str = key("https://play.google.com/store/apps/details?id=com.vnid",
@@ -347,6 +384,17 @@ class CentralServerConfig:
                              "X-Forwarded-For/-Proto are believed; empty: no proxy.")
     status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
                                          "(check mode); more are answered 429.", positive)
+    fhir_identifier_base: str = key("urn:samplepoint:", "Prefix of the FHIR identifier systems of "
+                                    "our own records (tube, QID, results); set once, never change.",
+                                    fhir_base)
+    fhir_token_file: str = key("", "File holding the bearer token `central push-fhir` sends "
+                               "(mode 0600); empty = no token.")
+    fhir_client_cert: str = key("", "PEM client certificate for mutual TLS to the FHIR server; "
+                                "empty = none.")
+    fhir_client_key: str = key("", "PEM private key of fhir_client_cert (mode 0600).")
+    fhir_ca_bundle: str = key("", "PEM CA certificates to trust for the FHIR server; empty = system "
+                              "store.")
+    fhir_timeout_s: float = key(60.0, "Seconds to wait for the FHIR server per Bundle.", positive)
 
     def validity_hours(self) -> dict[str, float]:
         return {"rt-pcr": self.rt_pcr_valid_h, "rapid-antigen": self.rapid_antigen_valid_h}
@@ -394,7 +442,7 @@ def sections() -> dict[str, type]:
 
 def _type_name(tp) -> str:
     return {str: "a string", int: "an integer (at most 10,000,000)", float: "a finite number (at most 10,000,000)", bool: "true or false",
-            list[str]: "a list of strings"}.get(tp, str(tp))
+            list[str]: "a list of strings", list[int]: "a list of whole numbers"}.get(tp, str(tp))
 
 
 def _coerce(tp, value):
@@ -457,6 +505,13 @@ def from_dict(raw: dict, where: str = "config") -> Config:
 def load(path: str | Path | None = None) -> Config:
     """Load and validate the TOML file at path (default /etc/samplepoint/samplepoint.toml)."""
     path = Path(path) if path else DEFAULT_PATH
+    raw = load_raw(path)
+    return from_dict(raw, str(path))
+
+
+def load_raw(path: str | Path) -> dict:
+    """The parsed TOML of path, unvalidated (for merging files before validation)."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -470,7 +525,7 @@ def load(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
-    return from_dict(raw, str(path))
+    return raw
 
 
 def _toml_value(value) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import sqlite3
 import threading
 import time
 from typing import Callable
@@ -18,7 +19,7 @@ from samplepoint.central_client import DELIVERED, CentralClient, TransientError
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
 from samplepoint.retention import Retention
-from samplepoint.store import Store
+from samplepoint.store import Store, StoreError, explain
 from samplepoint.wire import HEADER_BOOT_ID, HEADER_DEVICE_TIME, HEADER_MONOTONIC, HEADER_OFFSET
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,17 @@ class Forwarder:
     def run(self, until_drained: bool = False) -> None:
         log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
         while not self.stopping.is_set():
-            self.retention.run_if_due()
-            moved = self.step()
+            try:
+                self.retention.run_if_due()
+                moved = self.step()
+            except (sqlite3.Error, OSError, StoreError) as exc:
+                # A full or failing card: records stay pending (a resend is recognised by its id).
+                delay = self.backoff.next_delay()
+                log.error("store: %s; retry %d in %.1f s", explain(exc, self.store.path),
+                          self.backoff.failures, delay)
+                self.on_tick()
+                self.sleep(delay)
+                continue
             self.on_tick()
             if moved == 0 and self.backoff.failures == 0:
                 if until_drained and not self.store.pending(1):

@@ -23,6 +23,36 @@ log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, QUARANTINED = "pending", "delivered", "quarantined"
 
+
+class StoreError(RuntimeError):
+    """The device database cannot be used; the message says why, for the technician."""
+
+
+def explain(exc: BaseException, path: str | Path) -> str:
+    """One line saying what went wrong with the database at path, and what to do about it."""
+    import errno
+    folder = Path(path).parent
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None) or getattr(getattr(exc, "__cause__", None), "errno", None)
+    try:
+        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_mount = False
+    if read_only_mount or code == errno.EROFS or "readonly" in text or "read-only" in text:
+        return (f"the data directory {folder} is read-only (the SD card is failing or was remounted "
+                f"read-only): nothing can be saved; stop sampling, copy the data off and replace the "
+                f"card (docs/recovery.md)")
+    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space" in text:
+        return (f"no space left for {Path(path).name} in {folder}: nothing can be saved until space "
+                f"is freed (docs/recovery.md); queued records are kept")
+    if code in (errno.EACCES, errno.EPERM) or "unable to open" in text:
+        return (f"cannot open {path} ({exc}): run as the samplepoint user, or let `samplepoint "
+                f"provision` set the owner of {folder}")
+    if "malformed" in text or "not a database" in text or code == errno.EIO or "disk i/o" in text:
+        return (f"{path} cannot be read ({exc}): the card may be failing; copy the data off "
+                f"(docs/recovery.md)")
+    return f"{path}: {exc}"
+
 MIGRATIONS = [
     # 1: tubes, the people in them, and the outbox of records to forward.
     """
@@ -147,15 +177,28 @@ class OutboxItem:
 class Store:
     """A connection to the device database. Safe to share between threads of one process."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """Open (creating and migrating) the database; StoreError says why it cannot be used.
+
+        `readonly` opens an existing file without writing anything, not even a lock (for reading
+        what a failing, read-only card still holds); every write then fails.
+        """
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._depth = 0          # transaction nesting of the thread holding the lock
+        try:
+            self._db = self._open_readonly() if readonly else self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(explain(exc, self.path)) from None
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             # Create the file 0600 before SQLite does, so personal data is never world-readable.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        os.chmod(self.path, 0o600)
-        self._lock = threading.RLock()
-        self._depth = 0          # transaction nesting of the thread holding the lock
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -163,6 +206,18 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        return self._db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise FileNotFoundError(2, "no database", str(self.path))
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                             isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != len(MIGRATIONS):
+            raise sqlite3.DatabaseError(f"schema {version} (this software reads {len(MIGRATIONS)})")
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -199,7 +254,7 @@ class Store:
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path}: database schema {version} is newer than this "
+                raise StoreError(f"{self.path}: database schema {version} is newer than this "
                                    f"software ({len(MIGRATIONS)}); upgrade samplepoint")
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):

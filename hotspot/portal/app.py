@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from flask import Flask
 
 from hotspot.portal import declare_routes, page_routes, probe_routes
-from hotspot.portal.guards import Csrf, DoneClients, RateLimit
+from hotspot.portal.guards import Csrf, DeclarationLimit, DoneClients
 from hotspot.portal.site import EXTENSION, Portal
 from samplepoint import signed_codes
 from samplepoint.config import Config
@@ -30,7 +30,8 @@ def create_app(config: Config, store: Store | None = None, clock=time.time) -> F
     ap_ip = config.hotspot.address.split("/")[0]
     app.extensions[EXTENSION] = Portal(
         config=config, store=store, key=key, csrf=Csrf(key), done=DoneClients(),
-        limit=RateLimit(config.portal.declare_limit_per_hour), clock=clock,
+        limit=DeclarationLimit(config.portal.declare_limit_per_hour,
+                               config.portal.volunteer_declare_limit_per_hour), clock=clock,
         portal_url=f"http://{ap_ip}/",
         own_hosts={ap_ip, f"{ap_ip}:{config.hotspot.portal_port}", config.hotspot.https_name})
     store.purge_declarations(datetime.fromtimestamp(clock() - config.portal.retention_days * 86400,

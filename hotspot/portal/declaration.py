@@ -20,6 +20,8 @@ ID_KINDS = ("cccd", "cmnd", "passport")
 PERSON_FIELDS = ("name", "dob", "gender", "id_kind", "id_number", "phone")
 MAX_FIELD = 200
 _NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*")
+# a street address: letters, digits, spaces and , . / - # ( ) ' & +; markup and quotes are refused
+_STREET = re.compile(r"[\w ,./#()'&+-]+")
 _PHONE = re.compile(r"0[35789][0-9]{8}")          # ASCII digits only, like every number here
 _CCCD_ERRORS = {"number": "err_cccd", "province": "err_cccd_province", "year": "err_cccd_year",
                 "gender": "err_cccd_gender"}
@@ -137,6 +139,8 @@ def check_form(form, *, people: int, province: int, relation: str, today: date) 
         out.errors["street"] = "err_bad_chars"
     elif not street:
         out.errors["street"] = "err_required"
+    elif not _STREET.fullmatch(street) or "_" in street:
+        out.errors["street"] = "err_street"
     declarer_name = declarer_phone = None
     if relation != "self":
         declarer_name, error = check_name(form.get("declarer_name"))

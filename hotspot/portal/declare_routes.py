@@ -13,7 +13,7 @@ from flask import Blueprint, abort, request
 from hotspot.portal import declaration as checks
 from hotspot.portal import divisions
 from hotspot.portal.codes import issue_codes, link_token, qr_svg
-from hotspot.portal.site import client, message, page, portal
+from hotspot.portal.site import client, message, page, portal, volunteer_session
 from samplepoint.wire import CONTROL_CHARS
 
 log = logging.getLogger("hotspot.portal.app")
@@ -79,17 +79,20 @@ def declare_form():
 
     if request.method == "GET":
         return form_page({}, {})
-    if not p.limit.allow(client(), p.clock()):
+    now, volunteer = p.clock(), volunteer_session()
+    if not p.limit.may_post(client(), now, volunteer):
         log.warning("declaration rate limit reached for a client")
         return message("too_many", 429)
-    if not p.csrf.valid(request.form.get("csrf", ""), client(), p.clock()):
+    if not p.csrf.valid(request.form.get("csrf", ""), client(), now):
         return message("bad_form", 403)
-    now = p.clock()
     today = (datetime.fromtimestamp(now, timezone.utc) + timedelta(hours=7)).date()
     checked = checks.check_form(request.form, people=people, province=province,
                                 relation=relation, today=today)
     if checked.errors:
         return form_page(_echo(request.form), checked.errors, 400)
+    if not p.limit.accept(client(), now, volunteer):       # only accepted declarations count
+        log.warning("declaration rate limit reached for a client")
+        return message("too_many", 429)
     declaration = {**checked.declaration, "id": str(uuid.uuid4()), "created_at": _utc(now),
                    "consent_at": _utc(now)}
     issued = issue_codes(p.store, p.key, checked.persons, relation)

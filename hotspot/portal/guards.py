@@ -1,5 +1,5 @@
 """Form guards that need no cookies (captive mini-browsers may wipe them): CSRF tokens bound to the
-phone's address, and a per-phone sliding-window rate limit."""
+phone's address, and per-phone sliding-window rate limits."""
 from __future__ import annotations
 
 import base64
@@ -52,6 +52,34 @@ class RateLimit:
                 return False
             times.append(now)
             return True
+
+    def would_allow(self, client: str, now: float) -> bool:
+        """Whether `allow` would say yes now, without counting anything."""
+        with self._lock:
+            times = self._seen.get(client) or ()
+            return sum(1 for t in times if t > now - self.window_s) < self.limit
+
+
+class DeclarationLimit:
+    """Accepted declarations per phone per hour, and a separate, higher limit for volunteer
+    sessions (one phone declaring for many people). Forms refused for a typo are not counted
+    here; `attempts` (ten times the limit, every post) only stops a flood."""
+
+    def __init__(self, per_phone: int, per_volunteer: int):
+        self.citizens, self.volunteers = RateLimit(per_phone), RateLimit(per_volunteer)
+        self.attempts = RateLimit(per_phone * 10)
+
+    def _pick(self, volunteer: bool) -> RateLimit:
+        return self.volunteers if volunteer else self.citizens
+
+    def may_post(self, client: str, now: float, volunteer: bool = False) -> bool:
+        """Checked before reading the form: under the accepted limit and not flooding."""
+        return (self._pick(volunteer).would_allow(client, now)
+                and (volunteer or self.attempts.allow(client, now)))
+
+    def accept(self, client: str, now: float, volunteer: bool = False) -> bool:
+        """Count one accepted declaration; False when the limit was reached meanwhile."""
+        return self._pick(volunteer).allow(client, now)
 
 
 class DoneClients:

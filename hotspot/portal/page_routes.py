@@ -1,7 +1,7 @@
 """The portal's information pages (start, app install, how-to, privacy) and its error pages."""
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from hotspot.portal import i18n
 from hotspot.portal.site import message, page, portal
@@ -37,5 +37,6 @@ def not_found(_):
 
 
 @bp.app_errorhandler(413)
-def too_large(_):       # the body is not read again: no page() here
-    return Response(i18n.translator("vi")("bad_form"), 413, content_type="text/plain; charset=utf-8")
+def too_large(_):       # the body is not read again (no page(), no request.values): query only
+    t = i18n.translator(i18n.pick(request.args.get("lang")))
+    return Response(t("too_large"), 413, content_type="text/plain; charset=utf-8")

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, jsonify, request
 
 from hotspot import firewall
-from hotspot.portal import i18n, probes
+from hotspot.portal import probes
 from hotspot.portal.site import client, message, page, portal
 
 log = logging.getLogger("hotspot.portal.app")
@@ -57,8 +57,8 @@ def press_done():
         p.store.admit_client(address, expires.isoformat(timespec="seconds"))
     p.done.mark(client(), now)
     log.info("a client pressed Done")
-    t = i18n.translator(i18n.pick(request.values.get("lang")))
-    return page("message.html", heading=t("done_title"), text=t("done_text"))
+    config = p.config.portal
+    return page("done.html", android_url=config.android_app_url, iphone_url=config.iphone_app_url)
 
 
 @bp.get("/api/captive")

@@ -8,11 +8,14 @@ from urllib.parse import urlencode
 from flask import Response, current_app, render_template, request
 
 from hotspot.portal import i18n
-from hotspot.portal.guards import Csrf, DoneClients, RateLimit
+from hotspot.portal.guards import Csrf, DeclarationLimit, DoneClients
 from samplepoint.config import Config
 from samplepoint.store import Store
 
 EXTENSION = "samplepoint_portal"
+# Set (True) in the WSGI environ by the volunteer sign-in for a request of a signed-in volunteer
+# session; such requests are held to portal.volunteer_declare_limit_per_hour instead.
+VOLUNTEER_ENVIRON = "samplepoint.volunteer"
 
 
 @dataclass
@@ -22,7 +25,7 @@ class Portal:
     key: bytes                  # the site key: CSRF, signed declaration codes, QR page links
     csrf: Csrf
     done: DoneClients
-    limit: RateLimit
+    limit: DeclarationLimit
     clock: Callable[[], float]
     portal_url: str             # http://<AP address>/
     own_hosts: set[str]
@@ -34,6 +37,10 @@ def portal() -> Portal:
 
 def client() -> str:
     return request.remote_addr or "?"
+
+
+def volunteer_session() -> bool:
+    return request.environ.get(VOLUNTEER_ENVIRON) is True
 
 
 def page(template: str, status: int = 200, **values) -> Response:

@@ -11,7 +11,7 @@ from kiosk.camera.base import CameraError, Frame, FrameSource
 log = logging.getLogger(__name__)
 
 
-def open_source(spec: str, fps: float, *, paced: bool = True, loop: bool = False,
+def open_source(spec: str, fps: float, *, paced: bool = True, loop: bool = False, follow: bool = False,
                 size=(640, 480), preview_size=(1280, 720), autofocus: bool = True) -> FrameSource:
     """Open the frame source named by a camera.source value (imports only the back-end it needs)."""
     kind, _, arg = spec.partition(":")
@@ -21,7 +21,7 @@ def open_source(spec: str, fps: float, *, paced: bool = True, loop: bool = False
             from kiosk.camera.opencv import VideoReplaySource
             return VideoReplaySource(arg, fps=fps, paced=paced, loop=loop)
         from kiosk.camera.replay import ReplaySource
-        return ReplaySource(arg, fps=fps, paced=paced, loop=loop)
+        return ReplaySource(arg, fps=fps, paced=paced, loop=loop, follow=follow)
     if kind == "v4l2":
         from kiosk.camera.opencv import V4l2Source
         return V4l2Source(arg, size=size, fps=fps)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class NetLab:
         self.tag = uuid.uuid4().hex[:6]
         self.namespaces: list[str] = []
         self.processes: list[subprocess.Popen] = []
+        self.etc_folders: list[Path] = []
 
     def ns(self, role: str) -> str:
         name = f"sp{role}-{self.tag}"
@@ -83,6 +85,16 @@ class NetLab:
         self.ip(phone, "link", "set", "wlan0", "up")
         return phone
 
+    def resolv_conf(self, ns: str, nameserver: str) -> None:
+        """The namespace's /etc/resolv.conf (`ip netns exec` mounts /etc/netns/NS/ over /etc)."""
+        folder = Path("/etc/netns") / ns
+        if not folder.parent.exists():
+            folder.parent.mkdir()
+            self.etc_folders.append(folder.parent)      # removed last, once empty
+        folder.mkdir(exist_ok=True)
+        self.etc_folders.insert(0, folder)
+        (folder / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:5 attempts:1\n")
+
     def dhcp(self, phone: str) -> tuple[str, str]:
         """Take a DHCP lease with busybox udhcpc; returns (address, DNS server)."""
         out = self.tmp / f"lease-{phone}"
@@ -92,6 +104,7 @@ class NetLab:
         self.run(phone, "busybox", "udhcpc", "-i", "wlan0", "-f", "-q", "-n", "-t", "5", "-T", "1",
                  "-s", str(script), timeout=30)
         address, dns = out.read_text().split()[:2]
+        self.resolv_conf(phone, dns)
         return address, dns
 
     def close(self) -> None:
@@ -109,3 +122,11 @@ class NetLab:
                 proc.wait()
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        for folder in self.etc_folders:
+            if folder.name == "netns":
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass         # another lab still uses it
+            else:
+                shutil.rmtree(folder, ignore_errors=True)

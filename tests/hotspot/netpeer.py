@@ -2,6 +2,8 @@
 
     netpeer.py http URL DNS_IP [k=v ...]   -> JSON {status, location, body, elapsed}  (POST when data)
     netpeer.py connect HOST PORT           -> JSON {result: connected|refused|timeout|error, elapsed}
+    netpeer.py dns NAME TYPE DNS_IP        -> JSON {rcode, answers, elapsed} (TYPE: A, AAAA, TXT, HTTPS)
+    netpeer.py getaddrinfo NAME            -> JSON {addresses, elapsed} through the system resolver
     netpeer.py serve IP:PORT:TEXT ...      -> HTTP servers answering TEXT; PORT 443 = plain TCP listener
 """
 import http.client
@@ -15,6 +17,40 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+QTYPES = {"A": 1, "TXT": 16, "AAAA": 28, "HTTPS": 65}
+
+
+def query(name, qtype, dns_ip, timeout=3.0):
+    """(rcode, answer count, reply) of one UDP query; rcode None when nothing came back."""
+    query_id = random.randrange(65536)
+    packet = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0)
+    packet += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    packet += struct.pack(">HH", QTYPES[qtype], 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(packet, (dns_ip, 53))
+        try:
+            reply = sock.recv(4096)
+        except socket.timeout:
+            return None, 0, b""
+    return reply[3] & 0x0F, struct.unpack(">H", reply[6:8])[0], reply
+
+
+def dns(name, qtype, dns_ip):
+    start = time.monotonic()
+    rcode, answers, _ = query(name, qtype, dns_ip)
+    return {"rcode": rcode, "answers": answers, "elapsed": time.monotonic() - start}
+
+
+def getaddrinfo(name):
+    start = time.monotonic()
+    try:
+        found = sorted({info[4][0] for info in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)})
+    except socket.gaierror as exc:
+        found = [f"error: {exc}"]
+    return {"addresses": found, "elapsed": time.monotonic() - start}
 
 
 def resolve(name, dns_ip):
@@ -97,4 +133,5 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "serve":
         serve(*args)
-    print(json.dumps({"http": fetch, "connect": connect}[command](*args)))
+    print(json.dumps({"http": fetch, "connect": connect, "dns": dns,
+                      "getaddrinfo": getaddrinfo}[command](*args)))

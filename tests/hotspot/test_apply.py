@@ -23,6 +23,7 @@ class FakeSystem:
 
 
 def hotspot(tmp_path, system, **overrides):
+    overrides.setdefault("upstream_dns", ["192.0.2.53"])
     config = config_module.from_dict({"hotspot": overrides})
     return config, Hotspot(config, root=tmp_path, run=system, has=lambda name: True)
 
@@ -81,3 +82,24 @@ def test_remove(tmp_path):
     assert not (tmp_path / NM_CONF.relative_to("/")).exists()
     assert ["nft", DROP_TABLE] in system.commands
     assert system.commands[0] == ["systemctl", "stop", "samplepoint-dnsmasq.service"]
+
+
+def test_owe_apply_puts_the_address_on_the_bridge_of_both_networks(tmp_path):
+    system = FakeSystem()
+    config, spot = hotspot(tmp_path, system)
+    spot.apply(render(config, owe=True))
+    flat = [" ".join(c) for c in system.commands]
+    assert "ip link add name sphotspot0 type bridge" in flat
+    assert flat.index("ip link add name sphotspot0 type bridge") < flat.index(
+        "ip addr replace 10.42.0.1/24 dev sphotspot0")
+    nm = (tmp_path / NM_CONF.relative_to("/")).read_text()
+    assert ("unmanaged-devices=interface-name:wlan0;interface-name:wlan0owe;"
+            "interface-name:sphotspot0") in nm
+
+
+def test_owe_apply_failing_later_deletes_the_bridge_it_made(tmp_path):
+    system = FakeSystem(fail_on="systemctl restart samplepoint-hostapd")
+    config, spot = hotspot(tmp_path, system)
+    with pytest.raises(ApplyError):
+        spot.apply(render(config, owe=True))
+    assert ["ip", "link", "delete", "sphotspot0"] in system.commands

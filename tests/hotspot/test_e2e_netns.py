@@ -4,11 +4,13 @@ The portal runs unprivileged like its unit (User=samplepoint, no CAP_NET_ADMIN);
 `open` the root `samplepoint hotspot admit` loop lets phones out."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ AP_IP, UPLINK_AP, UPLINK_NET = "10.42.0.1", "198.51.100.1", "198.51.100.2"
 ALLOWED_IP, FORBIDDEN_IP = "203.0.113.10", "203.0.113.20"
 BRIDGE, UPLINK = "spradio0", "spuplink0"
 STAFF_DISPLAY_PORT = 8080        # [display] bind's default, the port samplepoint-display.service opens
+PROBE_HOSTS = ("connectivitycheck.gstatic.com", "captive.apple.com", "www.msftconnecttest.com",
+               "detectportal.firefox.com")
 PROBES = {
     "android": ("http://connectivitycheck.gstatic.com/generate_204", 204, ""),
     "iphone": ("http://captive.apple.com/hotspot-detect.html", 200,
@@ -77,12 +81,18 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
     for address in (ALLOWED_IP, FORBIDDEN_IP):
         lab.ip(net, "addr", "add", f"{address}/32", "dev", "lo")
     # the internet: one DNS server knowing both domains, a web server for each (HTTP and 443)
+    # (it logs every query it gets: the test checks what left the device)
+    lab.upstream_log = tmp / "upstream-queries.log"
     lab.spawn(net, "dnsmasq", "-k", "--no-resolv", "--no-hosts", "--bind-interfaces", "--pid-file=",
               f"--listen-address={UPLINK_NET}", f"--address=/allowed.example/{ALLOWED_IP}",
-              f"--address=/forbidden.example/{FORBIDDEN_IP}", log="inet-dns")
+              f"--address=/forbidden.example/{FORBIDDEN_IP}", "--log-queries",
+              f"--log-facility={lab.upstream_log}", log="inet-dns")
     lab.spawn(net, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
               f"{ALLOWED_IP}:80:ALLOWED SITE", f"{FORBIDDEN_IP}:80:FORBIDDEN SITE",
-              f"{ALLOWED_IP}:443:-", f"{FORBIDDEN_IP}:443:-", ready="ready", log="inet-web")
+              f"{ALLOWED_IP}:443:-", f"{FORBIDDEN_IP}:443:-", f"{ALLOWED_IP}:22:-",
+              ready="ready", log="inet-web")
+    # the venue LAN can route to the AP network through the device: the uplink-side test uses it
+    lab.ip(net, "route", "add", "10.42.0.0/24", "via", UPLINK_AP)
     # the device: stand-ins for SSH, the staff display and the central port, listening everywhere
     lab.spawn(ap, sys.executable, str(Path(__file__).with_name("netpeer.py")), "serve",
               "0.0.0.0:22:-", f"0.0.0.0:{STAFF_DISPLAY_PORT}:STAFF DISPLAY", "0.0.0.0:8700:CENTRAL",
@@ -92,6 +102,7 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
         "upstream_dns": [UPLINK_NET], "allow_domains": ["allowed.example"], "policy": policy},
         scan={"code_key_file": str(tmp / "code-key")})
     config = config_module.load(config_path)
+    lab.config_path = config_path
     files = render(config, [f"{UPLINK_AP}/24"])
     for name, text in files.items():
         (tmp / name).write_text(text)
@@ -109,6 +120,10 @@ def _build(lab: NetLab, tmp: Path, policy: str) -> None:
         lab.spawn(ap, samplepoint, "hotspot", "admit", "--config", str(config_path), log="ap-admit")
     lab.phone1 = lab.phone(ap, BRIDGE, 1)
     lab.lease1 = lab.dhcp(lab.phone1)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _done(lab, phone, dns):
@@ -143,9 +158,74 @@ def test_allowed_domain_loads_forbidden_does_not(lab):
     assert allowed.get("body") == "ALLOWED SITE", allowed
     assert lab.peer(phone, "connect", ALLOWED_IP, "443")["result"] == "connected"
     forbidden = lab.peer(phone, "http", "http://forbidden.example/", dns)
-    assert forbidden.get("body") != "FORBIDDEN SITE" and forbidden.get("status") == 302, forbidden
+    assert forbidden["error"].startswith("dns:"), forbidden        # walled: the name is not resolved
+    by_address = lab.peer(phone, "http", f"http://{FORBIDDEN_IP}/", dns)
+    assert by_address.get("body") != "FORBIDDEN SITE" and by_address.get("status") == 302, by_address
     https = lab.peer(phone, "connect", FORBIDDEN_IP, "443")
     assert https["result"] == "refused" and https["elapsed"] < 1.0, https
+
+
+def test_allowed_address_answers_on_443_and_is_reset_on_22(lab):
+    phone, (_, dns) = lab.phone1, lab.lease1
+    assert lab.peer(phone, "http", "http://allowed.example/", dns).get("body") == "ALLOWED SITE"
+    assert lab.peer(phone, "connect", ALLOWED_IP, "443")["result"] == "connected"
+    ssh = lab.peer(phone, "connect", ALLOWED_IP, "22")
+    assert ssh["result"] == "refused" and ssh["elapsed"] < 1.0, ssh
+    # the server really listens on 22: from the internet side it answers
+    assert lab.peer(lab.inet, "connect", ALLOWED_IP, "22")["result"] == "connected"
+
+
+def test_dns_for_names_outside_the_allow_list_never_leaves_the_device(lab):
+    phone, (_, dns) = lab.phone1, lab.lease1
+    tunnel = f"{uuid.uuid4().hex}.tunnel.example"
+    answer = lab.peer(phone, "dns", tunnel, "TXT", dns)
+    assert answer["rcode"] == 3 and answer["elapsed"] < 0.1, answer          # NXDOMAIN at once
+    allowed = f"{uuid.uuid4().hex}.allowed.example"
+    lab.peer(phone, "dns", allowed, "TXT", dns)
+    deadline = time.monotonic() + 5           # dnsmasq writes its log line after answering
+    while allowed not in _read(lab.upstream_log) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    upstream = _read(lab.upstream_log)
+    assert allowed in upstream, "the upstream log does not show the allowed query"
+    assert tunnel not in upstream
+
+
+def test_uplink_side_reaches_only_what_the_configuration_opens(lab):
+    net = lab.inet                # the venue LAN, in front of the device's uplink
+    assert lab.peer(net, "connect", UPLINK_AP, "22")["result"] == "connected"   # uplink_tcp_ports
+    for host, port in ((UPLINK_AP, STAFF_DISPLAY_PORT), (UPLINK_AP, 8700), (UPLINK_AP, 8009),
+                       (AP_IP, 8009), (AP_IP, 53), (AP_IP, STAFF_DISPLAY_PORT)):
+        outcome = lab.peer(net, "connect", host, str(port))
+        assert outcome["result"] != "connected", (host, port, outcome)
+    for server in (UPLINK_AP, AP_IP):
+        assert lab.peer(net, "dns", "captive.apple.com", "A", server)["rcode"] is None, server
+    # the portal is there for phones
+    assert lab.peer(lab.phone1, "connect", AP_IP, "8009")["result"] == "connected"
+
+
+def test_probe_hosts_resolve_at_once_when_the_uplink_dns_is_silent(lab):
+    silence = ("table inet silent_dns {\n chain input {\n  type filter hook input priority 0;\n"
+               "  udp dport 53 drop\n  tcp dport 53 drop\n }\n}\n")
+    (lab.tmp / "silent.nft").write_text(silence)
+    lab.run(lab.inet, "nft", "-f", str(lab.tmp / "silent.nft"))      # a 4G dongle with no data
+    try:
+        phone = lab.phone(lab.ap, BRIDGE, 3)
+        _, dns = lab.dhcp(phone)
+        stuck = lab.peer(phone, "dns", f"{uuid.uuid4().hex}.allowed.example", "A", dns)
+        assert stuck["rcode"] is None or stuck["elapsed"] > 1, stuck        # the uplink DNS is silent
+        for host in PROBE_HOSTS:
+            for qtype in ("A", "AAAA", "HTTPS"):
+                answer = lab.peer(phone, "dns", host, qtype, dns)
+                assert answer["rcode"] == 0 and answer["elapsed"] < 0.1, (host, qtype, answer)
+            looked_up = lab.peer(phone, "getaddrinfo", host)           # A and AAAA, as apps ask
+            assert looked_up["addresses"] == [AP_IP] and looked_up["elapsed"] < 0.1, (host, looked_up)
+        for url, _, _ in PROBES.values():
+            probe = lab.peer(phone, "http", url, dns)
+            assert probe["status"] == 302 and probe["elapsed"] < 1.0, (url, probe)
+            page = lab.peer(phone, "http", probe["location"], dns)
+            assert page["status"] == 200 and "Xong" in page["body"] and page["elapsed"] < 1.0, page
+    finally:
+        lab.run(lab.inet, "nft", "delete", "table", "inet", "silent_dns")
 
 
 def test_doh_canary_is_refused(lab):
@@ -172,6 +252,20 @@ def test_second_phone_cannot_reach_first(lab):
               f"{first_ip}:9000:PHONE ONE", ready="ready", log="phone1-web")
     assert lab.peer(lab.phone1, "connect", first_ip, "9000")["result"] == "connected"
     assert lab.peer(lab.phone2, "connect", first_ip, "9000")["result"] != "connected"
+
+
+def test_stats_count_what_was_refused_by_reason_and_keep_no_address(lab):
+    samplepoint = str(Path(sys.executable).with_name("samplepoint"))
+    command = [samplepoint, "hotspot", "stats", "--config", str(lab.config_path)]
+    found = json.loads(lab.run(lab.ap, *command, "--json").stdout)
+    assert found["leases"] >= 2 and found["admitted"] == 0, found
+    blocked = found["blocked"]
+    for reason in ("outside_garden", "garden_port", "uplink_to_device", "phone_to_device"):
+        assert blocked[reason] > 0, (reason, blocked)
+    text = lab.run(lab.ap, *command).stdout
+    assert "outside_garden" in text
+    for output in (text, json.dumps(found)):
+        assert not re.search(r"\b(10\.42|198\.51\.100|203\.0\.113)\.", output), output
 
 
 def test_portal_pops_up_with_uplink_cut(lab):
@@ -205,3 +299,16 @@ def test_open_policy_lets_a_phone_out_after_done(open_lab):
     assert after.get("body") == "FORBIDDEN SITE", (after, (lab.tmp / "ap-admit.log").read_text()[-2000:])
     assert lab.peer(phone, "connect", FORBIDDEN_IP, "443")["result"] == "connected"
     assert lab.peer(phone, "connect", AP_IP, "22")["result"] != "connected"   # the device stays closed
+
+
+def test_open_policy_answers_probe_hosts_locally_for_every_query_type(open_lab):
+    lab, phone, (_, dns) = open_lab, open_lab.phone1, open_lab.lease1
+    for host in PROBE_HOSTS:
+        for qtype in ("AAAA", "HTTPS", "TXT"):
+            answer = lab.peer(phone, "dns", host, qtype, dns)
+            assert (answer["rcode"], answer["answers"]) == (0, 0), (host, qtype, answer)
+    assert lab.peer(phone, "dns", "forbidden.example", "A", dns)["answers"] == 1   # open: forwarded
+    time.sleep(0.3)
+    upstream = _read(lab.upstream_log)
+    assert "forbidden.example" in upstream
+    assert not any(host in upstream for host in PROBE_HOSTS), upstream[-2000:]

@@ -156,3 +156,66 @@ def test_big_household_result_stays_small_with_links_to_each_qr(tmp_path):
     assert one.status_code == 200 and b"<svg" in one.data and len(one.data) <= 30 * 1024
     short = links[0].split("/")[3].split("?")[0]
     assert client.get(f"/declare/code/{short}?t=forged", base_url=BASE).status_code == 404
+
+
+def test_forms_refused_for_a_typo_do_not_count_against_the_limit(tmp_path):
+    app, store, _ = make_portal(tmp_path, declare_limit_per_hour=3)
+    client = app.test_client()
+    form = valid_form(client)
+    for _ in range(25):                     # fixed typos 25 times: still no lock-out
+        assert client.post("/declare/form", data={**form, "dob_0": "31/02/1987"},
+                           base_url=BASE).status_code == 400
+    codes = [client.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429] and store.declaration_count() == 3
+
+
+def test_a_flood_of_refused_forms_is_stopped(tmp_path):
+    app, _, _ = make_portal(tmp_path, declare_limit_per_hour=2)
+    client = app.test_client()
+    bad = {**valid_form(client), "dob_0": "x"}
+    codes = [client.post("/declare/form", data=bad, base_url=BASE).status_code for _ in range(25)]
+    assert codes[:20] == [400] * 20 and set(codes[20:]) == {429}      # ten times the limit
+
+
+def test_volunteer_session_has_its_own_higher_limit(tmp_path):
+    app, store, _ = make_portal(tmp_path, declare_limit_per_hour=2, volunteer_declare_limit_per_hour=6)
+    client = app.test_client()
+    form = valid_form(client, relation="volunteer")
+    volunteer = {"samplepoint.volunteer": True}
+    codes = [client.post("/declare/form", data=form, base_url=BASE, environ_overrides=volunteer)
+             .status_code for _ in range(8)]
+    assert codes == [200] * 6 + [429] * 2
+    # choosing "volunteer" in the form is not a volunteer session: the phone's own limit applies
+    plain = [client.post("/declare/form", data=form, base_url=BASE).status_code for _ in range(3)]
+    assert plain == [200, 200, 429] and store.declaration_count() == 8
+
+
+def test_oversized_body_says_too_large_not_expired(portal):
+    client, _, _ = portal
+    r = client.post("/declare/form?province=1&people=1&lang=en", data={"x": "a" * 100_000},
+                    base_url=BASE)
+    assert r.status_code == 413 and "too large" in r.data.decode() and "expired" not in r.data.decode()
+    vi = client.post("/declare/form?province=1&people=1", data={"x": "a" * 100_000}, base_url=BASE)
+    assert "quá lớn" in vi.data.decode() and "hết hạn" not in vi.data.decode()
+
+
+@pytest.mark.parametrize("street, ok", [
+    ("12/3 Lê Lợi, P. 5", True), ("Số 7 (ngõ 12) - thôn Đông #2", True),
+    ("<b>12</b> Lê Lợi", False), ('12 "Lê" Lợi', False), ("12 Lê Lợi; DROP", False),
+    ("{{7*7}}", False), ("a_b", False),
+])
+def test_street_refuses_markup_like_the_name_field(portal, street, ok):
+    client, store, _ = portal
+    form = {**valid_form(client), "street": street}
+    r = client.post("/declare/form", data=form, base_url=BASE)
+    assert r.status_code == (200 if ok else 400), r.data[:300]
+    if not ok:
+        assert 'id="e-street"' in r.data.decode() and store.declaration_count() == 0
+
+
+def test_done_page_shows_the_store_links(portal):
+    client, _, config = portal
+    page = client.get("/install", base_url=BASE)
+    done = client.post("/done", data={"csrf": csrf_of(page.data)}, base_url=BASE).data.decode()
+    assert config.portal.android_app_url.replace("&", "&amp;") in done
+    assert config.portal.iphone_app_url in done and "Đã kết nối" in done

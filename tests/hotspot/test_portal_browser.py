@@ -91,3 +91,42 @@ def test_declaration_filled_and_submitted_in_browser(browser, portal_url):
     assert len(codes) == 2 and all(len(c) == 9 for c in codes), browser.page_source[:2000]
     assert len(browser.find_elements(By.CSS_SELECTOR, ".qr svg")) == 2
     assert portal_url.store.declared_person(codes[1])["full_name"] == "Nguyễn Văn An"
+
+
+# Everything a finger presses: links, buttons, fields, and the labels that hold a radio or checkbox
+# (the label is the target; the box inside it is drawn smaller).
+TAP_TARGETS_JS = """
+const targets = [...document.querySelectorAll('a, button, select, label.opt,'
+  + ' input:not([type=hidden]):not([type=radio]):not([type=checkbox])')];
+return targets.map(e => { const r = e.getBoundingClientRect();
+  return [e.tagName + ' ' + (e.textContent || e.name || '').trim().slice(0, 30), r.width, r.height]; });
+"""
+
+
+def small_targets(browser):
+    return [(what, round(w), round(h)) for what, w, h in browser.execute_script(TAP_TARGETS_JS)
+            if w < 44 or h < 44]
+
+
+def test_every_tap_target_is_at_least_44_px(browser, portal_url):
+    form = "/declare/form?province=79&people=2&relation=relative"
+    for path in [*PAGES.values(), form, form + "&lang=en", "/install?lang=en"]:
+        browser.get(portal_url.url + path)
+        assert small_targets(browser) == [], path
+
+
+def test_done_shows_the_store_links(browser, portal_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.get(portal_url.url + "/install")
+    press(browser, browser.find_element(By.CSS_SELECTOR, "button[name=done]"))
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "store-android"))
+    browser.save_screenshot(str(ARTIFACTS / "done.png"))
+    android, iphone = (browser.find_element(By.ID, i) for i in ("store-android", "store-iphone"))
+    assert android.get_attribute("href").startswith("https://play.google.com/")
+    assert iphone.get_attribute("href").startswith("https://apps.apple.com/")
+    for link in (android, iphone):       # on the first screen, no scrolling needed
+        top = browser.execute_script("return arguments[0].getBoundingClientRect().bottom", link)
+        assert top <= 640, top
+    assert small_targets(browser) == []

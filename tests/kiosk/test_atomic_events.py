@@ -38,6 +38,8 @@ def test_failed_close_takes_back_the_last_person_and_signals_an_error(tmp_path, 
     monkeypatch.setattr(kiosk.store, "finish_tube", disk_full)
     kiosk.on_code(format_personal_qr(second).encode())
     assert kiosk.feedback.history[-1][0] == workflow.ERROR
+    assert kiosk.feedback.history[-1][1] == "store-full", "staff are told the card is full"
+    assert (kiosk.summary.people, kiosk.summary.tubes_closed) == (1, 0), "only what committed counts"
     tube = kiosk.store.open_tube_state()
     assert len(tube.persons) == 1, "the second person must not stay committed without the close"
     assert len(kiosk.state.tube.person_keys) == 1
@@ -47,6 +49,27 @@ def test_failed_close_takes_back_the_last_person_and_signals_an_error(tmp_path, 
     kiosk.on_code(format_personal_qr(second).encode())
     assert kiosk.store.open_tube_state() is None
     assert kiosk.store.outbox_counts()["pending"] == 1
+    assert (kiosk.summary.people, kiosk.summary.tubes_closed) == (2, 1)
+
+
+def test_a_commit_that_fails_at_commit_time_counts_nothing(tmp_path, monkeypatch):
+    """The failure can come at COMMIT itself (the WAL cannot grow): nothing of the event counts."""
+    from contextlib import contextmanager
+    kiosk, key = make_kiosk(tmp_path)
+    kiosk.on_code(badge_code("NV01", "Hoa", key).encode())
+    real = kiosk.store.transaction
+
+    @contextmanager
+    def failing_commit():
+        with real() as db:
+            yield db
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+    monkeypatch.setattr(kiosk.store, "transaction", failing_commit)
+    kiosk.on_code(b"DT00000009")
+    kiosk.on_code(format_personal_qr(fictional_person(random.Random(9))).encode())
+    assert kiosk.summary.people == 0 and kiosk.state.tube is None
+    assert kiosk.feedback.history[-1][0] == workflow.ERROR
+    assert kiosk.feedback.history[-1][1] == "store-readonly"
 
 
 def test_full_tube_found_open_at_start_is_closed_not_overfilled(tmp_path):

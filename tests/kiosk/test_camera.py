@@ -126,3 +126,34 @@ def test_retrying_source_waits_for_the_camera():
     source = RetryingSource(opener, 5.0, on_error=errors.append, sleep=sleeps.append)
     assert list(source.frames()) == ["frame"]
     assert errors == ["busy", "busy"] and sleeps == [5.0, 5.0]
+
+
+def test_a_followed_replay_folder_is_a_live_view(tmp_path):
+    """Images already there are skipped (a restarted kiosk does not scan them again); each image
+    moved in later is seen once, in name order, with an empty view between."""
+    from PIL import Image
+
+    from kiosk.camera.replay import ReplaySource
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    Image.new("L", (64, 48), 0).save(folder / "000-old.png")
+    source = ReplaySource(str(folder), fps=500, follow=True)
+    frames = source.frames()
+    for name in ("002-b", "001-a"):           # moved in complete, out of name order
+        Image.new("L", (64, 48), 10).save(folder / f".{name}.tmp", format="PNG")
+        (folder / f".{name}.tmp").rename(folder / f"{name}.png")
+    seen = [next(frames).name for _ in range(2)]
+    assert seen == ["001-a.png", "002-b.png"]
+    assert next(frames).name == "" and next(frames).grey.shape == (48, 64), "then an empty view"
+    Image.new("L", (64, 48), 20).save(folder / "003-c.png")
+    names = [next(frames).name for _ in range(3)]
+    assert "003-c.png" in names and names.count("003-c.png") == 1
+    assert "000-old.png" not in seen + names
+
+
+def test_an_empty_followed_folder_opens(tmp_path):
+    from kiosk.camera.replay import ReplaySource
+    (tmp_path / "spool").mkdir()
+    frames = ReplaySource(str(tmp_path / "spool"), fps=500, follow=True).frames()
+    first = next(frames)
+    assert first.grey.shape == (480, 640) and first.name == ""

@@ -11,12 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import write_config as _write_config
 from provisioning import doctor, probes
 from samplepoint import config as config_module
+from hotspot.stats import Stats
 from samplepoint.store import Store
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+def write_config(tmp_path, *args, **sections):
+    """A device config with a real camera back-end (the shared fixture's default is a replay)."""
+    sections.setdefault("camera", {"source": "picamera2"})
+    return _write_config(tmp_path, *args, **sections)
 
 
 def healthy() -> doctor.Probes:
@@ -26,7 +33,9 @@ def healthy() -> doctor.Probes:
         default_route=lambda: "eth0", central_time=lambda config: NOW + timedelta(seconds=2),
         token_status=lambda config, token: 200, ntp_synchronized=lambda: True, now=lambda: NOW,
         disk_usage=lambda path: (32 * 2**30, 20 * 2**30), db_integrity=lambda path: "ok",
-        service_state=lambda unit: "active")
+        service_state=lambda unit: "active",
+        hotspot_stats=lambda config: Stats("Enhanced Open (OWE) with an open transition network",
+                                           3, 4, 0, {"outside_garden": 12}))
 
 
 def fail(message):
@@ -49,6 +58,8 @@ BROKEN = [
     ("gpio", {"gpio_factory": lambda: "MockFactory"}, "WARN", "GPIOZERO_PIN_FACTORY"),
     ("ap-radio", {"wifi_driver": lambda iface: None}, "FAIL", "USB Wi-Fi"),
     ("ap-radio", {"wifi_driver": lambda iface: "brcmfmac"}, "WARN", "USB Wi-Fi adapter"),
+    ("hotspot", {"hotspot_stats": lambda c: Stats("open (unencrypted)", 3, 4, 0, {})}, "WARN", "OWE"),
+    ("hotspot", {"hotspot_stats": lambda c: Stats()}, "WARN", "hotspot apply"),
     ("uplink", {"default_route": lambda: None}, "FAIL", "default route"),
     ("central", {"central_time": fail("connection refused")}, "FAIL", "central.url"),
     ("central", {"token_status": lambda config, token: 401}, "FAIL", "--rekey"),
@@ -80,7 +91,8 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 15 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 16 and "0 failing, 0 warning(s)" in out
+    assert "Enhanced Open (OWE)" in out and "packets refused 12" in out
 
 
 @pytest.mark.parametrize("name, overrides, status, fix", BROKEN,
@@ -171,7 +183,7 @@ def test_real_camera_probe_counts_replayed_frames(tmp_path):
     frames.mkdir()
     for i in range(3):
         qr_image(f"frame {i}").save(frames / f"{i:03}.png")
-    config = config_module.load(write_config(tmp_path))
+    config = config_module.load(write_config(tmp_path, camera={"source": f"replay:{frames}"}))
     assert probes.camera_frames(config) == 3
 
 
@@ -223,3 +235,30 @@ def test_admit_loop_is_checked_only_under_the_open_policy(tmp_path):
         code, out = run(path, admit_down)
         assert code == expected, out
         assert ("service:admit" in out) is (policy == "open")
+
+
+def test_a_replay_camera_is_a_warning_naming_the_fix(tmp_path):
+    path = write_config(tmp_path, token="t", camera={"source": "replay:/var/lib/frames"})
+    Store(config_module.load(path).db_path).close()
+    code, out = run(path, healthy())
+    assert code == 0 and "WARN  camera" in out and "replay folder (/var/lib/frames)" in out
+    assert "source = 'picamera2'" in out
+
+
+def test_units_standing_down_for_absent_hardware_are_warnings(tmp_path):
+    path = write_config(tmp_path, token="t", feedback={"backend": "gpio"})
+    Store(config_module.load(path).db_path).close()
+    stood_down = dataclasses.replace(healthy(), service_state=lambda u: "condition-unmet" if any(
+        n in u for n in ("display", "hotspot", "hostapd", "dnsmasq", "portal")) else "active")
+    code, out = run(path, stood_down)
+    assert code == 0, out
+    assert "WARN  service:display" in out and "stood down: no screen (tty1)" in out
+    assert "WARN  service:portal" in out and "stood down: no Wi-Fi radio" in out
+
+
+def test_a_read_only_data_directory_is_a_fail_with_what_to_do(tmp_path):
+    path = write_config(tmp_path, token="t", feedback={"backend": "gpio"})
+    Store(config_module.load(path).db_path).close()
+    code, out = run(path, dataclasses.replace(healthy(), read_only=lambda p: True))
+    assert code == 1 and "FAIL  disk" in out and "read-only file system" in out
+    assert "replace the card" in out

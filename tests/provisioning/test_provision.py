@@ -17,8 +17,23 @@ from samplepoint.cli import main as cli_main
 pytestmark = pytest.mark.system       # chown to the service user needs root
 
 
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A stand-in for the release wheel: provision --root only carries it into the image."""
+    path = tmp_path_factory.mktemp("dist") / "samplepoint-0.1.0-py3-none-any.whl"
+    path.write_bytes(b"PK stand-in wheel")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _wheel(wheel):
+    global WHEEL
+    WHEEL = wheel
+
+
 def run(root, *extra, capsys) -> tuple[int, str]:
-    code = cli_main(["provision", "--root", str(root), *extra])
+    source = [] if "--source" in extra else ["--source", str(WHEEL)]
+    code = cli_main(["provision", "--root", str(root), *source, *extra])
     return code, capsys.readouterr().out
 
 
@@ -63,9 +78,19 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
     assert os.readlink(wants / "samplepoint-kiosk.service") == "/etc/systemd/system/samplepoint-kiosk.service"
     assert (image_root / "etc/systemd/system/graphical.target.wants/samplepoint-display.service").is_symlink()
     assert os.readlink(image_root / "usr/local/bin/samplepoint") == provision.VENV + "/bin/samplepoint"
+    preset = (image_root / "etc/systemd/system-preset/10-samplepoint.preset").read_text()
+    assert "enable samplepoint-kiosk.service\n" in preset and "disable nftables.service\n" in preset
+    assert "disable samplepoint-hostapd.service\n" in preset and "disable samplepoint-central" in preset
     script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
-    assert "apt-get install -y python3-venv python3-picamera2" in script
+    assert script.index("apt-get update") < script.index("apt-get install")
+    assert "for p in python3-venv libzbar0" in script and "for p in python3-picamera2" in script
     assert "python3 -m venv --system-site-packages /opt/samplepoint/venv" in script
+    assert ("/opt/samplepoint/venv/bin/pip install --quiet --upgrade --find-links /opt/samplepoint/dist "
+            "/opt/samplepoint/dist/samplepoint-0.1.0-py3-none-any.whl") in script
+    assert (image_root / "opt/samplepoint/dist/samplepoint-0.1.0-py3-none-any.whl").read_bytes() == \
+        WHEEL.read_bytes(), "the image carries the software it installs"
+    assert script.rstrip().endswith("image sealed (machine-id uninitialized, no SSH host keys)'")
+    assert "echo uninitialized > /etc/machine-id" in script
     before = {p: p.stat().st_mtime_ns for p in image_root.rglob("*") if not p.is_symlink()}
 
     code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
@@ -128,8 +153,49 @@ def test_host_mode_runs_apt_only_for_missing_packages(tmp_path, monkeypatch):
 
     target = provision.Target(tmp_path, True, fake_run)
     assert provision.step_packages(target, None) == "installed cage"
-    assert commands[-1] == ["apt-get", "install", "-y", "-qq", "cage"]
+    assert ["apt-get", "update", "-qq"] in commands
+    assert ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "cage"] in commands
+    assert commands[-1] == ["systemctl", "--quiet", "disable", "nftables.service"]
     assert target.changes == 1
+
+
+def test_a_package_only_raspberry_pi_os_has_is_skipped_elsewhere(tmp_path):
+    def fake_run(command):
+        if command[0] == "dpkg-query":
+            return "unknown ok not-installed" if command[-1] == "python3-picamera2" else "install ok installed"
+        if command[:2] == ["apt-cache", "show"]:
+            raise provision.StepFailed("E: No packages found", "")
+        return ""
+
+    target = provision.Target(tmp_path, True, fake_run)
+    assert "python3-picamera2 not in this system's archive" in provision.step_packages(target, None)
+    assert target.changes == 0
+
+
+def test_an_image_carries_a_wheel_built_from_the_checkout(image_root, tmp_path, capsys):
+    import zipfile
+    wheels = tmp_path / "wheelhouse"
+    wheels.mkdir()
+    (wheels / "flask-3.0.0-py3-none-any.whl").write_bytes(b"PK stand-in")
+    checkout = Path(provision.__file__).resolve().parents[1]
+    code, out = run(image_root, "--source", str(checkout), "--wheels", str(wheels), capsys=capsys)
+    assert code == 0, out
+    dist = image_root / "opt/samplepoint/dist"
+    built = sorted(dist.glob("samplepoint-*.whl"))
+    assert len(built) == 1 and (dist / "flask-3.0.0-py3-none-any.whl").exists()
+    with zipfile.ZipFile(built[0]) as archive:
+        names = archive.namelist()
+    assert "samplepoint/cli.py" in names and any(n.endswith("share/samplepoint/firstboot.sh") for n in names)
+    assert not any(n.startswith("tests/") for n in names)
+    script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
+    assert "--no-index --find-links /opt/samplepoint/dist" in script, "a wheelhouse installs offline"
+
+
+def test_an_installed_copy_without_source_asks_for_the_wheel(image_root, capsys, monkeypatch):
+    monkeypatch.setattr(provision, "__file__", "/opt/samplepoint/venv/lib/python3.11/site-packages/"
+                                               "provisioning/provision.py")
+    code, out = run(image_root, "--source", "", capsys=capsys)
+    assert code == 1 and "pass --source with the samplepoint .whl" in out
 
 
 @given(names=st.lists(st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True), max_size=20))
@@ -151,5 +217,5 @@ def test_central_unit_only_when_asked(image_root, capsys):
     assert run(image_root, capsys=capsys)[0] == 0
     assert not (image_root / "etc/systemd/system/samplepoint-central.service").exists()
     code, out = run(image_root, "--central", capsys=capsys)
-    assert code == 0 and "installed 1: samplepoint-central.service" in out
+    assert code == 0 and "installed 2: samplepoint-central.service 10-samplepoint.preset" in out
     assert (image_root / "etc/systemd/system/multi-user.target.wants/samplepoint-central.service").is_symlink()

@@ -132,8 +132,24 @@ def test_open_policy_admission_is_the_root_admit_loop_not_the_portal():
     assert "samplepoint-admit.service" in provision.ENABLED_UNITS
 
 
+def test_first_boot_runs_before_every_service_that_reads_its_result():
+    unit = parse("samplepoint-firstboot.service")["Unit"]
+    before = " ".join(v for k, v in parse_multi("samplepoint-firstboot.service", "Before"))
+    for name in provision.ENABLED_UNITS:
+        if name != "samplepoint-firstboot.service":
+            assert name in before.split(), name
+    assert "cloud-init.service" in unit["After"].split()
+    assert "samplepoint-firstboot.service" in provision.ENABLED_UNITS
+
+
+def parse_multi(name: str, key: str) -> list[tuple[str, str]]:
+    """Every `key=` line of a unit (configparser keeps only the last of repeated keys)."""
+    return [(k, v) for k, _, v in (line.partition("=") for line in
+                                   (UNITS_DIR / name).read_text().splitlines()) if k == key]
+
+
 def test_only_root_units_lack_a_user():
     for name in UNITS:
         service = parse(name)["Service"]
-        if name not in HOTSPOT:
+        if name not in HOTSPOT + ["samplepoint-firstboot.service"]:
             assert service.get("User") or service.get("DynamicUser") == "yes", name

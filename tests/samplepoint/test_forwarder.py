@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
@@ -189,8 +190,30 @@ def test_kill_9_between_send_and_commit_loses_nothing_and_duplicates_nothing(tmp
 def test_forwarder_without_token_file_says_how_to_fix(tmp_path):
     path = write_config(tmp_path)
     result = subprocess.run([sys.executable, "-m", "samplepoint.cli", "forwarder", "--config",
-                             str(path)], capture_output=True, text=True, timeout=30)
+                             str(path), "--until-drained"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "no device token" in result.stderr
+
+
+def test_forwarder_service_waits_for_enrolment_instead_of_dying(tmp_path, central):
+    """Before first-boot enrolment has written the token, the service waits (and stays alive for
+    systemd) rather than exiting into a restart loop; then it forwards."""
+    import time
+    path = write_config(tmp_path, central.url)
+    config = config_module.load(path)
+    process = subprocess.Popen([sys.executable, "-m", "samplepoint.cli", "forwarder", "--config",
+                                str(path)], stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert process.poll() is None, "the forwarder must wait, not exit"
+        Path(config.central.token_file).write_text(central.token + "\n")
+        os.chmod(config.central.token_file, 0o600)
+        time.sleep(4)
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert "no device token" in err and "records stay queued" in err
+    assert "device token found; forwarding starts" in err and "Traceback" not in err
 
 
 def test_backoff_is_full_jitter_capped_and_honours_retry_after():

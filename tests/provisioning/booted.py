@@ -1,0 +1,242 @@
+"""A samplepoint device booted under systemd in systemd-nspawn, built the way docs/install-pi.md says.
+
+`golden_image()` builds (and caches) a Debian root file system with mmdebstrap, provisions it with
+`samplepoint provision --root` from a built wheel and a wheelhouse, and runs the recorded
+`provision-on-device.sh` inside it; `Machine` boots a copy of it as a container sharing the host's
+network (so a central server on the host's loopback is reachable) and inspects it from outside with
+nsenter. Used by tests/provisioning/test_booted_device.py and benchmarks/bench_booted.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from provisioning import provision
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("SAMPLEPOINT_TEST_CACHE", "/var/cache/samplepoint-tests"))
+# What Raspberry Pi OS Lite brings, plus what provision installs (preinstalled here so that the
+# image build does not download chromium on every run; provision's apt step still runs and
+# updates the lists first, for python3-picamera2, which Debian does not have).
+BASE_PACKAGES = sorted({"systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "iproute2",
+                        "ca-certificates", "openssh-server", "procps", *provision.APT_PACKAGES})
+TOOLS = ("mmdebstrap", "systemd-nspawn", "nsenter")
+
+
+def missing_tools() -> list[str]:
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+def run(command: list[str], timeout: float = 900, **kw) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kw)
+    if done.returncode != 0:
+        raise RuntimeError(f"`{' '.join(map(str, command))}` exited {done.returncode}:\n"
+                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def rootfs_tarball(suite: str = "bookworm", arch: str = "amd64", cache: Path = CACHE,
+                   packages: list[str] = BASE_PACKAGES) -> tuple[Path, bool]:
+    """(tarball, built now) of a minimal Debian system; cached by suite, arch and package list."""
+    key = hashlib.sha256(" ".join([suite, arch, *packages]).encode()).hexdigest()[:12]
+    tarball = cache / f"rootfs-{suite}-{arch}-{key}.tar"
+    if tarball.exists():
+        return tarball, False
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = tarball.with_suffix(".partial.tar")
+    run(["mmdebstrap", "--variant=minbase", f"--architectures={arch}",
+         "--include=" + ",".join(packages), suite, str(partial)], timeout=1800)
+    partial.rename(tarball)
+    return tarball, True
+
+
+def wheelhouse(cache: Path = CACHE) -> Path:
+    """Wheels of samplepoint's dependencies, for an offline install into the image (cached by
+    setup.py, where the dependencies are listed)."""
+    key = hashlib.sha256((REPO / "setup.py").read_bytes()).hexdigest()[:12]
+    folder = cache / f"wheels-py{sys.version_info.major}{sys.version_info.minor}-{key}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder), str(REPO)])
+        for own in folder.glob("samplepoint-*.whl"):
+            own.unlink()
+        (folder / ".complete").touch()
+    return folder
+
+
+def build_wheel(out: Path) -> Path:
+    """The samplepoint wheel of this checkout, as a release would ship it."""
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out),
+         str(REPO)])
+    shutil.rmtree(REPO / "build", ignore_errors=True)
+    return sorted(out.glob("samplepoint-*.whl"))[-1]
+
+
+def extract(tarball: Path, root: Path) -> None:
+    root.mkdir(parents=True)
+    run(["tar", "-C", str(root), "-xf", str(tarball)], timeout=600)
+
+
+def nspawn_run(root: Path, *command: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """A command inside the tree with systemd-nspawn, not booted (as an image build does)."""
+    return run(["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--console=pipe",
+                "-D", str(root), *command], timeout=timeout)
+
+
+def golden_image(root: Path, workdir: Path, suite: str = "bookworm") -> dict:
+    """docs/install-pi.md part B in a folder: a root file system provisioned from the wheel, the
+    recorded on-device script run inside it. Returns timings (seconds) of each stage."""
+    times = {}
+    start = time.monotonic()
+    tarball, built = rootfs_tarball(suite)
+    times["rootfs_build_s" if built else "rootfs_cached_s"] = time.monotonic() - start
+    start = time.monotonic()
+    extract(tarball, root)
+    times["extract_s"] = time.monotonic() - start
+    start = time.monotonic()
+    wheels = wheelhouse()
+    wheel = build_wheel(workdir / "dist")
+    times["wheels_s"] = time.monotonic() - start
+    # Raspberry Pi OS keeps its boot partition at /boot/firmware; a fresh Bookworm card's cmdline.
+    (root / "boot/firmware").mkdir(parents=True, exist_ok=True)
+    (root / "boot/firmware/cmdline.txt").write_text(
+        "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes "
+        "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+    start = time.monotonic()
+    cli = [sys.executable, "-m", "samplepoint.cli"]
+    provisioned = run([*cli, "provision", "--root", str(root), "--source", str(wheel),
+                       "--wheels", str(wheels)], cwd=REPO)
+    script = nspawn_run(root, "/opt/samplepoint/provision-on-device.sh", timeout=1800)
+    times["provision_s"] = time.monotonic() - start
+    times["provision_out"] = provisioned.stdout + script.stdout
+    return times
+
+
+class Machine:
+    """One boot of a root file system under systemd-nspawn."""
+
+    def __init__(self, root: Path, log: Path):
+        self.root, self.log = root, log
+        self.process: subprocess.Popen | None = None
+        self.leader = 0
+
+    def boot(self, timeout: float = 120) -> float:
+        """Start the container; returns seconds until systemd reports the boot finished."""
+        start = time.monotonic()
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                ["systemd-nspawn", "-b", "-D", str(self.root), "--register=no", "--keep-unit",
+                 "--console=read-only"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = start + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the container exited ({self.process.returncode}); see {self.log}")
+            self.leader = self.leader or self._find_leader()
+            if self.leader:
+                state = self.sh("systemctl is-system-running", check=False).stdout.strip()
+                if state in ("running", "degraded"):
+                    return time.monotonic() - start
+            time.sleep(0.2)
+        raise TimeoutError(f"the container did not finish booting in {timeout:.0f} s; see {self.log}")
+
+    def _find_leader(self) -> int:
+        """The container's PID 1 as the host sees it: nspawn's descendant whose NSpid ends in 1."""
+        todo = [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                children = " ".join(Path(p).read_text() for p in Path(f"/proc/{pid}/task").glob("*/children"))
+            except OSError:
+                continue
+            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if pid != self.process.pid and len(nspid) > 1 and nspid[-1] == "1":
+                return pid
+            todo += [int(c) for c in children.split()]
+        return 0
+
+    def sh(self, command: str, check: bool = True, timeout: float = 120,
+           user: str | None = None) -> subprocess.CompletedProcess:
+        """A shell command inside the running container (all its namespaces), as root or `user`."""
+        prefix = ["nsenter", "-t", str(self.leader), "-a"]
+        if user:
+            uid, gid = self.ids(user)
+            prefix += ["-S", str(uid), "-G", str(gid)]
+        done = subprocess.run([*prefix, "/bin/sh", "-c", command], capture_output=True, text=True,
+                              timeout=timeout)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"in the device, `{command}` exited {done.returncode}: "
+                               f"{done.stdout[-2000:]} {done.stderr[-2000:]}")
+        return done
+
+    def ids(self, user: str) -> tuple[int, int]:
+        for line in (self.root / "etc/passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == user:
+                return int(fields[2]), int(fields[3])
+        raise KeyError(user)
+
+    def unit(self, name: str) -> dict[str, str]:
+        props = self.sh(f"systemctl show {name}").stdout
+        return dict(line.partition("=")[::2] for line in props.splitlines())
+
+    def journal(self, unit: str) -> str:
+        return self.sh(f"journalctl --no-pager -o cat -u {unit}", check=False).stdout
+
+    def wait(self, what: str, predicate, timeout: float = 90, every: float = 0.5):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+            time.sleep(every)
+
+    def stop(self, timeout: float = 60) -> None:
+        """A clean shutdown (SIGTERM to nspawn asks systemd to power off)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.leader = 0
+
+    def kill(self) -> None:
+        """A power cut: SIGKILL to nspawn and everything in the container."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+        # Killing a PID namespace's PID 1 kills everything in it, as a power cut would.
+        if self.leader:
+            try:
+                os.kill(self.leader, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            for _ in range(100):
+                if not Path(f"/proc/{self.leader}").exists():
+                    break
+                time.sleep(0.1)
+        self.leader = 0
+
+    def doctor(self) -> dict:
+        done = self.sh("/opt/samplepoint/venv/bin/samplepoint doctor --json "
+                       "--config /etc/samplepoint/samplepoint.toml", check=False, timeout=180)
+        return json.loads(done.stdout)
+
+    def query(self, sql: str) -> list[list[str]]:
+        """Rows of a read-only query of the device database, as the service user (never root:
+        a file SQLite creates as root would lock the services out)."""
+        done = self.sh(f"sqlite3 -readonly -separator '|' /var/lib/samplepoint/samplepoint.db \"{sql}\"",
+                       user="samplepoint")
+        return [line.split("|") for line in done.stdout.splitlines()]

@@ -1,0 +1,257 @@
+"""A device's whole life, booted under real systemd: golden image from the wheel (docs/install-pi.md
+part B), a site's card written by prepare-sd from a sites CSV over a campaign base config, first
+boot, enrolment, scanning a replayed session, forwarding to a central server on the host's loopback,
+the watchdog, a power cut mid-tube and the boot after it.
+
+Hardware that cannot exist here is replaced only by configuration: `camera.source = replay:…` with
+`follow`, `feedback.backend = mock`; the radio and screen are absent, and their units stand down by
+their own conditions. The units are the shipped ones, unedited.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from central.app import create_app
+from central.db import CentralDB
+from central.enrol import issue_code
+from kiosk.codes import format_personal_qr
+from kiosk.framegen import code128_image, fictional_person, frame_with, qr_image, tube_code
+from provisioning import provision
+from samplepoint.httpserver import BackgroundServer
+from tests.provisioning import booted
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+DEVICE, SITE, HOSTNAME = "DEV-DT-07", "SITE-CL-07", "sp-cao-lanh-7"
+REPLAY = "/var/lib/samplepoint-replay"
+LONG_RUNNING = ["samplepoint-kiosk.service", "samplepoint-forwarder.service"]
+ONESHOTS = ["samplepoint-firstboot.service", "samplepoint-enrol.service"]
+STAND_DOWN = {"samplepoint-display.service": "/dev/tty1",
+              **{f"samplepoint-{n}.service": "ieee80211" for n in ("hotspot", "portal", "admit")}}
+# Started only by `samplepoint hotspot apply`, which stood down with the hotspot.
+STARTED_BY_APPLY = ["samplepoint-hostapd.service", "samplepoint-dnsmasq.service"]
+# Campaign-wide settings a technician keeps in one file; the sites CSV fills in each device.
+CAMPAIGN = f"""[camera]
+source = 'replay:{REPLAY}'
+follow = true
+[feedback]
+backend = 'mock'
+[workflow]
+require_sign_in = false
+[central]
+heartbeat_s = 5.0
+backoff_cap_s = 5.0
+[site]
+tube_pattern = '^[A-Z]{{2}}[0-9]{{8}}$'
+"""
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    if booted.missing_tools():
+        pytest.skip(f"needs {', '.join(booted.missing_tools())} (make test installs them)")
+    work = tmp_path_factory.mktemp("golden")
+    root = work / "root"
+    try:
+        times = booted.golden_image(root, work)
+        yield root, times
+    finally:
+        booted.run(["rm", "-rf", "--one-file-system", str(root)])
+
+
+@pytest.fixture
+def central(tmp_path):
+    db = CentralDB(tmp_path / "central.db")
+    server = BackgroundServer(create_app(db)).start()
+    server.db = db
+    yield server
+    server.stop()
+
+
+class Camera:
+    """Frames moved into the device's replay folder, as its camera would see them."""
+
+    def __init__(self, root: Path, uid: int, gid: int):
+        self.folder = root / REPLAY.lstrip("/")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(7)
+        self.count = 0
+
+    def show(self, code_image, frames: int = 3, blanks: int = 2) -> None:
+        for image in [code_image] * frames + [None] * blanks:
+            tmp = self.folder / f".{self.count:06d}.tmp"
+            frame_with(image, self.rng).save(tmp, format="PNG", compress_level=1)
+            tmp.chmod(0o644)
+            tmp.rename(self.folder / f"{self.count:06d}.png")
+            self.count += 1
+
+    def tube(self, code: str) -> None:
+        self.show(code128_image(code))
+
+    def person(self, person) -> None:
+        self.show(qr_image(format_personal_qr(person)))
+
+
+def test_the_golden_image_carries_its_software_and_is_sealed(golden):
+    root, times = golden
+    assert (root / "etc/machine-id").read_text() == "uninitialized\n"
+    assert not list((root / "etc/ssh").glob("ssh_host_*key")), "no SSH host keys shared by clones"
+    wheels = [p.name for p in (root / "opt/samplepoint/dist").glob("samplepoint-*.whl")]
+    assert len(wheels) == 1
+    assert (root / "opt/samplepoint/venv/bin/samplepoint").exists()
+    assert "python3-picamera2 is not in this system's archive" in times["provision_out"]
+    assert "samplepoint: updating the package lists" in times["provision_out"]
+    wants = {link.name for link in (root / "etc/systemd/system").glob("*.target.wants/*")}
+    assert set(provision.ENABLED_UNITS) <= wants
+
+
+def test_a_device_lives_its_life_booted(golden, central, tmp_path):
+    root = golden[0]
+    # The technician: a campaign code, a sites CSV, a card prepared for one site.
+    code, _ = issue_code(central.db, "Cao Lanh 2026-11", uses=3, valid_hours=24)
+    sites = tmp_path / "sites.csv"
+    sites.write_text("device_id;site_id;site_name;hotspot_ssid;pool_size;test_type;central_url;hostname\r\n"
+                     f"{DEVICE};{SITE};Trạm Y tế Phường 7, Cao Lãnh;DiemLayMau-07;5;rt-pcr;"
+                     f"{central.url};{HOSTNAME}\r\n", encoding="utf-8-sig")
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(CAMPAIGN, encoding="utf-8")
+    booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--check", "--base-config", str(campaign)])
+    booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE, "--enrol-code", code,
+                "--base-config", str(campaign), "--boot", str(root / "boot/firmware")])
+    camera = Camera(root, 0, 0)
+    machine = booted.Machine(root, tmp_path / "console.log")
+    try:
+        machine.boot()
+        first_boot(machine, root, central)
+        tube_a, tube_b = session_until_power_cut(machine, camera, central)
+        check_doctor(machine)
+        check_watchdog(machine)
+        machine.kill()                                   # power cut with tube B open
+
+        machine.boot()
+        after_power_cut(machine, camera, central, tube_a, tube_b)
+    finally:
+        machine.stop()
+        machine.kill()
+
+
+def cli() -> list[str]:
+    import sys
+    return [sys.executable, "-m", "samplepoint.cli"]
+
+
+def assert_running(machine: booted.Machine) -> None:
+    state = machine.sh("systemctl is-system-running --wait", check=False).stdout.strip()
+    failed = machine.sh("systemctl --failed --no-legend --plain", check=False).stdout
+    logs = "".join(machine.sh(f"journalctl --no-pager -n 15 -u {line.split()[0]}", check=False).stdout
+                   for line in failed.splitlines() if line.strip())
+    assert state == "running", f"{state}: {failed}\n{logs}"
+
+
+def first_boot(machine: booted.Machine, root: Path, central) -> None:
+    assert_running(machine)
+    # First boot applied the card before any service read it.
+    assert machine.sh("hostname").stdout.strip() == HOSTNAME
+    config = machine.sh("cat /etc/samplepoint/samplepoint.toml").stdout
+    assert f"id = '{DEVICE}'" in config and "ca_bundle" not in config and "follow = true" in config
+    assert not (root / "boot/firmware/samplepoint/enrol-code").exists()
+    assert (root / "boot/firmware/samplepoint/samplepoint.toml.applied").exists()
+    assert machine.sh("cat /etc/machine-id").stdout.strip() not in ("", "uninitialized")
+    assert list((root / "etc/ssh").glob("ssh_host_ed25519_key")), "first boot made SSH host keys"
+    firstboot = machine.unit("samplepoint-firstboot.service")
+    assert firstboot["Result"] == "success" and firstboot["ExecMainStatus"] == "0"
+    done_at = int(firstboot["ExecMainExitTimestampMonotonic"])
+    for name in LONG_RUNNING + ["samplepoint-enrol.service"]:
+        started = int(machine.unit(name)["ExecMainStartTimestampMonotonic"])
+        assert started >= done_at, f"{name} started before first boot had applied the card"
+    # Enrolment traded the code for a token, 0600 and the service user's.
+    machine.wait("enrolment", lambda: machine.unit("samplepoint-enrol.service")["Result"] == "success"
+                 and machine.sh("test -s /var/lib/samplepoint/device-token", check=False).returncode == 0)
+    assert machine.sh("stat -c '%a %U' /var/lib/samplepoint/device-token").stdout.split() == \
+        ["600", "samplepoint"]
+    assert machine.sh("test -e /var/lib/samplepoint/enrol-code", check=False).returncode == 1
+    assert [d["device_id"] for d in central.db.devices()] == [DEVICE]
+    # Long-running services under their real units; absent hardware stands down by condition.
+    for name in LONG_RUNNING:
+        unit = machine.unit(name)
+        assert (unit["ActiveState"], unit["Type"], unit["User"]) == ("active", "notify", "samplepoint")
+        assert unit["WatchdogUSec"] not in ("0", "infinity") and unit["ProtectSystem"] == "strict"
+        assert unit["NoNewPrivileges"] == "yes"
+    for name, hardware in STAND_DOWN.items():
+        unit = machine.unit(name)
+        assert (unit["ActiveState"], unit["ConditionResult"]) == ("inactive", "no"), name
+        assert hardware in machine.sh(f"systemctl status {name}", check=False).stdout, name
+    for name in STARTED_BY_APPLY:
+        assert machine.unit(name)["ActiveState"] == "inactive", name
+    machine.wait("the first heartbeat", lambda: central.db.devices()[0]["last_seen"])
+
+
+def session_until_power_cut(machine: booted.Machine, camera: Camera, central):
+    rng = random.Random(11)
+    tube_a = (tube_code(rng), [fictional_person(rng) for _ in range(5)])
+    tube_b = (tube_code(rng), [fictional_person(rng) for _ in range(5)])
+    started = time.monotonic()
+    camera.tube(tube_a[0])
+    for person in tube_a[1]:
+        camera.person(person)
+    machine.wait("tube A at central", lambda: central.db.count_samples() == 1, timeout=120)
+    print(f"first tube scanned to central in {time.monotonic() - started:.1f} s")
+    camera.tube(tube_b[0])
+    for person in tube_b[1][:2]:
+        camera.person(person)
+    machine.wait("tube B open with 2 people", lambda: machine.query(
+        "select s.tube_code, count(p.position) from samples s join sample_persons p on "
+        f"p.sample_id = s.id where s.state = 'open' group by s.id") == [[tube_b[0], "2"]], timeout=60)
+    return tube_a, tube_b
+
+
+def check_doctor(machine: booted.Machine) -> None:
+    checks = {c["name"]: c for c in machine.doctor()["checks"]}
+    expected = {"camera": "WARN", "gpio": "WARN", "ap-radio": "FAIL", "central": "OK", "disk": "OK",
+                "database": "OK", "service:kiosk": "OK", "service:forwarder": "OK",
+                "service:display": "WARN", "service:portal": "WARN", "service:hotspot": "WARN"}
+    assert {name: checks[name]["status"] for name in expected} == expected, checks
+    assert "replay folder" in checks["camera"]["detail"]
+    assert "no Wi-Fi interface" in checks["ap-radio"]["detail"]
+    assert "stood down: no screen" in checks["service:display"]["detail"]
+
+
+def check_watchdog(machine: booted.Machine) -> None:
+    """A kiosk whose loop hangs (stopped: it cannot ping) is killed by systemd's watchdog and
+    restarted under its unit."""
+    before = machine.unit("samplepoint-kiosk.service")
+    pid = before["MainPID"]
+    machine.sh(f"kill -STOP {pid}")
+    machine.wait("the watchdog to fire", lambda: machine.unit("samplepoint-kiosk.service")["SubState"]
+                 in ("stop-watchdog", "stop-sigterm", "stop-sigkill", "auto-restart", "failed"),
+                 timeout=90)
+    machine.sh(f"kill -CONT {pid}", check=False)   # the pending SIGABRT is delivered now
+    after = machine.wait("the kiosk back", lambda: (lambda u: u if u["ActiveState"] == "active"
+                         and u["MainPID"] != pid else None)(machine.unit("samplepoint-kiosk.service")),
+                         timeout=120)
+    assert int(after["NRestarts"]) >= int(before["NRestarts"]) + 1
+    assert "Watchdog timeout" in machine.journal("samplepoint-kiosk.service")
+
+
+def after_power_cut(machine: booted.Machine, camera: Camera, central, tube_a, tube_b) -> None:
+    assert_running(machine)
+    # First-boot work is not repeated: nothing left for it, and enrolment has its token.
+    for name in ONESHOTS:
+        unit = machine.unit(name)
+        assert unit["ConditionResult"] == "no" and unit["ActiveState"] == "inactive", name
+    assert machine.sh("hostname").stdout.strip() == HOSTNAME
+    machine.wait("the kiosk", lambda: machine.unit("samplepoint-kiosk.service")["ActiveState"] == "active")
+    assert "restored open tube" in machine.journal("samplepoint-kiosk.service")
+    for person in tube_b[1][2:]:
+        camera.person(person)
+    machine.wait("tube B at central", lambda: central.db.count_samples() == 2, timeout=120)
+    machine.wait("the outbox drained", lambda: machine.query(
+        "select state, count(*) from outbox group by state") == [["delivered", "2"]], timeout=60)
+    rows = central.db.db.execute("select s.tube_code, count(*) from samples s join persons p "
+                                 "using (record_id) group by s.record_id order by 1").fetchall()
+    assert sorted(tuple(r) for r in rows) == sorted([(tube_a[0], 5), (tube_b[0], 5)])
+    assert len(set(central.db.record_ids())) == 2
