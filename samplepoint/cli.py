@@ -297,27 +297,6 @@ def cmd_status(args) -> int:
 
 # --- central server ---------------------------------------------------------------------------
 
-def cmd_central_serve(args) -> int:
-    from central.app import create_app
-    from central.commands import central_settings
-    from samplepoint.sdnotify import serve_watched
-
-    log.info("central server on %s, database %s", args.bind, args.db)
-    serve_watched(create_app(args.db, central_settings(args)), args.bind)
-    return 0
-
-
-def cmd_central_add_device(args) -> int:
-    from central.db import CentralDB
-
-    for name in ("device_id", "site_id"):
-        problem = config_module.identifier(getattr(args, name))
-        if problem:
-            raise config_module.ConfigError(f"--{name.replace('_', '-')} {problem}")
-    print(CentralDB(args.db).add_device(args.device_id, args.site_id))
-    return 0
-
-
 def _central(name: str):
     """A `central` handler from central/commands.py, imported only when that command runs."""
     def run(args) -> int:
@@ -326,43 +305,70 @@ def _central(name: str):
     return run
 
 
-def cmd_central_export(args) -> int:
-    from central import export
-    from central.db import CentralDB
+def _add_central_commands(sub) -> None:
+    """`samplepoint central ACTION`: the reference central server (handlers in central/commands.py)."""
+    central = sub.add_parser("central", help="the reference central server").add_subparsers(
+        dest="central_command", required=True, metavar="ACTION")
 
-    if args.format == "fhir":
-        return _central("export_fhir")(args)
-    try:
-        since = export.since_utc(args.since)
-    except ValueError as exc:
-        raise config_module.ConfigError(f"--since: {exc}") from None
-    samples = CentralDB(args.db).samples_since(since)
-    writer = export.write_csv if args.format == "csv" else export.write_jsonl
-    count = writer(samples, sys.stdout)
-    log.info("exported %d %s", count, "rows" if args.format == "csv" else "samples")
-    return 0
+    def action(name: str, handler: str, help_text: str, config: bool = False):
+        p = central.add_parser(name, help=help_text)
+        p.add_argument("--db", required=True,
+                       help="SQLite file or postgresql://… URL; must exist (see `central init`)")
+        if config:
+            p.add_argument("--config", help="TOML file whose [central_server] section applies")
+        p.set_defaults(func=_central(handler))
+        return p
 
-
-def cmd_central_enrol_code(args) -> int:
-    from central.db import CentralDB
-    from central.enrol import issue_code
-
-    if not 1 <= args.uses <= 10_000 or not 0 < args.valid_hours <= 24 * 90:
-        raise config_module.ConfigError("--uses must be 1-10000 and --valid-hours 0-2160")
-    code, expires_at = issue_code(CentralDB(args.db), args.campaign, args.uses, args.valid_hours)
-    print(code)
-    log.info("enrolment code for campaign %r: %d uses until %s", args.campaign, args.uses, expires_at)
-    return 0
-
-
-def cmd_central_devices(args) -> int:
-    from central.db import CentralDB
-    from central.enrol import device_report, devices_table
-
-    report = device_report(CentralDB(args.db).device_overview(), datetime.now(timezone.utc),
-                           args.silent_after)
-    print(json.dumps(report) if args.json else devices_table(report))
-    return 0
+    action("init", "init", "create an empty central database (SQLite file or PostgreSQL)")
+    p = action("serve", "serve", "serve the ingest API and the web console", config=True)
+    p.add_argument("--bind", default="127.0.0.1:8700")
+    p.add_argument("--init", action="store_true", help="create the database when it does not exist")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (gunicorn; PostgreSQL only when more than 1)")
+    p = action("add-device", "add_device", "register a device and print its new token")
+    p.add_argument("--device-id", required=True)
+    p.add_argument("--site-id", required=True)
+    p.add_argument("--site-name", help="the site's name as exports and the console show it")
+    p.add_argument("--rekey", action="store_true",
+                   help="issue a new token for an existing device (its old token stops working)")
+    p = action("add-user", "add_user", "create a web console account (password asked, or stdin)")
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "viewer", "lab"],
+                   help="admin: everything; viewer: provincial CDC (read, export, look-ups); "
+                        "lab: upload results")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--reset", action="store_true", help="new password and role for an existing account")
+    p = action("enrol-code", "enrol_code", "issue a campaign enrolment code (printed once)")
+    p.add_argument("--campaign", required=True, help="campaign name, for the records")
+    p.add_argument("--uses", type=int, default=1, help="how many devices may enrol with it")
+    p.add_argument("--valid-hours", type=float, default=72.0)
+    p = action("devices", "devices", "devices with last-seen time and latest heartbeat")
+    p.add_argument("--silent-after", type=float, default=300.0,
+                   help="flag devices not heard from for this many seconds")
+    p.add_argument("--json", action="store_true")
+    p = action("export", "export", "write stored samples, one row per person with results", config=True)
+    p.add_argument("--format", choices=["xlsx", "csv", "machine-csv", "jsonl", "fhir"], default="csv")
+    p.add_argument("--columns", choices=["vi", "en"], default="en",
+                   help="column names of csv and xlsx (machine formats always use English keys)")
+    p.add_argument("--out", help="file to write (default stdout; xlsx needs a file or a pipe)")
+    p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
+    p.add_argument("--samples-per-bundle", type=int, default=1, help="fhir: samples per Bundle")
+    p = action("push-fhir", "push_fhir", "send samples and results not yet sent to a FHIR R4 server "
+               "(docs/fhir.md)", config=True)
+    p.add_argument("--url", required=True, help="the FHIR server's base URL")
+    p.add_argument("--samples-per-bundle", type=int, default=20)
+    p.add_argument("--max-bundles", type=int, help="stop after sending this many Bundles")
+    p = action("add-lab", "add_lab", "register a lab and print its new token")
+    p.add_argument("--lab-id", required=True)
+    p = action("import-results", "import_results", "import a lab's results CSV (UTF-8)", config=True)
+    p.add_argument("--problems", help="also write every problem to this CSV file")
+    p.add_argument("--show", type=int, default=100, help="problems printed to stderr (default 100)")
+    p.add_argument("file")
+    action("purge", "purge", "erase personal fields past central_server.retention_days", config=True)
+    action("needs-retest", "needs_retest", "CSV of people in positive pools needing an individual "
+           "test", config=True)
+    p = action("backup", "backup", "copy a SQLite central database consistently, while it serves")
+    p.add_argument("dest", help="file to write; it must not exist")
 
 
 # --- appliance ---------------------------------------------------------------------------------
@@ -549,64 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kiosk.printer.commands import add_commands as add_slip_commands
     add_slip_commands(sub, with_config)
 
-    central = sub.add_parser("central", help="the reference central server").add_subparsers(
-        dest="central_command", required=True, metavar="ACTION")
-    p = central.add_parser("serve", help="serve the ingest API")
-    p.add_argument("--db", required=True)
-    p.add_argument("--bind", default="127.0.0.1:8700")
-    p.add_argument("--config", help="TOML file whose [central_server] section applies")
-    p.set_defaults(func=cmd_central_serve)
-    p = central.add_parser("add-device", help="register a device and print its new token")
-    p.add_argument("--db", required=True)
-    p.add_argument("--device-id", required=True)
-    p.add_argument("--site-id", required=True)
-    p.set_defaults(func=cmd_central_add_device)
-    p = central.add_parser("enrol-code", help="issue a campaign enrolment code (printed once)")
-    p.add_argument("--db", required=True)
-    p.add_argument("--campaign", required=True, help="campaign name, for the records")
-    p.add_argument("--uses", type=int, default=1, help="how many devices may enrol with it")
-    p.add_argument("--valid-hours", type=float, default=72.0)
-    p.set_defaults(func=cmd_central_enrol_code)
-    p = central.add_parser("devices", help="devices with last-seen time and latest heartbeat")
-    p.add_argument("--db", required=True)
-    p.add_argument("--silent-after", type=float, default=300.0,
-                   help="flag devices not heard from for this many seconds")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_central_devices)
-    p = central.add_parser("export", help="write stored samples to stdout")
-    p.add_argument("--db", required=True)
-    p.add_argument("--format", choices=["csv", "jsonl", "fhir"], default="csv")
-    p.add_argument("--since", help="only samples received at or after this ISO time (with offset)")
-    p.set_defaults(func=cmd_central_export)
-    p.add_argument("--samples-per-bundle", type=int, default=1, help="fhir: samples per Bundle")
-    p.add_argument("--config", help="fhir: TOML file whose [central_server] section applies")
-    p = central.add_parser("push-fhir", help="send samples and results not yet sent to a FHIR R4 "
-                           "server (docs/fhir.md)")
-    p.add_argument("--db", required=True)
-    p.add_argument("--url", required=True, help="the FHIR server's base URL")
-    p.add_argument("--config", help="TOML file whose [central_server] section applies")
-    p.add_argument("--samples-per-bundle", type=int, default=20)
-    p.add_argument("--max-bundles", type=int, help="stop after sending this many Bundles")
-    p.set_defaults(func=_central("push_fhir"))
-    p = central.add_parser("add-lab", help="register a lab and print its new token")
-    p.add_argument("--db", required=True)
-    p.add_argument("--lab-id", required=True)
-    p.set_defaults(func=_central("add_lab"))
-    p = central.add_parser("import-results", help="import a lab's results CSV (UTF-8)")
-    p.add_argument("--db", required=True)
-    p.add_argument("--config", help="TOML file whose [central_server] section applies")
-    p.add_argument("--problems", help="also write every problem to this CSV file")
-    p.add_argument("--show", type=int, default=100, help="problems printed to stderr (default 100)")
-    p.add_argument("file")
-    p.set_defaults(func=_central("import_results"))
-    p = central.add_parser("purge", help="erase personal fields past central_server.retention_days")
-    p.add_argument("--db", required=True)
-    p.add_argument("--config", help="TOML file whose [central_server] section applies")
-    p.set_defaults(func=_central("purge"))
-    p = central.add_parser("needs-retest", help="CSV of people in positive pools needing an "
-                           "individual test")
-    p.add_argument("--db", required=True)
-    p.set_defaults(func=_central("needs_retest"))
+    _add_central_commands(sub)
     return parser
 
 

@@ -380,6 +380,16 @@ class CentralServerConfig:
                                 "sample's personal fields (results and counts are kept).", positive)
     results_utc_offset: str = key("+07:00", "UTC offset assumed for lab result times written "
                                   "without one.", utc_offset)
+    report_utc_offset: str = key("+07:00", "UTC offset of every time in exports, reports and the "
+                                 "web console (stated in their headers).", utc_offset)
+    console_language: str = key("vi", "Language the web console shows first: vi or en (users can "
+                                "switch).", one_of("vi", "en"))
+    console_secure_cookies: bool = key(True, "Mark console cookies Secure (browsers then send them "
+                                       "only over HTTPS or to localhost); keep true behind TLS.")
+    trusted_proxy: str = key("", "Address of the reverse proxy (nginx, Caddy) in front, whose "
+                             "X-Forwarded-For/-Proto are believed; empty: no proxy.")
+    status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
+                                         "(check mode); more are answered 429.", positive)
     fhir_identifier_base: str = key("urn:samplepoint:", "Prefix of the FHIR identifier systems of "
                                     "our own records (tube, QID, results); set once, never change.",
                                     fhir_base)
