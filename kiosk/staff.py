@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import date
 
 from samplepoint import signed_codes
 
@@ -42,9 +43,13 @@ def check_pin(table: dict[str, tuple[bytes, str]], staff_id: str, pin: str) -> b
     return hmac.compare_digest(_hash(pin, salt), digest) and staff_id in table
 
 
-def badge_code(staff_id: str, name: str, key: bytes, check: bool = False) -> str:
-    """The signed text of a staff badge QR; a check badge also switches check mode on and off."""
+def badge_code(staff_id: str, name: str, key: bytes, check: bool = False,
+               expires: date | None = None, badge_id: str | None = None) -> str:
+    """The signed text of a staff badge QR (SP2), valid through `expires` (None: no expiry) and
+    named by `badge_id` (digits) for revocation; a check badge also switches check mode on and off."""
     payload = {"staff_id": staff_id, "name": name}
     if check:
         payload["mode"] = "check"
-    return signed_codes.make_code("staff", payload, key)
+    if badge_id:
+        payload["badge_id"] = badge_id
+    return signed_codes.make_code("staff", payload, key, expires=expires)
