@@ -36,7 +36,7 @@ MSG_MASKED = "Mã QR bị che số định danh — đề nghị mở mã QR đ�
 MSG_TUBE_IN_CHECK = messages.TUBE_IN_CHECK
 RESULT_WORDS = {"negative": "Âm tính", "positive": "Dương tính"}
 RESULT_CODES = ("negative", "positive", "pool-positive")
-_UNTIL = re.compile(r"\d{2}:\d{2} \d{2}/\d{2}/\d{4}")
+_UNTIL = re.compile(r"[0-9]{2}:[0-9]{2} [0-9]{2}/[0-9]{2}/[0-9]{4}")
 MSG_POOL_POSITIVE = "Kết quả: Mẫu gộp dương tính"
 MSG_INDIVIDUAL = "Cần xét nghiệm mẫu đơn (mẫu gộp dương tính)"
 

@@ -8,6 +8,7 @@ docs/benchmarks.md has the figures behind the default.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +17,16 @@ import numpy as np
 @dataclass(frozen=True)
 class Symbol:
     format: str          # "QRCode", "Code128", ...
-    data: bytes
+    data: bytes          # the symbol's content bytes (ZBar: already transcoded to UTF-8)
     polygon: tuple[tuple[int, int], ...] = field(default=(), compare=False)   # corners in the frame
+    # The content as text, transcoded as the symbol says (ECI, else the decoder's detection: the
+    # QR default ISO-8859-1, Shift_JIS, UTF-8); None when the decoder found binary content.
+    text: str | None = field(default=None, compare=False)
+
+    @property
+    def payload(self) -> str | bytes:
+        """What the parsers read: the text, or the raw bytes when there is none."""
+        return self.text if self.text is not None else self.data
 
 
 class Decoder:
@@ -51,9 +60,19 @@ class ZxingDecoder(Decoder):
     def scan(self, grey: np.ndarray) -> tuple[list[Symbol], bool]:
         found = self._zx.read_barcodes(np.ascontiguousarray(grey), formats=self._formats,
                                        try_rotate=self._try_rotate, return_errors=True)
-        symbols = [Symbol(_zx_format(b.format), bytes(b.bytes), _zx_corners(b.position))
-                   for b in found if b.valid]
+        symbols = [_zx_symbol(b) for b in found if b.valid]
         return symbols, any(not b.valid for b in found)
+
+
+def _zx_binary():
+    import zxingcpp
+    return zxingcpp.ContentType.Binary
+
+
+def _zx_symbol(b) -> Symbol:
+    binary = b.content_type == _zx_binary()
+    return Symbol(_zx_format(b.format), bytes(b.bytes), _zx_corners(b.position),
+                  None if binary else b.text)
 
 
 def _zx_corners(position) -> tuple[tuple[int, int], ...]:
@@ -103,14 +122,33 @@ class PyzbarDecoder(Decoder):
         height, width = grey.shape[:2]
         found = self._pyzbar.decode((np.ascontiguousarray(grey).tobytes(), width, height),
                                     symbols=self._symbols)
-        return [Symbol(_FORMATS.get(s.type, s.type), s.data, tuple((p.x, p.y) for p in s.polygon))
-                for s in found]
+        return [Symbol(_FORMATS.get(s.type, s.type), s.data, tuple((p.x, p.y) for p in s.polygon),
+                       _zbar_text(s.data)) for s in found]
 
     def scan(self, grey: np.ndarray) -> tuple[list[Symbol], bool]:
         symbols = self._read(grey)
         if not symbols and self._try_invert:
             symbols = self._read(255 - grey)
         return symbols, False
+
+
+_HALFWIDTH_KATAKANA = re.compile("[\uff61-\uff9f]")
+
+
+def _zbar_text(data: bytes) -> str | None:
+    """ZBar has already transcoded the symbol to UTF-8 (by its ECI, else by guessing)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Without an ECI, ZBar tries Shift_JIS before ISO-8859-1 (the QR default), so upper-case
+    # accented Latin letters (bytes 0xC0-0xDF) come out as half-width katakana: undo that guess.
+    if _HALFWIDTH_KATAKANA.search(text):
+        try:
+            return text.encode("shift_jis").decode("latin-1")
+        except UnicodeEncodeError:
+            return text
+    return text
 
 
 _FORMATS = {"QRCODE": "QRCode", "CODE128": "Code128", "CODE39": "Code39", "I25": "ITF",

@@ -112,7 +112,8 @@ def cmd_decode(args) -> int:
         else:
             started = time.perf_counter()
             symbols = decoder.decode(grey)
-            line["codes"] = [{"format": s.format, "text": s.data.decode("utf-8", "replace")}
+            line["codes"] = [{"format": s.format, "text": s.text} if s.text is not None else
+                             {"format": s.format, "text": None, "hex": s.data.hex()}
                              for s in symbols]
             line["ms"] = round((time.perf_counter() - started) * 1000, 2)
         print(json.dumps(line, ensure_ascii=False), flush=True)
