@@ -1,0 +1,173 @@
+"""Cheap evidence of where a code may be in a grey frame, and the crops that retry passes decode.
+
+Everything here costs well under a millisecond on a 640×480 frame, so the decoders' expensive
+passes (ZBar, retries) run only where this evidence points: `busy_blocks` says whether anything
+code-like is in view at all; `bar_regions` finds 1D-barcode-like patches (dense, parallel edges)
+and the angle that stands their bars upright; `crop`, `upright`, `sharpen`, `flatten` and
+`upscale` prepare a region for another try. Pure numpy and Pillow; no decoder is called here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+GATE_MIN_BLOCKS = 6      # dense 16×16 blocks: empty field frames median 0 (max 15); a 58-pixel QR ≥ 10
+DENSE_EDGES = 20         # of the 64 half-resolution pixels in a block
+# Structure-tensor coherence (1 = all gradients parallel). Thin bars at a slant alias at half
+# resolution, so single blocks are judged loosely and the joined region strictly.
+BLOCK_COHERENCE = 0.5
+BAR_COHERENCE = 0.55
+BAR_MIN_BLOCKS = 6       # a tube label at arm's length covers 50-60 blocks; a stray edge 1-2
+MAX_BAR_REGIONS = 2      # the largest few are tried; the rest of a striped sleeve is not
+BLOCK = 16               # full-resolution pixels per block side
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box in frame pixels; `angle` (degrees) rotates its crop so that bars stand upright."""
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    angle: float = 0.0
+
+    def overlaps(self, polygon) -> bool:
+        xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+        return bool(xs) and min(xs) < self.x1 and max(xs) > self.x0 and min(ys) < self.y1 \
+            and max(ys) > self.y0
+
+
+def _blocks(a: np.ndarray) -> np.ndarray:
+    """Sums over 8×8 cells (16×16 frame pixels at half resolution)."""
+    h, w = a.shape[-2] // 8 * 8, a.shape[-1] // 8 * 8
+    cols = np.add.reduceat(a[..., :h, :w], np.arange(0, w, 8), axis=-1)
+    return np.add.reduceat(cols, np.arange(0, h, 8), axis=-2)
+
+
+class Evidence:
+    """One frame's half-resolution edges, computed once for the gate and the bar finder."""
+
+    def __init__(self, grey: np.ndarray):
+        self.shape = grey.shape
+        g = grey[::2, ::2].astype(np.float32)
+        # Scaled to the frame's own contrast, so a dim frame still counts its code's edges.
+        self.threshold = min(40.0, max(6.0, float(g[::4, ::4].std()) * 0.9))
+        self.gx = g[:-1, 1:] - g[:-1, :-1]
+        self.gy = g[1:, :-1] - g[:-1, :-1]
+        edges = (np.abs(self.gx) > self.threshold) | (np.abs(self.gy) > self.threshold)
+        self.dense = _blocks(edges.astype(np.float32)) >= DENSE_EDGES
+
+    @property
+    def busy(self) -> int:
+        """How many 16×16 blocks are dense with sharp edges (codes are; hands, sleeves, table
+        tops aren't)."""
+        return int(self.dense.sum())
+
+    def bar_regions(self) -> list[Region]:
+        """Patches that look like a 1D barcode: dense blocks whose gradients point one way (the
+        structure tensor's coherence), joined into regions, largest first, with the angle that
+        turns their bars upright. Text, QR codes and keyboards have edges in every direction."""
+        if self.busy < BAR_MIN_BLOCKS:
+            return []
+        # The structure tensor of dense blocks only (a tenth of the frame, typically).
+        rows, cols = self.dense.shape
+        jxx, jyy, jxy = (np.zeros(self.dense.shape, np.float32) for _ in range(3))
+        cells = []
+        for g in (self.gx, self.gy):
+            view = g[:rows * 8, :cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
+            cells.append(view[self.dense])
+        cx, cy = cells
+        jxx[self.dense] = (cx * cx).sum(axis=(1, 2))
+        jyy[self.dense] = (cy * cy).sum(axis=(1, 2))
+        jxy[self.dense] = (cx * cy).sum(axis=(1, 2))
+        coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-3)
+        mask = self.dense & (coherence > BLOCK_COHERENCE)
+        regions = []
+        for cells in sorted(_components(mask), key=len, reverse=True)[:MAX_BAR_REGIONS]:
+            if len(cells) < BAR_MIN_BLOCKS:
+                break
+            rows, cols = np.array(cells).T
+            sxx, sxy = float((jxx - jyy)[rows, cols].sum()), float(2 * jxy[rows, cols].sum())
+            if math.hypot(sxx, sxy) < BAR_COHERENCE * float((jxx + jyy)[rows, cols].sum()):
+                continue           # edges of many directions (text, a QR code): not bars
+            gradient = 0.5 * math.degrees(math.atan2(sxy, sxx))     # direction across the bars
+            margin = 2 * BLOCK
+            regions.append(Region(max(0, int(cols.min()) * BLOCK - margin),
+                                  max(0, int(rows.min()) * BLOCK - margin),
+                                  min(self.shape[1], (int(cols.max()) + 1) * BLOCK + margin),
+                                  min(self.shape[0], (int(rows.max()) + 1) * BLOCK + margin), gradient))
+        return regions
+
+
+def busy_blocks(grey: np.ndarray) -> int:
+    """How many 16×16 blocks of grey are dense with sharp edges. About 0.4 ms on 640×480."""
+    return Evidence(grey).busy
+
+
+def bar_regions(grey: np.ndarray) -> list[Region]:
+    return Evidence(grey).bar_regions()
+
+
+def _components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Groups of True cells joined across gaps of one cell (a label's wide bars and spaces leave
+    holes in its middle). The grid is at most 30×40, so a flood fill over a set is enough."""
+    left = set(zip(*(i.tolist() for i in np.nonzero(mask))))
+    groups = []
+    while left:
+        stack = [left.pop()]
+        group = list(stack)
+        while stack:
+            r, c = stack.pop()
+            for dr in (-2, -1, 0, 1, 2):
+                for dc in (-2, -1, 0, 1, 2):
+                    n = (r + dr, c + dc)
+                    if n in left:
+                        left.discard(n)
+                        stack.append(n)
+                        group.append(n)
+        groups.append(group)
+    return groups
+
+
+def around(polygon, shape, margin: float = 1.0) -> Region:
+    """The box around a located symbol's corners, grown by `margin` of its size on every side."""
+    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+    grow = margin * max(max(xs) - min(xs), max(ys) - min(ys), 20)
+    return Region(max(0, int(min(xs) - grow)), max(0, int(min(ys) - grow)),
+                  min(shape[1], int(max(xs) + grow) + 1), min(shape[0], int(max(ys) + grow) + 1))
+
+
+def crop(grey: np.ndarray, region: Region) -> np.ndarray:
+    return np.ascontiguousarray(grey[region.y0:region.y1, region.x0:region.x1])
+
+
+def upright(patch: np.ndarray, angle: float) -> np.ndarray:
+    """The patch turned so that bars whose gradient points at `angle` degrees stand upright."""
+    if abs(angle) < 3:
+        return patch
+    image = Image.fromarray(patch)
+    fill = int(np.median(patch))
+    return np.asarray(image.rotate(angle, Image.BILINEAR, expand=True, fillcolor=fill))
+
+
+def sharpen(patch: np.ndarray, radius: float = 2.0) -> np.ndarray:
+    """Unsharp mask: restores edges a little after defocus or motion blur."""
+    return np.asarray(Image.fromarray(patch).filter(ImageFilter.UnsharpMask(radius, 160, 2)))
+
+
+def flatten(patch: np.ndarray) -> np.ndarray:
+    """Local contrast: divides out the slowly varying light (glare, shade), then stretches."""
+    f = patch.astype(np.float32)
+    background = np.asarray(Image.fromarray(patch).filter(ImageFilter.BoxBlur(max(4, min(patch.shape) // 8))),
+                            np.float32)
+    ratio = f / (background + 8.0)
+    lo, hi = np.percentile(ratio, (2, 98))
+    return np.clip((ratio - lo) * 255.0 / max(hi - lo, 1e-3), 0, 255).astype(np.uint8)
+
+
+def upscale(patch: np.ndarray, factor: int = 2) -> np.ndarray:
+    image = Image.fromarray(patch)
+    return np.asarray(image.resize((image.width * factor, image.height * factor), Image.BICUBIC))
