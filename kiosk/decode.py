@@ -231,14 +231,35 @@ class StagedDecoder(Decoder):
             if not any(region.overlaps(s.polygon) for s in symbols):
                 symbols += self._read_bars(grey, region)
         still_unread, previous, self._last_unread = False, self._last_unread, None
-        for corners in unread[:2]:
-            region = locate.around(corners, grey.shape)
+        patches = evidence.code_patches() if unread or not symbols else []
+        for region in self._unread_regions(grey.shape, unread, patches):
             if any(region.overlaps(s.polygon) for s in symbols):
                 continue
             found = self._retry_qr(grey, region, previous)
             symbols += found
             still_unread = still_unread or not found
+        if not symbols and not unread:        # not located, yet something shaped like a QR code
+            for patch in patches[:1]:
+                region = locate.around(patch.corners, grey.shape, 0.5)
+                symbols += [s.moved(region.x0, region.y0)
+                            for s in self.zbar.read(locate.crop(grey, region), self.zbar.qr)]
         return symbols, still_unread
+
+    @staticmethod
+    def _unread_regions(shape, unread, patches) -> list[Region]:
+        """Where to retry each located-but-unread QR code: around a QR-shaped patch of edges that
+        overlaps zxing-cpp's corners (glare or blur can throw the corners off while the patch
+        still covers the code), then around the corners themselves."""
+        regions = []
+        for corners in unread[:2]:
+            region = locate.around(corners, shape)
+            patch = next((p for p in patches if p.overlaps(region.corners)), None)
+            for candidate in [locate.around(patch.corners, shape, 0.5)] if patch else []:
+                if candidate not in regions:
+                    regions.append(candidate)
+            if not any(_same_place(region, r) for r in regions):
+                regions.append(region)
+        return regions
 
     def _read_bars(self, grey: np.ndarray, region: Region) -> list[Symbol]:
         patch = locate.upright(locate.crop(grey, region), region.angle)

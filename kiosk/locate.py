@@ -21,6 +21,10 @@ DENSE_EDGES = 20         # of the 64 half-resolution pixels in a block
 BLOCK_COHERENCE = 0.5
 BAR_COHERENCE = 0.55
 BAR_MIN_BLOCKS = 6       # a tube label at arm's length covers 50-60 blocks; a stray edge 1-2
+PATCH_BLOCKS = (4, 20)   # a QR code on a phone at 20-40 cm spans 4-20 blocks a side
+PATCH_ASPECT = 1.6
+PATCH_FILL = 0.5
+PATCH_MAX_BUSY = 250     # a frame this busy is a page of text or a keyboard: not worth the search
 MAX_BAR_REGIONS = 2      # the largest few are tried; the rest of a striped sleeve is not
 BLOCK = 16               # full-resolution pixels per block side
 
@@ -33,6 +37,10 @@ class Region:
     x1: int
     y1: int
     angle: float = 0.0
+
+    @property
+    def corners(self) -> tuple[tuple[int, int], ...]:
+        return ((self.x0, self.y0), (self.x1, self.y0), (self.x1, self.y1), (self.x0, self.y1))
 
     def overlaps(self, polygon) -> bool:
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
@@ -86,7 +94,7 @@ class Evidence:
         coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-3)
         mask = self.dense & (coherence > BLOCK_COHERENCE)
         regions = []
-        for cells in sorted(_components(mask), key=len, reverse=True)[:MAX_BAR_REGIONS]:
+        for cells in sorted(_components(mask, 2), key=len, reverse=True)[:MAX_BAR_REGIONS]:
             if len(cells) < BAR_MIN_BLOCKS:
                 break
             rows, cols = np.array(cells).T
@@ -102,6 +110,23 @@ class Evidence:
         return regions
 
 
+    def code_patches(self) -> list[Region]:
+        """Compact, square-ish, filled patches of dense blocks: what a QR code looks like at this
+        scale (a page of text or a keyboard is larger or longer; bars are found separately)."""
+        if self.busy > PATCH_MAX_BUSY:
+            return []
+        patches = []
+        for cells in _components(self.dense):
+            rows, cols = np.array(cells).T
+            h, w = int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1
+            if PATCH_BLOCKS[0] <= min(h, w) and max(h, w) <= PATCH_BLOCKS[1] and \
+                    max(h, w) <= PATCH_ASPECT * min(h, w) and len(cells) >= PATCH_FILL * h * w:
+                patches.append((len(cells), Region(int(cols.min()) * BLOCK, int(rows.min()) * BLOCK,
+                                                   (int(cols.max()) + 1) * BLOCK,
+                                                   (int(rows.max()) + 1) * BLOCK)))
+        return [region for _, region in sorted(patches, key=lambda p: -p[0])]
+
+
 def busy_blocks(grey: np.ndarray) -> int:
     """How many 16×16 blocks of grey are dense with sharp edges. About 0.4 ms on 640×480."""
     return Evidence(grey).busy
@@ -111,23 +136,24 @@ def bar_regions(grey: np.ndarray) -> list[Region]:
     return Evidence(grey).bar_regions()
 
 
-def _components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Groups of True cells joined across gaps of one cell (a label's wide bars and spaces leave
-    holes in its middle). The grid is at most 30×40, so a flood fill over a set is enough."""
+def _components(mask: np.ndarray, reach: int = 1) -> list[list[tuple[int, int]]]:
+    """Groups of True cells within `reach` cells of each other (2 joins across a gap of one: a
+    label's wide bars and spaces leave holes in its middle). The grid is at most 30×40, so a
+    flood fill over a set is enough."""
     left = set(zip(*(i.tolist() for i in np.nonzero(mask))))
+    steps = [(dr, dc) for dr in range(-reach, reach + 1) for dc in range(-reach, reach + 1)]
     groups = []
     while left:
         stack = [left.pop()]
         group = list(stack)
         while stack:
             r, c = stack.pop()
-            for dr in (-2, -1, 0, 1, 2):
-                for dc in (-2, -1, 0, 1, 2):
-                    n = (r + dr, c + dc)
-                    if n in left:
-                        left.discard(n)
-                        stack.append(n)
-                        group.append(n)
+            for dr, dc in steps:
+                n = (r + dr, c + dc)
+                if n in left:
+                    left.discard(n)
+                    stack.append(n)
+                    group.append(n)
         groups.append(group)
     return groups
 
