@@ -240,9 +240,8 @@ class StagedDecoder(Decoder):
             still_unread = still_unread or not found
         if not symbols and not unread:        # not located, yet something shaped like a QR code
             for patch in patches[:1]:
-                region = locate.around(patch.corners, grey.shape, 0.5)
-                symbols += [s.moved(region.x0, region.y0)
-                            for s in self.zbar.read(locate.crop(grey, region), self.zbar.qr)]
+                symbols += self._retry_qr(grey, locate.around(patch.corners, grey.shape, 0.5),
+                                          None, thorough=False)
         return symbols, still_unread
 
     @staticmethod
@@ -262,35 +261,45 @@ class StagedDecoder(Decoder):
         return regions
 
     def _read_bars(self, grey: np.ndarray, region: Region) -> list[Symbol]:
-        patch = locate.upright(locate.crop(grey, region), region.angle)
-        turned = region if abs(region.angle) >= 3 else None
-        found, _ = self.zx.read(patch, self.zx.bars, try_invert=False)
+        """A bar region read from lines sampled across its bars: zxing-cpp, then ZBar, then ZBar
+        with two samples a pixel (bars squeezed where the label curves away)."""
+        angle = locate.bar_angle(grey, region)
+        lines = locate.scanlines(grey, region, angle)
+        found, _ = self.zx.read(lines, self.zx.bars, try_invert=False)
         if not found:
-            found = self.zbar.read(patch, self.zbar.bars, rows=2, columns=0)
-        if not found and min(patch.shape) < 200:     # squeezed bars: give ZBar more pixels a module
-            found = self.zbar.read(locate.upscale(patch), self.zbar.bars, rows=3, columns=0)
-            found = [Symbol(s.format, s.data, (), s.text) for s in found]
-            turned = region
-        return [s.moved(region.x0, region.y0, turned) for s in found]
+            found = self.zbar.read(lines, self.zbar.bars, rows=1, columns=0)
+        if not found:
+            found = self.zbar.read(locate.scanlines(grey, region, angle, step=0.5), self.zbar.bars,
+                                   rows=1, columns=0)
+        return [Symbol(s.format, s.data, region.corners, s.text) for s in found]
 
-    def _retry_qr(self, grey: np.ndarray, region: Region, previous) -> list[Symbol]:
+    def _retry_qr(self, grey: np.ndarray, region: Region, previous,
+                  thorough: bool = True) -> list[Symbol]:
+        """Tries on the crop of a QR code, cheapest and likeliest first; the first read wins.
+        Not `thorough` (nothing was located, only its shape seen): three tries, not eight."""
         patch = locate.crop(grey, region)
-        self._last_unread = (region, patch)
-        tries = [lambda: self.zx.read(patch, self.zx.qr,
-                                      binarizer=self.zx.zx.Binarizer.GlobalHistogram)[0],
-                 lambda: self.zx.read(locate.flatten(patch), self.zx.qr)[0],
-                 lambda: self.zx.read(locate.sharpen(patch), self.zx.qr)[0]]
-        if max(patch.shape) < 240:
-            tries.append(lambda: self.zx.read(locate.upscale(patch), self.zx.qr)[0])
-        if previous is not None and _same_place(previous[0], region):
-            tries.append(lambda: self.zx.read(_average(previous[1], patch), self.zx.qr)[0])
-        tries += [lambda: self.zbar.read(patch, self.zbar.qr),
-                  lambda: self.zbar.read(locate.sharpen(patch), self.zbar.qr)]
-        for attempt in tries:
-            found = attempt()
+        binarizer = self.zx.zx.Binarizer
+        zx = lambda b=None: lambda image: self.zx.read(image, self.zx.qr, binarizer=b)[0]  # noqa: E731
+        zbar = lambda image: self.zbar.read(image, self.zbar.qr)                        # noqa: E731
+        sharp = lambda: locate.sharpen(patch)                                           # noqa: E731
+        if not thorough:
+            tries = [(sharp, zx(binarizer.FixedThreshold)), (lambda: patch, zx(binarizer.FixedThreshold)),
+                     (lambda: patch, zbar)]
+        else:
+            self._last_unread = (region, patch)
+            tries = [(lambda: patch, zx(binarizer.GlobalHistogram)),
+                     (sharp, zx(binarizer.FixedThreshold)),
+                     (lambda: locate.flatten(patch), zx()), (sharp, zx())]
+            if max(patch.shape) < 240:
+                tries.append((lambda: locate.upscale(patch), zx()))
+            if previous is not None and _same_place(previous[0], region):
+                tries.append((lambda: _average(previous[1], patch), zx()))
+            tries += [(lambda: patch, zbar), (sharp, zbar)]
+        for make_image, read in tries:
+            image = make_image()
+            found = read(image)
             if found:
-                if len(found[0].polygon) and max(max(p) for p in found[0].polygon) > max(patch.shape):
-                    found = [Symbol(s.format, s.data, (), s.text) for s in found]   # upscaled
+                if image.shape != patch.shape:          # upscaled: corners only roughly known
                     return [s.moved(0, 0, region) for s in found]
                 return [s.moved(region.x0, region.y0) for s in found]
         return []

@@ -86,13 +86,27 @@ def place(frame: np.ndarray, item: Image.Image, rng: random.Random, mask: Image.
 
 
 def tilt(item: Image.Image, rng: random.Random, strength: float) -> tuple[Image.Image, Image.Image]:
-    """Perspective as if the phone were tilted; returns the image and its opacity mask."""
+    """Perspective as if the phone were tilted (a projective map, as a camera sees a tilted
+    plane: straight module rows stay straight); returns the image and its opacity mask."""
     w, h = item.size
     d = lambda: rng.uniform(0, strength) * min(w, h)
-    quad = (d(), d(), d(), h - d(), w - d(), h - d(), w - d(), d())   # ul, ll, lr, ur (source)
-    out = item.transform(item.size, Image.QUAD, quad, Image.BILINEAR)
-    mask = Image.new("L", item.size, 255).transform(item.size, Image.QUAD, quad, Image.NEAREST)
+    seen = [(d(), d()), (w - d(), d()), (w - d(), h - d()), (d(), h - d())]   # where corners land
+    corners = [(0, 0), (w, 0), (w, h), (0, h)]
+    coefficients = _perspective(seen, corners)
+    out = item.transform(item.size, Image.PERSPECTIVE, coefficients, Image.BILINEAR)
+    mask = Image.new("L", item.size, 255).transform(item.size, Image.PERSPECTIVE, coefficients,
+                                                    Image.NEAREST)
     return out, mask
+
+
+def _perspective(seen, source) -> tuple[float, ...]:
+    """Pillow's PERSPECTIVE coefficients mapping each output point in `seen` to `source`."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(seen, source):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return tuple(np.linalg.solve(np.array(rows, float), np.array(rhs, float)))
 
 
 def personal_code(rng: random.Random) -> str:
