@@ -240,7 +240,7 @@ class StagedDecoder(Decoder):
             still_unread = still_unread or not found
         if not symbols and not unread:        # not located, yet something shaped like a QR code
             for patch in patches[:1]:
-                symbols += self._retry_qr(grey, locate.around(patch.corners, grey.shape, 0.5),
+                symbols += self._retry_qr(grey, locate.around(patch.corners, grey.shape, 0.25),
                                           None, thorough=False)
         return symbols, still_unread
 

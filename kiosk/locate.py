@@ -16,12 +16,13 @@ from PIL import Image, ImageFilter
 
 GATE_MIN_BLOCKS = 6      # dense 16×16 blocks: empty field frames median 0 (max 15); a 58-pixel QR ≥ 10
 DENSE_EDGES = 20         # of the 64 half-resolution pixels in a block
-# Structure-tensor coherence (1 = all gradients parallel). Thin bars at a slant alias at half
-# resolution, so single blocks are judged loosely and the joined region strictly.
+# Structure-tensor coherence (1 = all gradients parallel) of single dense blocks, loosely, and of
+# the region they join into, strictly: labels measure 0.91-1.0, text and keyboards below 0.75,
+# striped fabric up to 0.9 (then costs one read attempt, never a false read).
 BLOCK_COHERENCE = 0.5
-BAR_COHERENCE = 0.5
+BAR_COHERENCE = 0.85
 BAR_MIN_BLOCKS = 6       # a tube label at arm's length covers 50-60 blocks; a stray edge 1-2
-PATCH_BLOCKS = (4, 20)   # a QR code on a phone at 20-40 cm spans 4-20 blocks a side
+PATCH_BLOCKS = (4, 14)   # a QR code on a phone at 20-40 cm spans 4-14 blocks a side
 PATCH_ASPECT = 1.6
 PATCH_FILL = 0.5
 PATCH_MAX_BUSY = 250     # a frame this busy is a page of text or a keyboard: not worth the search
@@ -59,7 +60,7 @@ class Evidence:
     """One frame's half-resolution edges, computed once for the gate and the bar finder."""
 
     def __init__(self, grey: np.ndarray):
-        self.shape = grey.shape
+        self.grey, self.shape = grey, grey.shape
         g = grey[::2, ::2].astype(np.float32)
         # Scaled to the frame's own contrast, so a dim frame still counts its code's edges.
         self.threshold = min(40.0, max(6.0, float(g[::4, ::4].std()) * 0.9))
@@ -80,14 +81,16 @@ class Evidence:
         turns their bars upright. Text, QR codes and keyboards have edges in every direction."""
         if self.busy < BAR_MIN_BLOCKS:
             return []
-        # The structure tensor of dense blocks only (a tenth of the frame, typically).
+        # The structure tensor of dense blocks only (a tenth of the frame, typically), from their
+        # full-resolution pixels: at half resolution, bars two pixels wide and slanted alias into
+        # edges of every direction.
         rows, cols = self.dense.shape
+        tiles = self.grey[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK) \
+            .transpose(0, 2, 1, 3)[self.dense].astype(np.float32)
+        right, down = tiles[:, :, 1:] - tiles[:, :, :-1], tiles[:, 1:, :] - tiles[:, :-1, :]
+        cx = (right[:, 1:, :] + right[:, :-1, :]) / 2      # both at the point between four pixels
+        cy = (down[:, :, 1:] + down[:, :, :-1]) / 2
         jxx, jyy, jxy = (np.zeros(self.dense.shape, np.float32) for _ in range(3))
-        cells = []
-        for g in (self.gx, self.gy):
-            view = g[:rows * 8, :cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
-            cells.append(view[self.dense])
-        cx, cy = cells
         jxx[self.dense] = (cx * cx).sum(axis=(1, 2))
         jyy[self.dense] = (cy * cy).sum(axis=(1, 2))
         jxy[self.dense] = (cx * cy).sum(axis=(1, 2))
@@ -176,8 +179,10 @@ def bar_angle(grey: np.ndarray, region: Region, window: int = 48) -> float:
     several degrees, more than short bars tolerate."""
     cx, cy = (region.x0 + region.x1) // 2, (region.y0 + region.y1) // 2
     g = grey[max(0, cy - window):cy + window, max(0, cx - window):cx + window].astype(np.float32)
-    gx = g[1:-1, 2:] - g[1:-1, :-2]
-    gy = g[2:, 1:-1] - g[:-2, 1:-1]
+    # Both differences at the same point between four pixels: unbiased at any slant.
+    right, down = g[:, 1:] - g[:, :-1], g[1:, :] - g[:-1, :]
+    gx = (right[1:, :] + right[:-1, :]) / 2
+    gy = (down[:, 1:] + down[:, :-1]) / 2
     weight = (gx * gx + gy * gy) > 400.0          # edges only, not noise or shading
     jxx, jyy, jxy = (float((a * b)[weight].sum()) for a, b in ((gx, gx), (gy, gy), (gx, gy)))
     return 0.5 * math.degrees(math.atan2(2 * jxy, jxx - jyy))
