@@ -276,15 +276,16 @@ class StagedDecoder(Decoder):
     def _retry_qr(self, grey: np.ndarray, region: Region, previous,
                   thorough: bool = True) -> list[Symbol]:
         """Tries on the crop of a QR code, cheapest and likeliest first; the first read wins.
-        Not `thorough` (nothing was located, only its shape seen): three tries, not eight."""
+        Not `thorough` (nothing was located, only its shape seen): four tries, not nine."""
         patch = locate.crop(grey, region)
         binarizer = self.zx.zx.Binarizer
         zx = lambda b=None: lambda image: self.zx.read(image, self.zx.qr, binarizer=b)[0]  # noqa: E731
         zbar = lambda image: self.zbar.read(image, self.zbar.qr)                        # noqa: E731
         sharp = lambda: locate.sharpen(patch)                                           # noqa: E731
+        dehaze = lambda: locate.sharpen(patch, 3, 500)                                  # noqa: E731
         if not thorough:
             tries = [(sharp, zx(binarizer.FixedThreshold)), (lambda: patch, zx(binarizer.FixedThreshold)),
-                     (lambda: patch, zbar)]
+                     (lambda: patch, zbar), (dehaze, zbar)]
         else:
             self._last_unread = (region, patch)
             tries = [(lambda: patch, zx(binarizer.GlobalHistogram)),
@@ -294,7 +295,7 @@ class StagedDecoder(Decoder):
                 tries.append((lambda: locate.upscale(patch), zx()))
             if previous is not None and _same_place(previous[0], region):
                 tries.append((lambda: _average(previous[1], patch), zx()))
-            tries += [(lambda: patch, zbar), (sharp, zbar)]
+            tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
         for make_image, read in tries:
             image = make_image()
             found = read(image)
