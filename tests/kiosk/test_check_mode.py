@@ -202,3 +202,18 @@ def test_hostile_check_details_show_nothing_unexpected(detail):
 def test_parse_detail_keeps_only_known_values():
     detail = json.dumps({"until": "<b>", "result": "negative<script>", "reason": "masked", "x": 1})
     assert check.parse_detail(detail) == {"reason": "masked"}
+
+
+def test_staff_cli_prints_a_badge_with_expiry_and_id(tmp_path, capsys):
+    from datetime import date
+
+    from samplepoint.cli import main
+    key_file = tmp_path / "code.key"
+    key_file.write_text(KEY.hex() + "\n")
+    assert main(["staff", "badge", "NV07", "--name", "Lan", "--expires", "2026-12-31", "--badge-id",
+                 "000042", "--key-file", str(key_file)]) == 0
+    code = capsys.readouterr().out.strip()
+    assert code.startswith("SP2.")
+    assert classify(code.encode(), r"DT\d{8}", KEY, now=date(2026, 12, 31)) == StaffBadge(
+        "NV07", "Lan", badge_id="000042", expires="2026-12-31")
+    assert classify(code.encode(), r"DT\d{8}", KEY, now=date(2027, 1, 1)).reason == "signed-expired"
