@@ -7,11 +7,13 @@ code may be:
 
 1. the structure gate skips frames with nothing code-like in them (most frames);
 2. zxing-cpp reads QR codes in the whole frame (about 0.5 ms: QR needs no rotated pass);
-3. each bar-like region is turned upright and read as 1D, zxing-cpp first, ZBar on the small
-   crop second: the only place ZBar runs on a frame without a located symbol;
-4. each QR that zxing-cpp located but could not read is retried on its crop: other binariser,
-   local contrast, sharpened, upscaled, then ZBar. Across consecutive frames the crop of the same
-   unread symbol is averaged with the previous one, which cancels sensor noise in low light.
+3. each bar-like region is read from a dozen lines sampled across its bars at their measured
+   angle: zxing-cpp, then ZBar (which thus never scans a whole frame);
+4. each QR that zxing-cpp located but could not read is retried on its crop (found from a
+   QR-shaped patch of edges, or zxing-cpp's corners): other binarisers, local contrast, sharpened,
+   upscaled, averaged with the previous frame's crop of the same place (consecutive frames: noise
+   cancels), then ZBar;
+5. with nothing read or located, a QR-shaped patch of edges gets four short tries.
 
 Symbols carry the text as the symbol says (ECI, else the decoder's detection); see `Symbol`.
 docs/benchmarks.md has the figures behind the default.
@@ -124,7 +126,7 @@ class ZxingDecoder(Decoder):
 
 class Zbar:
     """ZBar through pyzbar's ctypes binding, with its scan density settable (pyzbar.decode's isn't:
-    an upright bar crop needs a few rows, not every row and every column)."""
+    lines sampled across a label need each row once and no column)."""
 
     def __init__(self):
         from pyzbar import pyzbar, wrapper
@@ -213,8 +215,9 @@ class ChainDecoder(Decoder):
 
 
 class StagedDecoder(Decoder):
-    """The default: gate, zxing-cpp QR, bar regions read upright, retries for located-but-unread
-    QR codes (see the module docstring). Keeps the last unread crop for the next frame."""
+    """The default: gate, zxing-cpp QR, bar regions read across their bars, retries for
+    located-but-unread QR codes (see the module docstring). Keeps the last unread crop for the
+    next frame."""
     name = "zxing+pyzbar"
 
     def __init__(self):

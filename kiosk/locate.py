@@ -1,10 +1,11 @@
 """Cheap evidence of where a code may be in a grey frame, and the crops that retry passes decode.
 
 Everything here costs well under a millisecond on a 640×480 frame, so the decoders' expensive
-passes (ZBar, retries) run only where this evidence points: `busy_blocks` says whether anything
-code-like is in view at all; `bar_regions` finds 1D-barcode-like patches (dense, parallel edges)
-and the angle that stands their bars upright; `crop`, `upright`, `sharpen`, `flatten` and
-`upscale` prepare a region for another try. Pure numpy and Pillow; no decoder is called here.
+passes (ZBar, retries) run only where this evidence points. `Evidence` computes a frame's edges
+once: `busy` says whether anything code-like is in view at all; `bar_regions` finds 1D-barcode-like
+patches (dense, parallel edges); `code_patches` finds QR-shaped ones. `bar_angle` and `scanlines`
+sample lines across a region's bars; `crop`, `sharpen`, `flatten` and `upscale` prepare a QR's crop
+for another try. Pure numpy and Pillow; no decoder is called here.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ BLOCK = 16               # full-resolution pixels per block side
 
 @dataclass(frozen=True)
 class Region:
-    """A box in frame pixels; `angle` (degrees) rotates its crop so that bars stand upright."""
+    """A box in frame pixels; `angle` (degrees): the direction across its bars, if it has any."""
     x0: int
     y0: int
     x1: int
@@ -206,15 +207,6 @@ def scanlines(grey: np.ndarray, region: Region, angle: float, step: float = 1.0,
     top = grey[y0, x0] * (1 - fx) + grey[y0, x0 + 1] * fx
     bottom = grey[y0 + 1, x0] * (1 - fx) + grey[y0 + 1, x0 + 1] * fx
     return (top * (1 - fy) + bottom * fy).astype(np.uint8)
-
-
-def upright(patch: np.ndarray, angle: float) -> np.ndarray:
-    """The patch turned so that bars whose gradient points at `angle` degrees stand upright."""
-    if abs(angle) < 3:
-        return patch
-    image = Image.fromarray(patch)
-    fill = int(np.median(patch))
-    return np.asarray(image.rotate(angle, Image.BILINEAR, expand=True, fillcolor=fill))
 
 
 def sharpen(patch: np.ndarray, radius: float = 2.0, percent: int = 160) -> np.ndarray:
