@@ -11,9 +11,10 @@ code may be:
    angle: zxing-cpp, then ZBar (which thus never scans a whole frame);
 4. each QR that zxing-cpp located but could not read is retried on its crop (found from a
    QR-shaped patch of edges, or zxing-cpp's corners): other binarisers, local contrast, sharpened,
-   upscaled, averaged with the previous frame's crop of the same place (consecutive frames: noise
-   cancels), then ZBar;
-5. with nothing read or located, a QR-shaped patch of edges gets four short tries.
+   upscaled, then ZBar;
+5. with nothing read or located, a QR-shaped patch of edges gets four short tries;
+6. across consecutive frames: in low light, where sensor noise hides the modules, the last few
+   frames of a still scene are averaged (noise cancels, the code stays) and read once more.
 
 Symbols carry the text as the symbol says (ECI, else the decoder's detection); see `Symbol`.
 docs/benchmarks.md has the figures behind the default.
@@ -214,37 +215,68 @@ class ChainDecoder(Decoder):
         return self.fallback.scan(grey)
 
 
+DARK = 60            # mean grey level under which noise, not the code, sets the edges seen
+STILL_FRAMES = 4     # averaged at most (a quarter second at 15 fps)
+STILL_LEVELS = 8     # block means (all but the 1% most changed) may move this much between
+                     # frames of a still scene: noise moves them about 2 levels, a moved phone 10+
+
+
 class StagedDecoder(Decoder):
     """The default: gate, zxing-cpp QR, bar regions read across their bars, retries for
-    located-but-unread QR codes (see the module docstring). Keeps the last unread crop for the
-    next frame."""
+    located-but-unread QR codes (see the module docstring). Keeps the last few unread frames of
+    a still, dark scene."""
     name = "zxing+pyzbar"
 
     def __init__(self):
         self.zx, self.zbar = Zxing(), Zbar()
-        self._last_unread: tuple[Region, np.ndarray] | None = None
+        self._still: list[np.ndarray] = []         # recent unread frames of a still, dark scene
+        self._still_means: np.ndarray | None = None
 
     def scan(self, grey: np.ndarray) -> tuple[list[Symbol], bool]:
         evidence = locate.Evidence(grey)
         if evidence.busy < GATE_MIN_BLOCKS:
-            self._last_unread = None
+            self._still = []
             return [], False
+        symbols, still_unread = self._scan_frame(grey, evidence)
+        if symbols:
+            self._still = []
+        elif evidence.brightness < DARK:
+            symbols = self._across_frames(grey, evidence)
+        return symbols, still_unread and not symbols
+
+    def _across_frames(self, grey: np.ndarray, evidence: locate.Evidence) -> list[Symbol]:
+        """The average of this and the last few frames, while the scene holds still (block means
+        within STILL_LEVELS of the previous frame's): noise falls by the square root of their
+        number, a held phone's code does not move."""
+        means = evidence.block_means()
+        if self._still and np.percentile(np.abs(means - self._still_means), 99) > STILL_LEVELS:
+            self._still = []
+        self._still = (self._still + [grey])[-STILL_FRAMES:]
+        self._still_means = means
+        if len(self._still) < 2:
+            return []
+        total = np.zeros(grey.shape, np.uint16)
+        for frame in self._still:
+            total += frame
+        return self.zx.read((total // len(self._still)).astype(np.uint8), self.zx.qr)[0]
+
+    def _scan_frame(self, grey: np.ndarray, evidence: locate.Evidence) -> tuple[list[Symbol], bool]:
         symbols, unread = self.zx.read(grey, self.zx.qr)
         for region in evidence.bar_regions():
             if not any(region.overlaps(s.polygon) for s in symbols):
                 symbols += self._read_bars(grey, region)
-        still_unread, previous, self._last_unread = False, self._last_unread, None
+        still_unread = False
         patches = evidence.code_patches() if unread or not symbols else []
         for region in self._unread_regions(grey.shape, unread, patches):
             if any(region.overlaps(s.polygon) for s in symbols):
                 continue
-            found = self._retry_qr(grey, region, previous)
+            found = self._retry_qr(grey, region)
             symbols += found
             still_unread = still_unread or not found
         if not symbols and not unread:        # not located, yet something shaped like a QR code
             for patch in patches[:1]:
                 symbols += self._retry_qr(grey, locate.around(patch.corners, grey.shape, 0.25),
-                                          None, thorough=False)
+                                          thorough=False)
         return symbols, still_unread
 
     @staticmethod
@@ -276,10 +308,9 @@ class StagedDecoder(Decoder):
                                    rows=1, columns=0)
         return [Symbol(s.format, s.data, region.corners, s.text) for s in found]
 
-    def _retry_qr(self, grey: np.ndarray, region: Region, previous,
-                  thorough: bool = True) -> list[Symbol]:
+    def _retry_qr(self, grey: np.ndarray, region: Region, thorough: bool = True) -> list[Symbol]:
         """Tries on the crop of a QR code, cheapest and likeliest first; the first read wins.
-        Not `thorough` (nothing was located, only its shape seen): four tries, not nine."""
+        Not `thorough` (nothing was located, only its shape seen): four tries, not eight."""
         patch = locate.crop(grey, region)
         binarizer = self.zx.zx.Binarizer
         zx = lambda b=None: lambda image: self.zx.read(image, self.zx.qr, binarizer=b)[0]  # noqa: E731
@@ -290,14 +321,11 @@ class StagedDecoder(Decoder):
             tries = [(sharp, zx(binarizer.FixedThreshold)), (lambda: patch, zx(binarizer.FixedThreshold)),
                      (lambda: patch, zbar), (dehaze, zbar)]
         else:
-            self._last_unread = (region, patch)
             tries = [(lambda: patch, zx(binarizer.GlobalHistogram)),
                      (sharp, zx(binarizer.FixedThreshold)),
                      (lambda: locate.flatten(patch), zx()), (sharp, zx())]
             if max(patch.shape) < 240:
                 tries.append((lambda: locate.upscale(patch), zx()))
-            if previous is not None and _same_place(previous[0], region):
-                tries.append((lambda: _average(previous[1], patch), zx()))
             tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
         for make_image, read in tries:
             image = make_image()
@@ -312,11 +340,6 @@ class StagedDecoder(Decoder):
 def _same_place(a: Region, b: Region) -> bool:
     return abs(a.x0 - b.x0) <= 8 and abs(a.y0 - b.y0) <= 8 and \
         abs((a.x1 - a.x0) - (b.x1 - b.x0)) <= 8 and abs((a.y1 - a.y0) - (b.y1 - b.y0)) <= 8
-
-
-def _average(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return ((a[:h, :w].astype(np.uint16) + b[:h, :w]) // 2).astype(np.uint8)
 
 
 def make_decoder(name: str = "zxing+pyzbar") -> Decoder:

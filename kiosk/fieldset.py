@@ -402,6 +402,17 @@ def _hard_sample(category: str, rng: random.Random):
     return frame, text
 
 
+def night_sequence(rng: random.Random, frames: int = 4) -> tuple[list[np.ndarray], bytes]:
+    """Consecutive frames of a phone held still under a weak lamp: a seventh of the light and
+    sensor noise of σ 12 levels, drawn anew in each frame (what averaging across frames undoes)."""
+    text = personal_code(rng)
+    frame, _ = _phone_frame(rng, text, scale=3)
+    nrng = np.random.default_rng(rng.randrange(2**32))
+    dim = frame * 0.15
+    return [np.clip(dim + nrng.normal(0, 12, dim.shape), 0, 255).astype(np.uint8)
+            for _ in range(frames)], text.encode("utf-8")
+
+
 def make_sample(category: str, rng: random.Random) -> Sample:
     text = None
     if category in HARD:

@@ -62,13 +62,21 @@ class Evidence:
 
     def __init__(self, grey: np.ndarray):
         self.grey, self.shape = grey, grey.shape
-        g = grey[::2, ::2].astype(np.float32)
+        g = self.half = grey[::2, ::2].astype(np.float32)
         # Scaled to the frame's own contrast, so a dim frame still counts its code's edges.
         self.threshold = min(40.0, max(6.0, float(g[::4, ::4].std()) * 0.9))
         self.gx = g[:-1, 1:] - g[:-1, :-1]
         self.gy = g[1:, :-1] - g[:-1, :-1]
         edges = (np.abs(self.gx) > self.threshold) | (np.abs(self.gy) > self.threshold)
         self.dense = _blocks(edges.astype(np.float32)) >= DENSE_EDGES
+
+    @property
+    def brightness(self) -> float:
+        return float(self.half[::4, ::4].mean())
+
+    def block_means(self) -> np.ndarray:
+        """Mean grey level of each 16×16 block: sensor noise averages out, movement does not."""
+        return _blocks(self.half) / 64.0
 
     @property
     def busy(self) -> int:

@@ -1,6 +1,7 @@
 """Decoders on the field-like set, and `samplepoint decode` output."""
 import io
 import json
+import random
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import segno
 from PIL import Image
 
 from kiosk.decode import make_decoder
-from kiosk.fieldset import CATEGORIES, field_set
+from kiosk.fieldset import CATEGORIES, field_set, night_sequence
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,17 @@ def test_decode_cli_prints_the_symbol_text_in_its_own_encoding(tmp_path):
     out = subprocess.run([sys.executable, "-m", "samplepoint.cli", "decode", "--decoder", "zxing",
                           str(path)], capture_output=True, text=True, timeout=60)
     assert json.loads(out.stdout)["codes"][0]["text"] == "Grüße aus Köln"
+
+
+def test_a_still_dark_scene_is_read_across_frames_and_a_moved_one_starts_again():
+    frames, expected = night_sequence(random.Random(3))
+    assert expected not in {s.data for s in make_decoder().decode(frames[0])}
+    decoder, got = make_decoder(), []
+    for frame in frames:
+        got.append({s.data for s in decoder.decode(frame)})
+    assert expected in got[-1] and not got[0]
+    other, _ = night_sequence(random.Random(4))
+    decoder = make_decoder()
+    assert decoder.decode(frames[0]) == [] and decoder._still and len(decoder._still) == 1
+    decoder.decode(other[0])                 # a different scene: the history starts again
+    assert len(decoder._still) == 1
