@@ -5,8 +5,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from kiosk.camera.base import CameraError
 from samplepoint import config as config_module
@@ -134,7 +135,8 @@ def cmd_decode(args) -> int:
         else:
             started = time.perf_counter()
             symbols = decoder.decode(grey)
-            line["codes"] = [{"format": s.format, "text": s.data.decode("utf-8", "replace")}
+            line["codes"] = [{"format": s.format, "text": s.text} if s.text is not None else
+                             {"format": s.format, "text": None, "hex": s.data.hex()}
                              for s in symbols]
             line["ms"] = round((time.perf_counter() - started) * 1000, 2)
         print(json.dumps(line, ensure_ascii=False), flush=True)
@@ -171,7 +173,13 @@ def cmd_staff(args) -> int:
     except (OSError, ValueError) as exc:
         raise config_module.ConfigError(f"cannot read the code key ({exc}); create it with "
                                         f"`samplepoint staff key`") from None
-    code = staff.badge_code(args.staff_id, args.name, key, check=args.action == "check-badge")
+    if args.badge_id and not re.fullmatch(r"[0-9]{1,30}", args.badge_id):
+        raise config_module.ConfigError("badge id: digits only")
+    try:
+        code = staff.badge_code(args.staff_id, args.name, key, check=args.action == "check-badge",
+                                expires=args.expires, badge_id=args.badge_id)
+    except ValueError as exc:
+        raise config_module.ConfigError(f"cannot make the badge: {exc}") from None
     if args.out:
         import segno
         segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
@@ -512,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", help="the PIN (pin; prompted when absent)")
     p.add_argument("--key-file", help="override scan.code_key_file")
     p.add_argument("--force", action="store_true", help="replace an existing key (key)")
+    p.add_argument("--expires", type=date.fromisoformat, help="last valid day, YYYY-MM-DD (badge)")
+    p.add_argument("--badge-id", help="digits naming this badge, for revocation (badge)")
     p.set_defaults(func=cmd_staff)
 
     p = with_config(sub.add_parser("forwarder", help="forward queued records to the central server"))

@@ -241,8 +241,9 @@ class ScanConfig:
                              at_least(1))
     default_staff: str = key("unassigned", "Staff id recorded on tubes when nobody has signed in.",
                              identifier)
-    decoder: str = key("zxing+pyzbar", "Decoder: zxing, pyzbar, or two joined by '+' (the second "
-                       "runs only when the first finds nothing).", one_of(*DECODERS))
+    decoder: str = key("zxing+pyzbar", "Decoder: zxing+pyzbar (staged: ZBar only where cheap "
+                       "evidence points), zxing, pyzbar, or pyzbar+zxing (zxing-cpp only when ZBar "
+                       "finds nothing).", one_of(*DECODERS))
     code_key_file: str = key("/var/lib/samplepoint/code-key",
                              "File holding the site key (hex) that signs staff badges and "
                              "declaration codes (mode 0600).")
