@@ -84,6 +84,8 @@ def main() -> int:
                             ignore=shutil.ignore_patterns("__pycache__"))
             shutil.copy(REPO / "pytest.ini", root / "opt/samplepoint-tests/pytest.ini")
             tests = booted.nspawn_run(root, "/bin/sh", "-c", "cd /opt/samplepoint-tests && "
+                                      "/opt/samplepoint/venv/bin/pip install --quiet --no-index "
+                                      "--find-links /opt/samplepoint/dist pytest hypothesis && "
                                       "/opt/samplepoint/venv/bin/python -m pytest -q -p no:cacheprovider "
                                       + " ".join(PARSER_TESTS), timeout=3600)
             times["parser tests under qemu"] = time.monotonic() - step

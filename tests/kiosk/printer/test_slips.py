@@ -19,9 +19,9 @@ KEY = b"s" * 32
 SITE = "Điểm lấy mẫu Trạm Y tế xã Tân Hội Trung"
 
 
-def decoded(image):
+def decoded(image, decoder: str = "zxing+pyzbar"):
     grey = np.asarray(image.convert("L"))
-    return [s.data for s in make_decoder("zxing+pyzbar").decode(grey)]
+    return [s.data for s in make_decoder(decoder).decode(grey)]
 
 
 def receipt(**changes):
@@ -43,14 +43,15 @@ def declaration_for(person, short="K7M2-9QXD"):
 def test_receipt_is_as_wide_as_the_paper_and_its_barcode_reads_back(paper):
     image = slips.render(receipt(), paper)
     assert image.mode == "1" and image.width == slips.PAPER_DOTS[paper]
-    assert b"DT00000123" in decoded(image)
+    # What a lab's barcode reader sees (zxing-cpp reads the whole picture for every format).
+    assert b"DT00000123" in decoded(image, "zxing")
 
 
 @pytest.mark.parametrize("paper", [58, 80])
 def test_declaration_slip_qr_is_accepted_by_the_kiosk_as_that_person(paper):
     person = fictional_person(random.Random(3))
     image = slips.render(declaration_for(person), paper)
-    data = [d for d in decoded(image) if d.startswith(b"SP1.")]
+    data = [d for d in decoded(image) if d.startswith((b"SP1.", b"SP2."))]
     assert len(data) == 1
     scan = codes.classify(data[0], r"DT\d{8}", KEY)
     assert isinstance(scan, codes.PersonScan)
