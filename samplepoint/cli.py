@@ -361,6 +361,14 @@ def cmd_central_devices(args) -> int:
 
     report = device_report(CentralDB(args.db).device_overview(), datetime.now(timezone.utc),
                            args.silent_after)
+    if args.behind:
+        from central.behind import BehindError, behind, newest_version
+        try:
+            newest = newest_version(args.behind, args.suite)
+        except BehindError as exc:
+            raise config_module.ConfigError(str(exc)) from None
+        report = behind(report, newest)
+        log.info("%d device(s) behind samplepoint %s", len(report), newest)
     print(json.dumps(report) if args.json else devices_table(report))
     return 0
 
@@ -444,10 +452,13 @@ def _add_appliance_commands(sub, with_config) -> None:
     p = sub.add_parser("provision", help="set up this Pi (or a directory tree) as a device")
     p.add_argument("--root", help="provision into this directory tree instead of the running system")
     p.add_argument("--config", help="device config to install (default: keep or write the example)")
-    p.add_argument("--source", help="samplepoint wheel, folder of wheels, or source checkout to install")
+    p.add_argument("--source", help="samplepoint .deb, wheel, folder of wheels, source checkout, or "
+                   "'repository' (apt, from [update])")
     p.add_argument("--wheels", help="folder of dependency wheels: install with no package index")
     p.add_argument("--enrol-code-file", help="campaign code to put in place for first boot")
     p.add_argument("--central", action="store_true", help="also install the central server unit")
+    p.add_argument("--apt-key", help="public key of the apt repository in [update] (docs/updating.md)")
+    p.add_argument("--package", choices=["install", "upgrade"], help="run by the .deb's postinst")
     p.set_defaults(func=cmd_provision)
 
     p = sub.add_parser("prepare-sd", help="write a site's first-boot settings onto a card's boot partition")
@@ -546,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_portal)
 
     _add_appliance_commands(sub, with_config)
+    from provisioning import aptrepo, update
+    update.add_commands(sub, with_config)
+    aptrepo.add_commands(sub)
     from kiosk.printer.commands import add_commands as add_slip_commands
     add_slip_commands(sub, with_config)
 
@@ -572,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--silent-after", type=float, default=300.0,
                    help="flag devices not heard from for this many seconds")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--behind", metavar="REPO_OR_VERSION", help="only devices older than the newest "
+                   "samplepoint in this apt repository (URL or folder), or than this version")
+    p.add_argument("--suite", default="bookworm", help="--behind: the repository's distribution")
     p.set_defaults(func=cmd_central_devices)
     p = central.add_parser("export", help="write stored samples to stdout")
     p.add_argument("--db", required=True)

@@ -16,6 +16,7 @@ PROGRAMS = {
     "bridge": "iproute2", "busybox": "busybox", "mcopy": "mtools", "mtype": "mtools",
     "mdir": "mtools", "mkfs.fat": "dosfstools", "systemd-analyze": "systemd",
     "systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "openssl": "openssl",
+    "aptly": "aptly", "gpg": "gnupg",
     "psql": None,
 }
 ESSENTIAL = {"unshare", "nsenter", "setpriv", "mount", "tar", "bash", "rm", "cp", "dd"}

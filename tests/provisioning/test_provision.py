@@ -62,7 +62,7 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
     code_file.write_text("SP-ABCD-EFGH-JKLM\n")
     code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
     assert code == 0, out
-    assert "[1/9] system packages: recorded" in out and "[9/9]" in out
+    assert "[1/10] system packages: recorded" in out and "[10/10]" in out
     uid, gid = ids(image_root)
     assert "video:x:44:pi,samplepoint" in (image_root / "etc/group").read_text()
     assert owner(image_root / "var/lib/samplepoint") == (uid, gid, 0o700)
@@ -131,7 +131,7 @@ def test_a_bad_config_fails_with_the_fix(image_root, tmp_path, capsys, text, fix
     config.write_text(text)
     code, out = run(image_root, "--config", str(config), capsys=capsys)
     assert code == 1
-    assert "[5/9] configuration: FAILED" in out and f"fix: {fix}" in out
+    assert "[4/10] configuration: FAILED" in out and f"fix: {fix}" in out
     assert not (image_root / "etc/systemd/system/samplepoint-kiosk.service").exists()
 
 
