@@ -151,10 +151,9 @@ def _pykey(version: str) -> tuple[int, ...]:
 
 def maintainer_script(name: str, python_version: str) -> str:
     from provisioning import provision
-    long_running = [u for u in provision.ENABLED_UNITS
-                    if u not in ("samplepoint-firstboot.service", "samplepoint-enrol.service")]
     text = (SCRIPTS / name).read_text(encoding="utf-8")
-    return (text.replace("@PYVERSION@", python_version).replace("@LONG_RUNNING@", " ".join(long_running))
+    return (text.replace("@PYVERSION@", python_version)
+            .replace("@LONG_RUNNING@", " ".join(provision.LONG_RUNNING))
             .replace("@ALL_UNITS@", " ".join(provision.DEVICE_UNITS + provision.CENTRAL_UNITS)))
 
 

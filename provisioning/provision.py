@@ -116,7 +116,8 @@ if [ -n "$missing$optional" ]; then
     echo "samplepoint: updating the package lists"
     apt-get update -qq
     for p in $optional; do
-        if apt-cache show "$p" >/dev/null 2>&1; then missing="$missing $p"
+        # madison: a real candidate (show also succeeds for a name a package only mentions).
+        if [ -n "$(apt-cache madison "$p" 2>/dev/null)" ]; then missing="$missing $p"
         else echo "samplepoint: note: $p is not in this system's archive (Raspberry Pi OS has it); skipped"; fi
     done
     if [ -n "$missing" ]; then
@@ -160,9 +161,10 @@ def _disable_debian_firewall(t: Target) -> None:
 
 
 def _apt_knows(t: Target, package: str) -> bool:
+    """Whether the archive has a candidate (`show` also succeeds for a name only mentioned by a
+    package, as python3-picamera2 is by samplepoint's Recommends)."""
     try:
-        t.run(["apt-cache", "show", package])
-        return True
+        return bool(t.run(["apt-cache", "madison", package]).strip())
     except StepFailed:
         return False
 

@@ -28,8 +28,8 @@ def debian_version(python_version: str) -> str:
 
 def parse(version: str) -> tuple[int, str, str]:
     """(epoch, upstream, revision) of a Debian version, or VersionError."""
-    match = VERSION_RE.fullmatch(version.strip()) if len(version) <= 128 else None
-    if not match:
+    match = VERSION_RE.fullmatch(version) if len(version) <= 128 else None
+    if not match or match.group(2).endswith("-"):
         raise VersionError(f"{version!r} is not a Debian version number")
     return int(match.group(1) or 0), match.group(2), match.group(3) or "0"
 

@@ -163,7 +163,7 @@ def test_a_package_only_raspberry_pi_os_has_is_skipped_elsewhere(tmp_path):
     def fake_run(command):
         if command[0] == "dpkg-query":
             return "unknown ok not-installed" if command[-1] == "python3-picamera2" else "install ok installed"
-        if command[:2] == ["apt-cache", "show"]:
+        if command[:2] == ["apt-cache", "madison"]:
             raise provision.StepFailed("E: No packages found", "")
         return ""
 
