@@ -62,6 +62,11 @@ class Repository:
 
     # --- the signing key ---------------------------------------------------------------------
 
+    def stop_agent(self) -> None:
+        """gpg leaves an agent running for its home; a command that signed once must not."""
+        if self.gnupghome.is_dir():
+            self._run(["gpgconf", "--kill", "gpg-agent"], check=False)
+
     def fingerprint(self) -> str:
         out = self._run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], check=False)
         fprs = [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
@@ -128,8 +133,6 @@ def main(args) -> int:
         if args.action == "init":
             print(repo.init())
         elif args.action == "add":
-            if not args.debs:
-                raise RepoError("name the .deb files to add")
             print(repo.add([Path(d) for d in args.debs]))
         else:
             for arch, versions in repo.versions().items():
@@ -137,14 +140,21 @@ def main(args) -> int:
     except RepoError as exc:
         print(f"samplepoint apt-repo: {exc}", file=sys.stderr)
         return 1
+    finally:
+        repo.stop_agent()
     return 0
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("apt-repo", help="keep the signed apt repository devices update from (aptly)")
-    p.add_argument("action", choices=["init", "add", "list"])
-    p.add_argument("debs", nargs="*", metavar="DEB", help="add: the .deb files")
-    p.add_argument("--repo", required=True, help="the repository's folder (serve its www/)")
-    p.add_argument("--suite", default="bookworm", help="distribution name (devices' [update] suite)")
-    p.add_argument("--gnupghome", help="GnuPG home with the signing key (default REPO/gnupg)")
-    p.set_defaults(func=main)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("init", "make the signing key and the repository (once)"),
+                       ("add", "add .deb files and publish the repository again, signed"),
+                       ("list", "the versions published, per architecture")):
+        q = actions.add_parser(name, help=text)
+        q.add_argument("--repo", required=True, help="the repository's folder (serve its www/)")
+        q.add_argument("--suite", default="bookworm", help="distribution name (devices' [update] suite)")
+        q.add_argument("--gnupghome", help="GnuPG home with the signing key (default REPO/gnupg)")
+        if name == "add":
+            q.add_argument("debs", nargs="+", metavar="DEB")
+        q.set_defaults(func=main)

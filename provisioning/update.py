@@ -118,8 +118,12 @@ def update(config: config_module.Config, version: str | None, list_only: bool,
         out(f"update: samplepoint {before} is installed; nothing to do")
         return 0
     pids = service_pids(run)
-    run(["apt-get", "install", "-y", "-qq", "--allow-downgrades", "-o", "Dpkg::Options::=--force-confold",
-         "-o", "Dpkg::Options::=--force-confdef", f"{PACKAGE}={target}"])
+    installed = run(["apt-get", "install", "-y", "-qq", "--allow-downgrades",
+                     "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
+                     f"{PACKAGE}={target}"])
+    for line in installed.splitlines():         # what the package's postinst said
+        if line.startswith("samplepoint: "):
+            out("update: " + line.removeprefix("samplepoint: "))
     after = installed_version(run)
     out(f"update: samplepoint {before or 'none'} -> {after}")
     now = service_pids(run)

@@ -66,6 +66,7 @@ def repository(tmp_path_factory):
     finally:
         server.shutdown()
         server.server_close()
+        repo.stop_agent()
 
 
 @pytest.fixture
@@ -169,6 +170,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
         assert f"samplepoint {OLD} -> {NEW}" in update.stdout, update.stdout
         assert "samplepoint-kiosk.service: restarted" in update.stdout
         assert "samplepoint-forwarder.service: restarted" in update.stdout
+        assert f"update: building the Python environment of {NEW}" in update.stdout
         check_running_version(machine, NEW)
         assert machine.sh(f"sha256sum {CONFIG}").stdout == config_before, "the config is untouched"
 
@@ -186,7 +188,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
             # Rollback: N again, from the repository; the services run it and still deliver.
             rollback = machine.sh(f"samplepoint update --version {OLD}", timeout=900)
             assert f"samplepoint {NEW} -> {OLD}" in rollback.stdout, rollback.stdout
-            assert "environment" in rollback.stdout and "reused" in rollback.stdout
+            assert f"update: environment {OLD} already built (kept from before): reused" in rollback.stdout
             check_running_version(machine, OLD)
             machine.wait("a heartbeat of N", lambda: heartbeat_version(central) == OLD, timeout=60)
             third = scan_tube(camera, rng)
