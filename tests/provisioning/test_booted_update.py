@@ -14,6 +14,7 @@ import io
 import json
 import random
 import threading
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def repository(tmp_path_factory):
         pytest.skip(f"needs {', '.join(missing)} (make test installs them)")
     work = tmp_path_factory.mktemp("releases")
     wheels = booted.wheelhouse()
+    started = time.monotonic()
     debs = {v: debpackage.build(work / "dist", version=v, wheelhouse=wheels) for v in (OLD, NEW)}
+    print(f"two packages built in {time.monotonic() - started:.1f} s "
+          f"({debs[OLD].stat().st_size // 2**20} MiB each)")
     repo = Repository(work / "repo")
     repo.init()
     repo.add([debs[OLD]])
@@ -96,7 +100,9 @@ def test_a_device_updates_from_the_repository_and_rolls_back(repository, central
     work = tmp_path / "golden"
     root = work / "root"
     try:
+        started = time.monotonic()
         build_image_from_repository(root, work, url, repo.public_key, tmp_path)
+        print(f"image built from the repository in {time.monotonic() - started:.1f} s")
         device_life(root, repo, debs, url, central, tmp_path)
     finally:
         booted.run(["rm", "-rf", "--one-file-system", str(root)])
@@ -166,7 +172,9 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
 
         listed = machine.sh("samplepoint update --list").stdout
         assert f"{NEW}\n" in listed and f"{OLD}   (installed)" in listed
+        started = time.monotonic()
         update = machine.sh("samplepoint update", timeout=900)
+        print(f"update {OLD} -> {NEW} in {time.monotonic() - started:.1f} s")
         assert f"samplepoint {OLD} -> {NEW}" in update.stdout, update.stdout
         assert "samplepoint-kiosk.service: restarted" in update.stdout
         assert "samplepoint-forwarder.service: restarted" in update.stdout
@@ -186,7 +194,9 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
             assert behind(central.db, repo.folder) == []
 
             # Rollback: N again, from the repository; the services run it and still deliver.
+            started = time.monotonic()
             rollback = machine.sh(f"samplepoint update --version {OLD}", timeout=900)
+            print(f"rollback {NEW} -> {OLD} in {time.monotonic() - started:.1f} s")
             assert f"samplepoint {NEW} -> {OLD}" in rollback.stdout, rollback.stdout
             assert f"update: environment {OLD} already built (kept from before): reused" in rollback.stdout
             check_running_version(machine, OLD)
