@@ -28,6 +28,10 @@ setup(
         "python-barcode>=0.15",
         "vietnam-provinces>=2025.10",
         "babel>=2.12",
+        "openpyxl>=3.1",
+        "argon2-cffi>=21.3",
+        "flask-login>=0.6",
+        "flask-wtf>=1.2",
         "pyyaml>=6.0",
         "fhirclient>=4.4,<5",        # FHIR R4 (4.0.1) resource models: validates exported Bundles
         "python-escpos>=3.1",
@@ -35,7 +39,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",
-                 "fhir.resources>=8.3,<9"],     # a second FHIR model set (R4B) in the test receiver
+                 "fhir.resources>=8.3,<9",      # a second FHIR model set (R4B) in the test receiver
+                 "psycopg[binary]>=3.1", "gunicorn>=21.2"],
+        # The central server for a whole province: PostgreSQL and several worker processes.
+        "postgresql": ["psycopg[binary]>=3.1", "gunicorn>=21.2"],
         "pi": ["lgpio>=0.2"],
         "usb-camera": ["opencv-python-headless>=4.7"],
     },

@@ -30,6 +30,8 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     app.extensions["central_settings"] = settings or CentralServerConfig()
     app.extensions["central_clock"] = clock or results_api.utc_clock
     app.register_blueprint(results_api.blueprint)
+    if app.extensions["central_settings"].trusted_proxy:
+        app.wsgi_app = BehindProxy(app.wsgi_app, app.extensions["central_settings"].trusted_proxy)
 
     @app.after_request
     def server_time(response):
@@ -41,9 +43,20 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     from central.enrol import blueprint as enrol_blueprint
     app.register_blueprint(enrol_blueprint)
 
+    from central.console import init_console, wants_console_page
+    init_console(app)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if wants_console_page():
+            return app.extensions["console_error_page"](exc)
         return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code
+
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # Whatever slipped past the depth checks is the client's nesting, not a server fault.
+        log.warning("request refused: %s nested too deeply", request.path)
+        return jsonify(error="invalid", field="(body)", message="nested too deeply"), 400
 
     @app.get("/healthz")
     def healthz():
@@ -101,6 +114,20 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
         return jsonify(results=results)
 
     return app
+
+
+class BehindProxy:
+    """Believe X-Forwarded-For/-Proto only on requests that come from the configured proxy, so the
+    sign-in and enrolment limits count clients, not the proxy (docs/central.md)."""
+
+    def __init__(self, wsgi_app, proxy: str):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        self.plain, self.proxy = wsgi_app, proxy
+        self.fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1)
+
+    def __call__(self, environ, start_response):
+        app = self.fixed if environ.get("REMOTE_ADDR") == self.proxy else self.plain
+        return app(environ, start_response)
 
 
 def _invalid(exc: wire.WireError):

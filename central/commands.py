@@ -1,21 +1,26 @@
-"""Handlers of the central server's result and retention commands (`samplepoint central ...`).
+"""Handlers of every `samplepoint central ...` command (database, devices, accounts, exports,
+results, retention, backups).
 
 Called from samplepoint/cli.py, which owns the argument parser; see docs/results-and-retention.md.
 """
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from central.db import CentralDB
-from central.export import csv_safe
+from central.db import CentralDB, DeviceExists
+from central.export import BOM, csv_safe
 from central.importer import ProblemReport, import_csv
 from central.results import CsvFileError
 from samplepoint import config as config_module
+from samplepoint import wire
 from samplepoint.clock import tz_from_offset
 
 log = logging.getLogger("samplepoint")
@@ -28,18 +33,222 @@ def central_settings(args) -> config_module.CentralServerConfig:
     return config_module.CentralServerConfig()
 
 
+def is_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def open_db(target: str, *, create: bool = False):
+    """The central database at a path or postgresql:// URL. Only commands that create databases
+    pass `create`: a mistyped --db elsewhere must not quietly start an empty one."""
+    if is_url(target):
+        import psycopg
+        from central.db_postgres import NoSchema, PostgresCentralDB
+        try:
+            return PostgresCentralDB(target, create=create)
+        except NoSchema:
+            raise config_module.ConfigError(
+                "no samplepoint schema in that PostgreSQL database; check --db, or create it with "
+                "`samplepoint central init --db postgresql://…`") from None
+        except psycopg.OperationalError as exc:
+            raise config_module.ConfigError(f"cannot open the PostgreSQL database: {exc}") from None
+    if not create and not Path(target).is_file():
+        raise config_module.ConfigError(
+            f"{target}: no central database there; check --db, or create one with "
+            f"`samplepoint central init --db {target}` (or `central serve --init`)")
+    return CentralDB(target)
+
+
+def _check_ids(args, *names: str) -> None:
+    for name in names:
+        problem = config_module.identifier(getattr(args, name))
+        if problem:
+            raise config_module.ConfigError(f"--{name.replace('_', '-')} {problem}")
+
+
+def init(args) -> int:
+    """Create the database (or bring an existing one's schema up to date)."""
+    open_db(args.db, create=True)
+    log.info("central database ready at %s", args.db if not is_url(args.db) else "PostgreSQL")
+    return 0
+
+
+def serve(args) -> int:
+    """Serve the API and the console: waitress threads in one process, or --workers processes
+    (gunicorn, PostgreSQL only). Ready and watchdog pings to systemd only while /healthz answers."""
+    from waitress.server import create_server
+
+    from central.app import create_app
+    from samplepoint.sdnotify import local_url, start_health_watch
+
+    settings = central_settings(args)
+    db = open_db(args.db, create=args.init)
+    if args.workers > 1:
+        if not is_url(args.db):
+            raise config_module.ConfigError("--workers above 1 needs PostgreSQL: SQLite serves "
+                                            "from one process (docs/central.md)")
+        from central.workers import serve_workers
+        db.close()
+        return serve_workers(args.db, settings, args.bind, args.workers)
+    host, _, port = args.bind.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    # Proxy headers reach the app, which believes them only from central_server.trusted_proxy.
+    server = create_server(create_app(db, settings), host=host, port=int(port), threads=8,
+                           clear_untrusted_proxy_headers=False)
+    log.info("central server on %s:%d", host, server.effective_port)
+    start_health_watch(local_url(host, server.effective_port, "/healthz"))
+    server.run()
+    return 0
+
+
+def add_device(args) -> int:
+    """Register a device and print its token; an existing id needs --rekey."""
+    _check_ids(args, "device_id", "site_id")
+    if args.site_name is not None and (not args.site_name.strip() or len(args.site_name) > 100
+                                       or wire.CONTROL_CHARS.search(args.site_name)):
+        raise config_module.ConfigError("--site-name must be 1-100 characters without control "
+                                        "characters")
+    try:
+        print(open_db(args.db).add_device(args.device_id, args.site_id, rekey=args.rekey,
+                                          site_name=args.site_name))
+    except DeviceExists:
+        raise config_module.ConfigError(
+            f"device {args.device_id} is already registered; add --rekey to issue it a new token "
+            f"(its current token then stops working: write the new one onto the device)") from None
+    return 0
+
+
+def add_user(args) -> int:
+    """Create a console account; the password is hashed with argon2 and never stored."""
+    from central.console.auth import hash_password, password_problem
+
+    _check_ids(args, "username")
+    db = open_db(args.db)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise config_module.ConfigError("the two passwords differ")
+    problem = password_problem(password)
+    if problem:
+        raise config_module.ConfigError(problem)
+    if not db.add_user(args.username, hash_password(password), args.role,
+                                     replace=args.reset):
+        raise config_module.ConfigError(f"account {args.username} exists; add --reset to set a new "
+                                        f"password and role")
+    log.info("console account %s (%s) ready", args.username, args.role)
+    return 0
+
+
+def enrol_code(args) -> int:
+    from central.enrol import issue_code
+
+    if not 1 <= args.uses <= 10_000 or not 0 < args.valid_hours <= 24 * 90:
+        raise config_module.ConfigError("--uses must be 1-10000 and --valid-hours 0-2160")
+    code, expires_at = issue_code(open_db(args.db), args.campaign, args.uses, args.valid_hours)
+    print(code)
+    log.info("enrolment code for campaign %r: %d uses until %s", args.campaign, args.uses, expires_at)
+    return 0
+
+
+def devices(args) -> int:
+    from central.enrol import device_report, devices_table
+
+    report = device_report(open_db(args.db).device_overview(), datetime.now(timezone.utc),
+                           args.silent_after)
+    if args.behind:
+        from central.behind import BehindError, behind, newest_version
+        try:
+            newest = newest_version(args.behind, args.suite)
+        except BehindError as exc:
+            raise config_module.ConfigError(str(exc)) from None
+        report = behind(report, newest)
+        log.info("%d device(s) behind samplepoint %s", len(report), newest)
+    print(json.dumps(report) if args.json else devices_table(report))
+    return 0
+
+
+def export(args) -> int:
+    """`central export --format F`: the writer is looked up in central.export.EXPORTERS; FHIR
+    Bundles have their own command handler (docs/fhir.md)."""
+    from central import export as exports
+
+    if args.format == "fhir":
+        return export_fhir(args)
+
+    try:
+        since = exports.since_utc(args.since)
+    except ValueError as exc:
+        raise config_module.ConfigError(f"--since: {exc}") from None
+    if args.format == "xlsx" and not args.out and sys.stdout.isatty():
+        raise config_module.ConfigError("--format xlsx writes a binary file: give --out FILE.xlsx")
+    db = open_db(args.db)
+    tz = tz_from_offset(central_settings(args).report_utc_offset)
+    writer = exports.EXPORTERS[args.format]
+    with _output(args.out) as out:
+        count = writer(db.export_samples(since), out, tz=tz, lang=args.columns)
+    log.info("exported %d %s", count, "samples" if args.format == "jsonl" else "rows")
+    return 0
+
+
+@contextmanager
+def _output(path: str | None):
+    """stdout, or a file written whole: temp file, fsync, rename (a half export never appears)."""
+    if not path:
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(temp, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def backup(args) -> int:
+    """Online copy of a SQLite central database (sqlite3 backup API): safe while serving."""
+    import sqlite3
+
+    if is_url(args.db):
+        raise config_module.ConfigError("for PostgreSQL use pg_dump (docs/central.md)")
+    source_db = open_db(args.db)
+    dest = Path(args.dest)
+    if dest.exists():
+        raise config_module.ConfigError(f"{dest} exists; choose a new file")
+    temp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    try:
+        target = sqlite3.connect(temp)
+        with target:
+            source_db.db.backup(target)
+        target.execute("PRAGMA journal_mode=DELETE")
+        target.close()
+        os.chmod(temp, 0o600)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, dest)
+    finally:
+        temp.unlink(missing_ok=True)
+    print(json.dumps({"backup": str(dest), "samples": source_db.count_samples()}))
+    return 0
+
+
 def add_lab(args) -> int:
     """Register a lab and print its new token."""
-    problem = config_module.identifier(args.lab_id)
-    if problem:
-        raise config_module.ConfigError(f"--lab-id {problem}")
-    print(CentralDB(args.db).add_lab(args.lab_id))
+    _check_ids(args, "lab_id")
+    print(open_db(args.db).add_lab(args.lab_id))
     return 0
 
 
 def import_results(args) -> int:
     """Import a lab's CSV; exit 0 all imported, 1 some rows reported, 2 file unreadable (raised)."""
     settings = central_settings(args)
+    db = open_db(args.db)
     try:
         stream = open(args.file, "rb")
     except OSError as exc:
@@ -54,7 +263,7 @@ def import_results(args) -> int:
             if problems <= args.show:
                 print(f"line {line}: {problem}", file=sys.stderr)
         try:
-            counts = import_csv(CentralDB(args.db), stream,
+            counts = import_csv(db, stream,
                                 tz=tz_from_offset(settings.results_utc_offset),
                                 now=datetime.now(timezone.utc), on_problem=on_problem)
         except CsvFileError as exc:
@@ -80,7 +289,7 @@ def purge(args) -> int:
     """Erase personal fields past central_server.retention_days; print counts as JSON."""
     settings = central_settings(args)
     now = datetime.now(timezone.utc)
-    db = CentralDB(args.db)
+    db = open_db(args.db)
     samples, people = db.erase_personal_data(now - timedelta(days=settings.retention_days), now)
     log.info("central retention: erased personal fields of %d samples (%d people)", samples, people)
     print(json.dumps({"samples": samples, "people": people, **db.personal_data_summary()}))
@@ -88,14 +297,39 @@ def purge(args) -> int:
 
 
 def needs_retest(args) -> int:
-    """CSV of the people of positive pools who need an individual test, formula-safe."""
-    columns = ["tube_code", "site_id", "collected_at", "result_at", "full_name", "id_number", "qid",
-               "phone"]
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(columns)
-    for row in CentralDB(args.db).needing_individual_test():
-        writer.writerow([csv_safe(row[c]) for c in columns])
+    """Spreadsheet CSV (BOM, formula-safe) of the people of positive pools who need an individual
+    test; times in the report time zone, named in the header."""
+    tz = tz_from_offset(central_settings(args).report_utc_offset)
+    sys.stdout.write(BOM)
+    write_needs_retest(open_db(args.db), sys.stdout, tz)
     return 0
+
+
+RETEST_COLUMNS = ["tube_code", "site_id", "collected_at", "result_at", "full_name", "id_number",
+                  "qid", "phone"]
+
+
+def write_needs_retest(db, out, tz) -> int:
+    """The needs-retest rows as CSV text to `out` (no BOM): shared by the command and the console."""
+    from central.export import zone_label
+
+    writer = csv.writer(out, lineterminator="\n")
+    label = zone_label(tz)
+    writer.writerow([f"{c} ({label})" if c.endswith("_at") else c for c in RETEST_COLUMNS])
+    rows = 0
+    for row in db.needing_individual_test():
+        values = [_local(row[c], tz) if c.endswith("_at") else row[c] for c in RETEST_COLUMNS]
+        writer.writerow([csv_safe(v) for v in values])
+        rows += 1
+    return rows
+
+
+def _local(text: str | None, tz) -> str:
+    if not text:
+        return ""
+    moment = datetime.fromisoformat(text)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def export_fhir(args, out=None) -> int:
@@ -129,7 +363,7 @@ def export_fhir(args, out=None) -> int:
         bundles += 1
         chunk.clear()
 
-    for item in CentralDB(args.db).fhir_samples(since):
+    for item in open_db(args.db).fhir_samples(since):
         if isinstance(item, str):
             erased += 1
             continue
@@ -160,7 +394,7 @@ def push_fhir(args) -> int:
     except OSError as exc:
         raise config_module.ConfigError(f"cannot read the FHIR credentials ({exc.strerror}: "
                                         f"{exc.filename})") from None
-    db = CentralDB(args.db)
+    db = open_db(args.db)
     try:
         with PushLock(db.path):
             report = Pusher(db, args.url, session, systems=fhir.Systems(settings.fhir_identifier_base),
@@ -170,3 +404,4 @@ def push_fhir(args) -> int:
         raise config_module.ConfigError(str(exc)) from None
     print(json.dumps(report.summary()))
     return 1 if report.failed else 0
+

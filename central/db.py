@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from central.clocktrust import DeliveryClock
+from central.db_console import ConsoleSQL
 from central.db_fhir import FhirSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
@@ -127,7 +128,38 @@ MIGRATIONS = [
         PRIMARY KEY (destination, unit)
     );
     """,
+    # 5: the web console (docs/central.md): site names, accounts, the audit log.
+    """
+    CREATE TABLE sites (
+        site_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'lab')),
+        created_at    TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        username TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE console_keys (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX samples_site_collected ON samples(site_id, collected_at);
+    """,
 ]
+
+
+class DeviceExists(ValueError):
+    """add_device on an id that is already registered, without asking to re-key it."""
 
 
 def hash_token(token: str) -> str:
@@ -138,7 +170,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL, FhirSQL):
+class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):
@@ -182,15 +214,37 @@ class CentralDB(ResultsSQL, FhirSQL):
 
     # --- devices ------------------------------------------------------------------------------
 
-    def add_device(self, device_id: str, site_id: str) -> str:
-        """Register (or re-key) a device; returns its new bearer token, which is stored only hashed."""
+    def add_device(self, device_id: str, site_id: str, *, rekey: bool = False,
+                   site_name: str | None = None) -> str:
+        """Register a device, or re-key one when `rekey`; returns its new bearer token (stored hashed).
+
+        Raises DeviceExists for a known id without `rekey`: a silent re-key revokes the token the
+        device holds, which then fails with 401 until someone writes the new one onto it.
+        """
         token = secrets.token_urlsafe(32)
         with self.transaction() as db:
+            known = db.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+            if known and not rekey:
+                raise DeviceExists(device_id)
             db.execute("INSERT INTO devices (device_id, site_id, token_hash, created_at) VALUES (?,?,?,?)"
                        " ON CONFLICT(device_id) DO UPDATE SET site_id = excluded.site_id,"
                        " token_hash = excluded.token_hash",
                        (device_id, site_id, hash_token(token), utc_now()))
+            if site_name:
+                self._name_site(db, site_id, site_name)
         return token
+
+    @staticmethod
+    def _name_site(db, site_id: str, name: str) -> None:
+        db.execute("INSERT INTO sites VALUES (?,?) ON CONFLICT(site_id) DO UPDATE SET"
+                   " name = excluded.name", (site_id, name))
+
+    def name_site(self, site_id: str, name: str) -> None:
+        with self.transaction() as db:
+            self._name_site(db, site_id, name)
+
+    def site_names(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT site_id, name FROM sites")}
 
     def device_for_token(self, token: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT device_id, site_id FROM devices WHERE token_hash = ?",
@@ -252,31 +306,46 @@ class CentralDB(ResultsSQL, FhirSQL):
         """
         now = utc_now()
         outcomes = []
+        samples, persons, clocks, conflicts = [], [], [], []
         with self.transaction() as db:
+            # A few statements per batch, not per record: PostgreSQL pays a round trip for each.
+            known = self._stored_digests(db, {record.record_id for record, _ in records})
             for record, body in records:
                 digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-                row = db.execute("SELECT body_sha256 FROM samples WHERE record_id = ?",
-                                 (record.record_id,)).fetchone()
-                if row is not None:
-                    if row[0] == digest:
+                if record.record_id in known:
+                    if known[record.record_id] == digest:
                         outcomes.append(DUPLICATE)
                     else:
-                        db.execute("INSERT INTO conflicts VALUES (?,?,?,?)",
-                                   (record.record_id, device_id, body, now))
+                        conflicts.append((record.record_id, device_id, body, now))
                         outcomes.append(CONFLICT)
                     continue
-                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           (record.record_id, digest, body, device_id, record.site_id,
-                            record.tube_code, record.test_type, record.status,
-                            record.collected_at, now))
-                db.executemany("INSERT INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
-                    (record.record_id, i + 1, p.source, p.id_number, p.full_name, p.date_of_birth,
-                     p.gender, p.phone, p.qid, int(p.declared_on_behalf), p.declarer_qid)
-                    for i, p in enumerate(record.persons)])
-                self._store_clock(db, record, delivery, now)
+                known[record.record_id] = digest
+                samples.append((record.record_id, digest, body, device_id, record.site_id,
+                                record.tube_code, record.test_type, record.status,
+                                record.collected_at, now))
+                persons += [(record.record_id, i + 1, p.source, p.id_number, p.full_name,
+                             p.date_of_birth, p.gender, p.phone, p.qid, int(p.declared_on_behalf),
+                             p.declarer_qid) for i, p in enumerate(record.persons)]
+                clocks.append(self._clock_row(record, delivery, now))
                 outcomes.append(CREATED)
+            for sql, rows in (("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)", samples),
+                              ("INSERT INTO persons VALUES (?,?,?,?,?,?,?,?,?,?,?)", persons),
+                              ("INSERT INTO sample_clock VALUES (?,?,?,?,?)", clocks),
+                              ("INSERT INTO conflicts VALUES (?,?,?,?)", conflicts)):
+                if rows:
+                    db.executemany(sql, rows)
             db.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, device_id))
         return outcomes
+
+    @staticmethod
+    def _stored_digests(db, record_ids: set[str]) -> dict[str, str]:
+        ids, found = sorted(record_ids), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update((row[0], row[1]) for row in db.execute(
+                f"SELECT record_id, body_sha256 FROM samples WHERE record_id IN "
+                f"({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def count_samples(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
@@ -294,5 +363,9 @@ class CentralDB(ResultsSQL, FhirSQL):
         if since:
             query += " WHERE received_at >= ?"
             args = (since,)
-        for row in self.db.execute(query + " ORDER BY received_at, record_id", args):
+        for row in self.stream(query + " ORDER BY received_at, record_id", args):
             yield json.loads(row[0])
+
+    def stream(self, query: str, args=()):
+        """Rows of a long read (exports), fetched as they are consumed rather than all at once."""
+        yield from self.db.execute(query, args)

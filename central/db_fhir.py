@@ -23,13 +23,14 @@ class FhirSQL:
             " WHERE s.record_id = ? AND s.status = 'closed' ORDER BY r.result_at, r.lab_id",
             (record_id,))]
 
-    def _fhir_rows(self, where: str, args: tuple, limit: int = -1):
+    def _fhir_rows(self, where: str, args: tuple, limit: int | None = None):
         return self.db.execute(
             f"SELECT s.record_id, s.body, {_sampled('s', 'c')} AS sampled_at,"
             " e.record_id IS NOT NULL AS erased FROM samples s"
             " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
             f" LEFT JOIN erased_samples e ON e.record_id = s.record_id {where}"
-            " ORDER BY s.received_at, s.record_id LIMIT ?", (*args, limit))
+            " ORDER BY s.received_at, s.record_id" + (" LIMIT ?" if limit is not None else ""),
+            (*args, limit) if limit is not None else args)
 
     def fhir_samples(self, since: str | None = None) -> Iterator[SampleData | str]:
         """Every sample received at or after `since` with its results, oldest first, streaming;
@@ -74,7 +75,7 @@ class FhirSQL:
 
     def mark_fhir_sent(self, destination: str, units: list[str], now: str) -> None:
         with self.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO fhir_sent VALUES (?,?,?)",
+            db.executemany("INSERT INTO fhir_sent VALUES (?,?,?) ON CONFLICT DO NOTHING",
                            [(destination, unit, now) for unit in units])
 
     def fhir_sent_count(self, destination: str) -> int:

@@ -67,13 +67,14 @@ def _belongs(s: str, c: str, r: str) -> str:
 class ResultsSQL:
     # --- clock ----------------------------------------------------------------------------------
 
-    def _store_clock(self, db: sqlite3.Connection, record: wire.SampleRecord,
-                     delivery: DeliveryClock | None, received_at: str) -> None:
+    @staticmethod
+    def _clock_row(record: wire.SampleRecord, delivery: DeliveryClock | None,
+                   received_at: str) -> tuple:
+        """The sample_clock row of a record received now: its corrected collection time."""
         received = datetime.fromisoformat(received_at)
         fixed = correct(record, delivery, received)
-        db.execute("INSERT INTO sample_clock VALUES (?,?,?,?,?)",
-                   (record.record_id, fixed.corrected_at and _utc(fixed.corrected_at), fixed.method,
-                    with_offset(delivery, received).offset_s, int(fixed.flagged)))
+        return (record.record_id, fixed.corrected_at and _utc(fixed.corrected_at), fixed.method,
+                with_offset(delivery, received).offset_s, int(fixed.flagged))
 
     def sample_clock(self, record_id: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT s.collected_at, c.* FROM samples s LEFT JOIN sample_clock c "
@@ -157,7 +158,7 @@ class ResultsSQL:
 
     def needing_individual_test(self) -> Iterator[sqlite3.Row]:
         """People of pooled tubes whose latest result is positive, with the tube (streaming)."""
-        yield from self.db.execute(
+        yield from self.stream(
             f"SELECT s.tube_code, s.site_id, {_sampled('s', 'c')} AS collected_at,"
             " r.result_at, p.full_name, p.id_number, p.qid, p.phone FROM samples s"
             " JOIN persons p ON p.record_id = s.record_id"

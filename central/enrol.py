@@ -21,11 +21,13 @@ from flask import Blueprint, current_app, jsonify, request
 
 from central.requests_common import authenticate_device, central_db, json_body
 from central.db import utc_now
+from samplepoint import wire
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 HEARTBEAT_FIELDS = {"queue_depth": int, "quarantined": int, "last_scan_at": (str, type(None)),
                     "version": str, "disk_free_bytes": int, "disk_total_bytes": int, "sent_at": str}
+OPTIONAL_HEARTBEAT_FIELDS = {"oldest_pending_at": (str, type(None))}      # newer devices send these
 
 
 def new_code(rng: Callable[[int], int] = secrets.randbelow) -> str:
@@ -94,7 +96,9 @@ def parse_heartbeat(body) -> dict:
     if not isinstance(body, dict):
         raise ValueError("(body): must be a JSON object")
     clean = {}
-    for name, kind in HEARTBEAT_FIELDS.items():
+    for name, kind in {**HEARTBEAT_FIELDS, **OPTIONAL_HEARTBEAT_FIELDS}.items():
+        if name in OPTIONAL_HEARTBEAT_FIELDS and name not in body:
+            continue
         value = body.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{name}: missing or of the wrong type")
@@ -124,7 +128,8 @@ REFUSALS = {
     "unknown": (403, "enrolment code unknown; check it against the campaign sheet"),
     "expired": (410, "enrolment code expired; ask for a new one (samplepoint central enrol-code)"),
     "used": (410, "enrolment code used up; ask for a new one (samplepoint central enrol-code)"),
-    "enrolled": (409, "device id already enrolled; re-key it with samplepoint central add-device"),
+    "enrolled": (409, "device id already enrolled; a campaign code never re-keys a device: "
+                      + wire.rekey_advice()),
 }
 
 
@@ -146,6 +151,8 @@ def enrol():
         if compact else "unknown"
     if not outcome.startswith("token:"):
         status, message = REFUSALS[outcome]
+        if outcome == "enrolled":
+            message = message.replace("DEVICE-ID", device_id).replace("SITE-ID", site_id)
         current_app.logger.warning("enrolment of %s refused: %s", device_id, outcome)
         return _refuse(status, outcome, message)
     current_app.logger.info("device %s enrolled for site %s", device_id, site_id)
@@ -185,10 +192,12 @@ def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
 
 def devices_table(report: list[dict]) -> str:
     """The device list as a fixed-width table, silent devices flagged at the end of their line."""
-    lines = [f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'version':<8} disk free"]
+    lines = [f"{'device':<20} {'site':<16} {'last seen':<10} {'queue':>5} {'quar.':>5} "
+             f"{'last scan':<25} {'version':<8} disk free"]
     for d in report:
         age = "never" if d["last_seen_age_s"] is None else f"{d['last_seen_age_s']} s"
         free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
         lines.append(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
+                     f"{d.get('quarantined', '-'):>5} {d.get('last_scan_at') or '-':<25} "
                      f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
     return "\n".join(lines)

@@ -126,7 +126,15 @@ class PushLock:
     """One push per database at a time: a second run would send the same units concurrently."""
 
     def __init__(self, db_path):
-        self.path = f"{db_path}.push-fhir.lock"
+        target = str(db_path)
+        if target.startswith(("postgresql://", "postgres://")):
+            # No file beside a PostgreSQL database: a name from its URL in the temp folder (the
+            # lock guards runs on this machine).
+            import hashlib
+            import tempfile
+            digest = hashlib.sha256(target.encode("utf-8")).hexdigest()[:16]
+            target = os.path.join(tempfile.gettempdir(), f"samplepoint-central-{digest}")
+        self.path = f"{target}.push-fhir.lock"
 
     def __enter__(self):
         self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)

@@ -6,6 +6,7 @@ import json
 from flask import abort, current_app, g, jsonify, request
 
 from central.db import CentralDB
+from samplepoint.wire import MAX_DEPTH, nesting_depth
 
 
 def central_db() -> CentralDB:
@@ -39,8 +40,15 @@ def json_body():
     """The request body as JSON; answers 400 naming "(body)" (and stops) when it is not."""
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, RecursionError) as exc:     # bad UTF-8 or JSON, or an int over 4300 digits
-        response = jsonify(error="invalid", field="(body)", message=f"not JSON: {exc}")
-        response.status_code = 400
-        abort(response)
+        refuse_body(f"not JSON: {exc}")
+    if nesting_depth(body) > MAX_DEPTH:
+        refuse_body(f"nested deeper than {MAX_DEPTH} levels")
+    return body
+
+
+def refuse_body(message: str):
+    response = jsonify(error="invalid", field="(body)", message=message)
+    response.status_code = 400
+    abort(response)

@@ -28,7 +28,15 @@ _ALIASES = {
                   "rapid-antigen": "rapid-antigen", "rapid antigen": "rapid-antigen",
                   "antigen": "rapid-antigen", "test nhanh": "rapid-antigen"},
 }
-_HEADER_ALIASES = {"result_at": "result_time", "lab_id": "lab", "tube": "tube_code"}
+_HEADER_ALIASES = {"result_at": "result_time", "lab_id": "lab", "tube": "tube_code",
+                   # Vietnamese names, as labs type them and as our own exports write them
+                   "mã_ống": "tube_code", "ma_ong": "tube_code", "mã_ống_mẫu": "tube_code",
+                   "loại_xét_nghiệm": "test_type", "loai_xet_nghiem": "test_type",
+                   "kết_quả": "result", "ket_qua": "result",
+                   "thời_gian_có_kết_quả": "result_time", "thời_gian_kết_quả": "result_time",
+                   "thoi_gian_ket_qua": "result_time", "phòng_xét_nghiệm": "lab",
+                   "đơn_vị_xét_nghiệm": "lab", "phong_xet_nghiem": "lab",
+                   "tube_code": "tube_code", "test_type": "test_type"}
 _CONTROL = wire.CONTROL_CHARS
 _VN_TIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?", re.ASCII)
 
@@ -145,9 +153,14 @@ class _Lines:
         return raw.removeprefix(b"\xef\xbb\xbf")
 
 
+def _header_name(cell: str) -> str:
+    """'Kết quả', 'Result at (UTC+07:00)', ' tube-code ' → 'kết_quả', 'result_at', 'tube_code'."""
+    cell = re.sub(r"\(.*\)", "", unicodedata.normalize("NFC", cell))
+    return re.sub(r"[\s-]+", "_", cell.strip().lower())
+
+
 def _header(row: list[str]) -> list[str]:
-    names = [_HEADER_ALIASES.get(n, n) for n in
-             (re.sub(r"[\s-]+", "_", cell.strip().lower()) for cell in row)]
+    names = [_HEADER_ALIASES.get(n, n) for n in (_header_name(cell) for cell in row)]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise CsvFileError(f"missing column(s) {', '.join(missing)}; the first line must name: "

@@ -12,6 +12,7 @@ from central import status as status_module
 from central.requests_common import (authenticate_device, bearer_token, central_db, json_body,
                                      refuse_unauthorized)
 from central.db_results import CREATED, DUPLICATE, PROBLEMS
+from central.enrol import RateLimiter
 from central.results import validate
 from samplepoint.clock import tz_from_offset
 from samplepoint.config import CentralServerConfig
@@ -69,10 +70,35 @@ def post_results():
     return jsonify(results=answers)
 
 
+CHECK_MODE_FIELDS = ("state", "valid_until", "result", "needs_individual_test")
+
+
+def _status_limiter():
+    per_minute = settings().status_per_device_per_min
+    return current_app.extensions.setdefault(
+        "status_limiter", RateLimiter(per_client=per_minute, overall=10 ** 9, window_s=60.0))
+
+
 @blueprint.get("/api/v1/persons/status")
 def person_status():
+    """Check mode's question: only what the kiosk shows, at most N look-ups per device a minute."""
     device = authenticate_device()
-    qid, id_number = request.args.get("qid"), request.args.get("id_number")
+    wait = _status_limiter().allow(device["device_id"])
+    if wait is not None:
+        log.warning("status look-ups from %s over the limit", device["device_id"])
+        response = jsonify(error="rate-limited", message="too many status look-ups; wait and retry")
+        response.headers["Retry-After"] = str(max(1, int(wait) + 1))
+        return response, 429
+    answer = lookup(request.args)
+    if isinstance(answer, tuple):
+        return answer
+    log.info("status asked by %s: %s", device["device_id"], answer["state"])
+    return jsonify({name: answer[name] for name in CHECK_MODE_FIELDS})
+
+
+def lookup(args) -> dict | tuple:
+    """The full status of the person named by `qid` or `id_number` in `args`, or a 400 answer."""
+    qid, id_number = args.get("qid"), args.get("id_number")
     if (qid is None) == (id_number is None):
         return jsonify(error="invalid", field="(query)",
                        message="give exactly one of qid or id_number"), 400
@@ -82,10 +108,8 @@ def person_status():
         return jsonify(error="invalid", field="id_number",
                        message="must be 6 to 20 digits or capital letters (not masked)"), 400
     rows = central_db().person_samples(qid=qid, id_number=id_number)
-    answer = status_module.person_status(status_module.from_rows(rows),
-                                         settings().validity_hours(), now())
-    log.info("status asked by %s: %s", device["device_id"], answer["state"])
-    return jsonify(answer)
+    return status_module.person_status(status_module.from_rows(rows), settings().validity_hours(),
+                                       now())
 
 
 def utc_clock() -> datetime:

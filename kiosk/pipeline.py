@@ -124,7 +124,7 @@ class Kiosk:
         symbols = self.decoder.decode(grey)
         if self.frame_watcher is not None:
             self.frame_watcher(grey, symbols)
-        for data in self.debouncer.new_codes([s.data for s in symbols]):
+        for data in self.debouncer.new_codes([s.payload for s in symbols]):
             self.on_code(data)
         if self.summary.frames % TICK_EVERY_FRAMES == 0:
             self.dispatch(workflow.Tick(self.clock()))
@@ -132,10 +132,14 @@ class Kiosk:
             if self.summary.frames % (TICK_EVERY_FRAMES * CLOCK_EVERY_TICKS) == 0:
                 self.note_clock(self.evidence())
 
-    def on_code(self, data: bytes) -> None:
+    def on_code(self, data: bytes | str) -> None:
+        """One code's content: the decoder's text, or bytes (read as UTF-8)."""
         self.summary.scans += 1
-        scan = codes.classify(data, self.config.site.tube_pattern, self.code_key)
         now = self.clock()
+        scan = codes.classify(data, self.config.site.tube_pattern, self.code_key, now)
+        if isinstance(scan, codes.PersonScan) and scan.dropped:
+            log.info("%s code accepted without its unreadable parts: %s", scan.person.source,
+                     ", ".join(scan.dropped))
         if self.state.check_mode:        # nothing is sampled: no store look-ups needed
             self.dispatch(workflow.Scanned(scan, now))
             return

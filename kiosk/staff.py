@@ -4,13 +4,19 @@ A PIN entry is `STAFF_ID:SALT:HASH` (PBKDF2-SHA256, hex), so the config file nev
 """
 from __future__ import annotations
 
+from datetime import date
+
 from samplepoint import signed_codes
 from samplepoint.pins import PIN_ITERATIONS, check_pin, parse_pin_entries, pin_entry  # noqa: F401
 
 
-def badge_code(staff_id: str, name: str, key: bytes, check: bool = False) -> str:
-    """The signed text of a staff badge QR; a check badge also switches check mode on and off."""
+def badge_code(staff_id: str, name: str, key: bytes, check: bool = False,
+               expires: date | None = None, badge_id: str | None = None) -> str:
+    """The signed text of a staff badge QR (SP2), valid through `expires` (None: no expiry) and
+    named by `badge_id` (digits) for revocation; a check badge also switches check mode on and off."""
     payload = {"staff_id": staff_id, "name": name}
     if check:
         payload["mode"] = "check"
-    return signed_codes.make_code("staff", payload, key)
+    if badge_id:
+        payload["badge_id"] = badge_id
+    return signed_codes.make_code("staff", payload, key, expires=expires)

@@ -144,17 +144,3 @@ def main(args) -> int:
         repo.stop_agent()
     return 0
 
-
-def add_commands(sub) -> None:
-    p = sub.add_parser("apt-repo", help="keep the signed apt repository devices update from (aptly)")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name, text in (("init", "make the signing key and the repository (once)"),
-                       ("add", "add .deb files and publish the repository again, signed"),
-                       ("list", "the versions published, per architecture")):
-        q = actions.add_parser(name, help=text)
-        q.add_argument("--repo", required=True, help="the repository's folder (serve its www/)")
-        q.add_argument("--suite", default="bookworm", help="distribution name (devices' [update] suite)")
-        q.add_argument("--gnupghome", help="GnuPG home with the signing key (default REPO/gnupg)")
-        if name == "add":
-            q.add_argument("debs", nargs="+", metavar="DEB")
-        q.set_defaults(func=main)

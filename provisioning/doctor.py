@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provisioning import probes as real_probes
 from samplepoint import config as config_module
+from samplepoint import wire
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 SERVICES = ["samplepoint-kiosk.service", "samplepoint-forwarder.service",
@@ -151,7 +152,7 @@ def check_central(config, p: Probes) -> tuple[Result, datetime | None]:
     status = p.token_status(config, token_file.read_text(encoding="utf-8").strip())
     if status != 200:
         return Result("central", FAIL, f"{url} refused the device token (HTTP {status})",
-                      "re-enrol the device with a fresh campaign code"), server_time
+                      wire.rekey_advice(config.device.id, config.site.id)), server_time
     return Result("central", OK, f"{url} reachable, token valid"), server_time
 
 

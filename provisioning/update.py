@@ -156,10 +156,3 @@ def main(args) -> int:
             print(f"      fix: {exc.fix}", file=sys.stderr)
         return 1
 
-
-def add_commands(sub, with_config) -> None:
-    p = with_config(sub.add_parser("update", help="install the newest samplepoint (or --version) from "
-                                   "the apt repository in [update]; restarts the services"))
-    p.add_argument("--version", help="install this version instead (a rollback: older is allowed)")
-    p.add_argument("--list", action="store_true", help="only list the versions the repository offers")
-    p.set_defaults(func=main)

@@ -14,6 +14,7 @@ import requests
 
 from samplepoint.clock import Clock, offset_from_exchange
 from samplepoint.store import OutboxItem
+from samplepoint import wire
 from samplepoint.wire import SERVER_TIME_HEADER
 
 OFFSET_MAX_AGE_S = 600.0
@@ -126,7 +127,7 @@ class CentralClient:
             raise TransientError(_reason(response), parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code in (401, 403):
             # The device's credentials are wrong, not the record: keep everything queued.
-            raise TransientError(f"{_reason(response)} (device token rejected: re-enrol the device)")
+            raise TransientError(f"{_reason(response)} (device token rejected: {wire.rekey_advice()})")
         return response
 
     def recent_offset(self) -> float | None:

@@ -241,8 +241,9 @@ class ScanConfig:
                              at_least(1))
     default_staff: str = key("unassigned", "Staff id recorded on tubes when nobody has signed in.",
                              identifier)
-    decoder: str = key("zxing+pyzbar", "Decoder: zxing, pyzbar, or two joined by '+' (the second "
-                       "runs only when the first finds nothing).", one_of(*DECODERS))
+    decoder: str = key("zxing+pyzbar", "Decoder: zxing+pyzbar (staged: ZBar only where cheap "
+                       "evidence points), zxing, pyzbar, or pyzbar+zxing (zxing-cpp only when ZBar "
+                       "finds nothing).", one_of(*DECODERS))
     code_key_file: str = key("/var/lib/samplepoint/code-key",
                              "File holding the site key (hex) that signs staff badges and "
                              "declaration codes (mode 0600).")
@@ -380,6 +381,16 @@ class CentralServerConfig:
                                 "sample's personal fields (results and counts are kept).", positive)
     results_utc_offset: str = key("+07:00", "UTC offset assumed for lab result times written "
                                   "without one.", utc_offset)
+    report_utc_offset: str = key("+07:00", "UTC offset of every time in exports, reports and the "
+                                 "web console (stated in their headers).", utc_offset)
+    console_language: str = key("vi", "Language the web console shows first: vi or en (users can "
+                                "switch).", one_of("vi", "en"))
+    console_secure_cookies: bool = key(True, "Mark console cookies Secure (browsers then send them "
+                                       "only over HTTPS or to localhost); keep true behind TLS.")
+    trusted_proxy: str = key("", "Address of the reverse proxy (nginx, Caddy) in front, whose "
+                             "X-Forwarded-For/-Proto are believed; empty: no proxy.")
+    status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
+                                         "(check mode); more are answered 429.", positive)
     fhir_identifier_base: str = key("urn:samplepoint:", "Prefix of the FHIR identifier systems of "
                                     "our own records (tube, QID, results); set once, never change.",
                                     fhir_base)

@@ -23,7 +23,9 @@ def build(store: Store, data_dir: str, clock: Clock) -> dict:
     """The heartbeat body (no personal data: counts, times, version, bytes)."""
     counts = store.outbox_counts()
     disk = shutil.disk_usage(data_dir)
+    oldest = store.oldest_pending_at()
     return {"queue_depth": counts["pending"], "quarantined": counts["quarantined"],
+            "oldest_pending_at": iso(oldest) if oldest else None,
             "last_scan_at": store.last_scan_at(), "version": __version__,
             "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "sent_at": iso(clock())}
 

@@ -29,6 +29,15 @@ HEADER_BOOT_ID = "Samplepoint-Boot-Id"
 SERVER_TIME_HEADER = "Samplepoint-Server-Time"    # on every central answer, with milliseconds
 OPTIONAL_CLOCK_FIELDS = ("clock_synchronised", "monotonic_s", "boot_id")
 MAX_MONOTONIC_S = 10 ** 10               # ~300 years of uptime: anything larger is garbage
+MAX_DEPTH = 32                           # a record is 4 levels deep; unknown fields get room to grow
+
+
+def rekey_advice(device_id: str = "DEVICE-ID", site_id: str = "SITE-ID") -> str:
+    """What to do when the central server refuses a device's token or its id is already enrolled:
+    `samplepoint doctor`, `samplepoint enrol`, the forwarder and docs/central.md all say this."""
+    return (f"ask the central server's operator to run `samplepoint central add-device --rekey "
+            f"--device-id {device_id} --site-id {site_id}` and write the printed token into the "
+            f"device's central.token_file (mode 0600)")
 
 
 class WireError(ValueError):
@@ -83,8 +92,34 @@ class SampleRecord:
 
 
 def canonical(body: dict) -> str:
-    """The byte-stable JSON text of a body: what idempotency compares."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The byte-stable JSON text of a body: what idempotency compares.
+
+    Raises WireError for a body nested deeper than MAX_DEPTH (json.dumps would recurse until
+    RecursionError on a few hundred levels) or holding text that cannot be encoded.
+    """
+    if nesting_depth(body) > MAX_DEPTH:
+        raise WireError("(body)", f"is nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise WireError("(body)", f"is nested deeper than {MAX_DEPTH} levels") from None
+
+
+def nesting_depth(value, limit: int = MAX_DEPTH) -> int:
+    """How deep lists and objects nest in decoded JSON (a scalar is 0), counted without recursion;
+    stops counting once past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def new_record_id() -> str:

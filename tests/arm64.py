@@ -68,10 +68,11 @@ def main() -> int:
             step = time.monotonic()
             from kiosk.framegen import frame_with, qr_image
             import random
-            frame_with(qr_image("SAMPLEPOINT-ARM64"), random.Random(1)).save(root / "tmp/qr.png")
+            (root / "opt/samplepoint-tests").mkdir(parents=True, exist_ok=True)
+            frame_with(qr_image("SAMPLEPOINT-ARM64"), random.Random(1)).save(root / "opt/samplepoint-tests/qr.png")
             arch = booted.nspawn_run(root, "/usr/bin/uname", "-m").stdout.strip()
             decoded = booted.nspawn_run(root, "/opt/samplepoint/venv/bin/samplepoint", "decode",
-                                        "/tmp/qr.png").stdout
+                                        "/opt/samplepoint-tests/qr.png").stdout
             result = json.loads(decoded.strip().splitlines()[-1])
             texts = [code["text"] for code in result.get("codes", [])]
             assert arch == "aarch64", arch
@@ -79,7 +80,7 @@ def main() -> int:
             times["samplepoint decode under qemu"] = time.monotonic() - step
 
             step = time.monotonic()
-            shutil.copytree(REPO / "tests", root / "opt/samplepoint-tests/tests",
+            shutil.copytree(REPO / "tests", root / "opt/samplepoint-tests/tests", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
             shutil.copy(REPO / "pytest.ini", root / "opt/samplepoint-tests/pytest.ini")
             tests = booted.nspawn_run(root, "/bin/sh", "-c", "cd /opt/samplepoint-tests && "

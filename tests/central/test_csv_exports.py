@@ -35,9 +35,9 @@ def test_sample_export_is_safe(cells):
     name, id_number, tube = cells
     body = {"record_id": "r", "tube_code": tube, "persons": [{"full_name": name, "id_number": id_number,
                                                              "phone": "+84944713700"}]}
-    out = io.StringIO()
-    write_csv([body], out)
-    assert_safe(out.getvalue())
+    out = io.BytesIO()
+    write_csv([{"body": body}], out)
+    assert_safe(out.getvalue().decode("utf-8-sig"))
 
 
 def test_problem_report_is_safe():
@@ -62,6 +62,6 @@ def test_needs_retest_export_is_safe(central, capsys):
     central.db.add_results([LabResult("-DT1", "rt-pcr", "positive",
                                       datetime(2021, 8, 20, 12, tzinfo=timezone.utc), "LAB")])
     assert main(["central", "needs-retest", "--db", str(central.db.path)]) == 0
-    text = capsys.readouterr().out
+    text = capsys.readouterr().out.removeprefix("\ufeff")
     assert text.count("\n") == 4
     assert_safe(text)

@@ -146,13 +146,14 @@ def test_codes_are_well_formed_and_normalised():
 
 
 def test_cli_issues_a_code_that_enrols(tmp_path, capsys):
-    db_path = tmp_path / "central.db"
-    assert cli_main(["central", "enrol-code", "--db", str(db_path), "--campaign", "c", "--uses", "3"]) == 0
+    db = CentralDB(tmp_path / "central.db")
+    assert cli_main(["central", "init", "--db", str(db.path)]) == 0
+    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "3"]) == 0
     code = capsys.readouterr().out.strip()
-    client = create_app(CentralDB(db_path)).test_client()
+    client = create_app(db).test_client()
     answer = client.post("/api/v1/enrol", json={"code": code, "device_id": "D1", "site_id": "S1"})
     assert answer.status_code == 201 and answer.get_json()["token"]
-    assert cli_main(["central", "enrol-code", "--db", str(db_path), "--campaign", "c", "--uses", "0"]) == 2
+    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "0"]) == 2
 
 
 @settings(max_examples=150, deadline=None)

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import sqlite3
+
+import pytest
 import subprocess
 import sys
 
@@ -12,6 +14,8 @@ from central.db import CentralDB
 from central.export import csv_safe
 from samplepoint import wire
 from tests.samplepoint.test_wire import record
+
+pytestmark = pytest.mark.sqlite_only   # about SQLite files; see test_postgres.py
 
 
 def cli(*args):
@@ -21,6 +25,7 @@ def cli(*args):
 
 def test_add_device_prints_a_token_stored_only_hashed(tmp_path):
     db = tmp_path / "c.db"
+    assert cli("central", "init", "--db", str(db)).returncode == 0
     result = cli("central", "add-device", "--db", str(db), "--device-id", "DEV-1", "--site-id", "S-1")
     token = result.stdout.strip()
     assert result.returncode == 0 and len(token) >= 40
@@ -29,6 +34,7 @@ def test_add_device_prints_a_token_stored_only_hashed(tmp_path):
 
 
 def test_add_device_refuses_bad_ids(tmp_path):
+    CentralDB(tmp_path / "c.db")
     result = cli("central", "add-device", "--db", str(tmp_path / "c.db"), "--device-id", "a b;",
                  "--site-id", "S")
     assert result.returncode == 2 and "--device-id" in result.stderr
@@ -42,12 +48,14 @@ def test_export_csv_and_jsonl(tmp_path):
     body["pool_size"] = 5
     db.ingest("DEV-1", [(wire.parse_record(body), wire.canonical(body))])
     out = cli("central", "export", "--db", str(db.path), "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert [r["position"] for r in rows] == ["1", "2"]
-    assert rows[1]["full_name"].startswith("'=")
+    assert out.stdout.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(out.stdout[1:])))
+    assert [r["Position"] for r in rows] == ["1", "2"]
+    assert rows[1]["Full name"].startswith("'=")
     lines = cli("central", "export", "--db", str(db.path), "--format", "jsonl").stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["record_id"] == body["record_id"]
-    later = cli("central", "export", "--db", str(db.path), "--since", "2999-01-01T00:00:00+07:00")
+    later = cli("central", "export", "--db", str(db.path), "--since", "2999-01-01T00:00:00+07:00",
+                "--format", "machine-csv")
     assert later.stdout.strip() == ",".join(__import__("central.export").export.CSV_COLUMNS)
     bad = cli("central", "export", "--db", str(db.path), "--since", "2021-01-01")
     assert bad.returncode == 2 and "UTC offset" in bad.stderr
@@ -62,10 +70,10 @@ def test_person_fields_never_overwrite_sample_columns(tmp_path):
     from central.export import write_csv
     sample = record()
     sample["persons"][0].update({"site_id": "FORGED", "status": "cancelled", "record_id": "x"})
-    out = io.StringIO()
-    write_csv([sample], out)
-    (row,) = csv.DictReader(io.StringIO(out.getvalue()))
-    assert (row["site_id"], row["status"], row["record_id"]) == (
+    out = io.BytesIO()
+    write_csv([{"body": sample}], out, lang="en")
+    (row,) = csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig")))
+    assert (row["Site ID"], row["Tube status"], row["Record ID"]) == (
         sample["site_id"], "closed", sample["record_id"])
 
 

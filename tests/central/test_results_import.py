@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from samplepoint.cli import main
+from tests.central.conftest import full_status
 
 UTC = timezone.utc
 T0 = datetime(2021, 8, 20, 2, 0, tzinfo=UTC)          # 09:00 in Dong Thap
@@ -15,10 +16,7 @@ HEADER = "tube_code,test_type,result,result_time,lab\n"
 
 
 def status(central, **params):
-    response = requests.get(central.url + "/api/v1/persons/status", params=params, timeout=5,
-                            headers={"Authorization": f"Bearer {central.token}"})
-    assert response.status_code == 200, response.text
-    return response.json()
+    return full_status(central, **params)
 
 
 def set_clock(central, moment: datetime) -> None:

@@ -7,12 +7,15 @@ import sys
 
 import pytest
 
+from central.db import CentralDB
 from samplepoint import wire
 
 TUBES = 1000
 PROBE = ("import json, resource, sys; from samplepoint.cli import main; code = main(sys.argv[1:]); "
          "print(json.dumps({'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), "
          "file=sys.stderr); sys.exit(code)")
+
+pytestmark = pytest.mark.sqlite_only   # about SQLite files; see test_postgres.py
 
 
 def write_lab_file(path, rows: int) -> None:
@@ -46,6 +49,7 @@ def test_one_million_rows_stream_in_bounded_memory(central, tmp_path):
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
     write_lab_file(small, 1000)
     write_lab_file(big, 1_000_000)
+    CentralDB(tmp_path / "scratch.db")
     _, _, _, baseline_kib = run_import(tmp_path / "scratch.db", small)
 
     code, counts, stderr, big_kib = run_import(central.db.path, big)

@@ -10,6 +10,7 @@ import requests
 
 from central.results import LabResult
 from samplepoint.cli import main
+from tests.central.conftest import full_status
 
 UTC = timezone.utc
 HEADER = "tube_code,test_type,result,result_time,lab\n"
@@ -17,10 +18,7 @@ HEADER = "tube_code,test_type,result,result_time,lab\n"
 
 def status(central, moment: datetime, **params) -> dict:
     central.app.extensions["central_clock"] = lambda: moment
-    response = requests.get(central.url + "/api/v1/persons/status", params=params, timeout=5,
-                            headers={"Authorization": f"Bearer {central.token}"})
-    assert response.status_code == 200, response.text
-    return response.json()
+    return full_status(central, **params)
 
 
 def received_at(central, record) -> datetime:

@@ -92,7 +92,7 @@ def test_forged_check_badges_are_refused():
     assert classify(badge_code("NV09", "", OTHER_KEY, check=True).encode(), r"DT\d{8}", KEY).reason \
         == "signed-bad-signature"
     # A plain badge altered to carry the check mode keeps its old signature: refused.
-    plain = badge_code("NV09", "", KEY)
+    plain = signed_codes.make_code("staff", {"name": "", "staff_id": "NV09"}, KEY, version=1)
     _, kind, _, mac = plain.split(".")
     payload = signed_codes._b64(json.dumps({"mode": "check", "name": "", "staff_id": "NV09"},
                                            separators=(",", ":")).encode())
@@ -205,3 +205,18 @@ def test_hostile_check_details_show_nothing_unexpected(detail):
 def test_parse_detail_keeps_only_known_values():
     detail = json.dumps({"until": "<b>", "result": "negative<script>", "reason": "masked", "x": 1})
     assert check.parse_detail(detail) == {"reason": "masked"}
+
+
+def test_staff_cli_prints_a_badge_with_expiry_and_id(tmp_path, capsys):
+    from datetime import date
+
+    from samplepoint.cli import main
+    key_file = tmp_path / "code.key"
+    key_file.write_text(KEY.hex() + "\n")
+    assert main(["staff", "badge", "NV07", "--name", "Lan", "--expires", "2026-12-31", "--badge-id",
+                 "000042", "--key-file", str(key_file)]) == 0
+    code = capsys.readouterr().out.strip()
+    assert code.startswith("SP2.")
+    assert classify(code.encode(), r"DT\d{8}", KEY, now=date(2026, 12, 31)) == StaffBadge(
+        "NV07", "Lan", badge_id="000042", expires="2026-12-31")
+    assert classify(code.encode(), r"DT\d{8}", KEY, now=date(2027, 1, 1)).reason == "signed-expired"

@@ -99,6 +99,80 @@ def test_tube_badge_declaration_and_forgery():
     assert classify(bad_decl.encode(), TUBE, KEY).reason == "bad-declaration"
 
 
+@pytest.mark.parametrize("ext,declarer,gender,phone,dropped", [
+    ("<1<HS4010120878821<0944713700<", None, "male", "0944713700", ("ext-extra",)),     # extra '<'
+    ("<1<HS4010120878821<0944713700<FOO=1", None, "male", "0944713700", ("ext-extra", "ext-unknown")),
+    ("<7<HS4010120878821<0944713700", None, "unknown", "0944713700", ("ext-gender",)),
+    ("<1<HS4010120878821<09447-13700", None, "male", None, ("ext-phone",)),
+    ("x<1<<", None, "male", None, ("ext-declarer",)),
+    ("<1<hs 40<0944713700", None, "male", "0944713700", ("ext-insurance",)),
+    ("987654321098765432<<2<<0944713700<", "987654321098765432", "female", "0944713700", ("ext-extra",)),
+    ("<1<0944713700<0912345678<HS4010120878821", None, "male", None, ("ext-extra", "ext-phone")),
+    ("<1|<<0944713700", None, "unknown", "0944713700", ("ext-gender",)),                  # a stray '|'
+    ("<" * 300, None, "unknown", None, ("ext-extra",)),
+])
+def test_odd_extras_never_refuse_and_keep_the_core_fields(ext, declarer, gender, phone, dropped):
+    text = f"001093029317|NGUYEN LE KHA HAN|1987-01-18|1|162979388586171100|{ext}"
+    scan = classify(text.encode(), TUBE)
+    assert isinstance(scan, PersonScan), scan
+    person = scan.person
+    assert (person.id_number, person.full_name, person.date_of_birth, person.qid) == (
+        "001093029317", "NGUYEN LE KHA HAN", "1987-01-18", "162979388586171100")
+    assert (person.declarer_qid, person.gender, person.phone) == (declarer, gender, phone)
+    assert scan.dropped == dropped and scan.key == "id:001093029317"
+
+
+@settings(max_examples=300)
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), max_size=200))
+def test_any_extras_keep_the_person(ext):
+    scan = classify(f"001093029317|NGUYEN AN|1987-01-18|0|162979388586171100|{ext}", TUBE)
+    assert isinstance(scan, PersonScan) and scan.person.full_name == "NGUYEN AN"
+
+
+FULLWIDTH = "１６２９７９３８８５８６１７１１００"
+ARABIC_INDIC = "\u0661\u0666\u0662\u0669\u0667\u0669\u0663\u0668\u0668\u0665\u0668\u0666"
+
+
+@pytest.mark.parametrize("text,reason", [
+    (f"******509|TRAN THI B|1950-02-03|0|{FULLWIDTH}|", "bad-qid"),
+    (f"******509|TRAN THI B|1950-02-03|0|{ARABIC_INDIC}|", "bad-qid"),
+    ("******509|TRAN THI B|１９５０-02-03|0|123456789012345678|", "bad-date"),
+    ("００１０９３０２９３１７|TRAN THI B|1950-02-03|0||", "bad-id"),
+    ("******509|TRAN THI B|1950-02-03|１|123456789012345678|", "bad-kind"),
+])
+def test_non_ascii_digits_are_refused_in_core_fields(text, reason):
+    assert classify(text.encode(), TUBE).reason == reason
+
+
+def test_non_ascii_digits_in_extras_are_dropped_never_forwarded():
+    text = f"******509|TRAN THI B|1950-02-03|1|123456789012345678|{FULLWIDTH}<2<<０９４４７１３７００"
+    scan = classify(text.encode(), TUBE)
+    assert scan.person.declarer_qid is None and scan.person.phone is None
+    assert scan.dropped == ("ext-declarer", "ext-phone") and scan.person.gender == "female"
+    decl = signed_codes.make_code("decl", {"id_number": "001093029317", "full_name": "Trần B",
+                                           "phone": "０９４４７１３７００"}, KEY)
+    assert classify(decl.encode(), TUBE, KEY).reason == "bad-declaration"
+
+
+def test_text_from_the_decoder_is_read_as_given():
+    latin = "001093029317|JOSÉ MÜLLER|1987-01-18|0||"
+    assert classify(latin, TUBE).person.full_name == "JOSÉ MÜLLER"
+    assert classify(latin.encode("latin-1"), TUBE).reason == "binary"     # bare bytes must be UTF-8
+    assert classify("abc\x00|d", TUBE).reason == "control-characters"
+    assert classify("x" * 5000, TUBE).reason == "too-long"
+
+
+def test_expired_and_current_sp2_badges():
+    badge = signed_codes.make_code("staff", {"staff_id": "NV01", "name": "Lê Hoa", "badge_id": "17"},
+                                   KEY, expires=date(2026, 6, 30))
+    scan = classify(badge, TUBE, KEY, now=date(2026, 6, 30))
+    assert scan == StaffBadge("NV01", "Lê Hoa", badge_id="17", expires="2026-06-30")
+    refused = classify(badge, TUBE, KEY, now=date(2026, 7, 1))
+    assert refused.reason == "signed-expired" and "hết hạn" in refused.message
+    legacy = signed_codes.make_code("staff", {"staff_id": "NV01", "name": "Lê Hoa"}, KEY, version=1)
+    assert classify(legacy, TUBE, KEY, now=date(2040, 1, 1)) == StaffBadge("NV01", "Lê Hoa")
+
+
 @pytest.mark.parametrize("payload,reason", [
     (b"x" * 5000, "too-long"), (b"\xff\xfe", "binary"), (b"abc\x00|d", "control-characters"),
     (b"<script>alert(1)</script>", "unknown-code"), (b"https://example.com", "unknown-code"),

@@ -1,4 +1,5 @@
 """The kiosk end to end: commit before feedback, restart restores the open tube, replayed sessions."""
+import io
 import json
 import os
 import random
@@ -7,6 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+
+import numpy as np
+import segno
+from PIL import Image
 
 from kiosk import workflow
 from kiosk.cccd import CccdCard, format_cccd
@@ -165,3 +170,37 @@ def test_mixed_replay_folder_gives_exactly_the_expected_records(tmp_path):
     assert [p["source"] for p in first["persons"]] == ["personal-qr", "cccd", "personal-qr"]
     assert first["staff_id"] == "NV01" and first["status"] == "closed"
     assert [p["id_number"] for p in records["DT00000003"]["persons"]] == [p3.id_number, p4.id_number]
+
+
+def test_odd_extras_are_accepted_and_logged_without_personal_data(tmp_path, caplog):
+    _, config, key = device(tmp_path, site={"pool_size": 5, "tube_pattern": r"^DT\d{8}$"})
+    store = Store(config.db_path)
+    kiosk = Kiosk(config, store, make_decoder(), CheckingSink(config.db_path), system_clock(),
+                  code_key=key)
+    odd = "001093029317|NGUYEN LE KHA HAN|1987-01-18|0|162979388586171100|<1<HS4010120878821<09447-13700<x"
+    with caplog.at_level("INFO", logger="kiosk.pipeline"):
+        for data in [badge_code("NV01", "", key).encode(), b"DT00000001", odd]:
+            kiosk.on_code(data)
+    assert kiosk.feedback.kinds[-1] == "accepted"
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "ext-extra" in logged and "001093029317" not in logged and "0944" not in logged
+    store.close()
+
+
+def test_the_kiosk_reads_a_code_in_the_encoding_its_symbol_names(tmp_path):
+    """A QR in ISO-8859-1 (the QR default, no ECI) reaches the parser as the right text."""
+    _, config, key = device(tmp_path, site={"pool_size": 5, "tube_pattern": r"^DT\d{8}$"})
+    store = Store(config.db_path)
+    kiosk = Kiosk(config, store, make_decoder(), CheckingSink(config.db_path), system_clock(),
+                  code_key=key)
+    kiosk.on_code(badge_code("NV01", "", key).encode())
+    kiosk.on_code(b"DT00000001")
+    text = "001093029317|JOSÉ MÜLLER|1987-01-18|0||"
+    qr = segno.make_qr(text, encoding="iso-8859-1")
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="png", scale=4, border=4)
+    code = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+    kiosk.on_frame(np.asarray(frame_with(code, random.Random(1))))
+    assert kiosk.feedback.kinds[-1] == "accepted"
+    assert store.open_tube_state().persons[0][1].full_name == "JOSÉ MÜLLER"
+    store.close()

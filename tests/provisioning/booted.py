@@ -54,6 +54,9 @@ def rootfs_tarball(suite: str = "bookworm", arch: str = "amd64", cache: Path = C
     run(["mmdebstrap", "--variant=minbase", f"--architectures={arch}",
          "--include=" + ",".join(packages), suite, str(partial)], timeout=1800)
     partial.rename(tarball)
+    for stale in cache.glob(f"rootfs-{suite}-{arch}-*.tar"):      # an older package list's
+        if stale != tarball:
+            stale.unlink()
     return tarball, True
 
 
@@ -69,6 +72,9 @@ def wheelhouse(cache: Path = CACHE) -> Path:
         for own in folder.glob("samplepoint-*.whl"):
             own.unlink()
         (folder / ".complete").touch()
+        for stale in cache.glob(f"wheels-py{sys.version_info.major}{sys.version_info.minor}-*"):
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
     return folder
 
 

@@ -62,7 +62,7 @@ BROKEN = [
     ("hotspot", {"hotspot_stats": lambda c: Stats()}, "WARN", "hotspot apply"),
     ("uplink", {"default_route": lambda: None}, "FAIL", "default route"),
     ("central", {"central_time": fail("connection refused")}, "FAIL", "central.url"),
-    ("central", {"token_status": lambda config, token: 401}, "FAIL", "re-enrol"),
+    ("central", {"token_status": lambda config, token: 401}, "FAIL", "--rekey"),
     ("clock", {"central_time": lambda c: NOW - timedelta(hours=3)}, "FAIL", "set-ntp"),
     ("clock", {"ntp_synchronized": lambda: False}, "WARN", "set-ntp"),
     ("disk", {"disk_usage": lambda path: (32 * 2**30, 100 * 2**20)}, "FAIL", "free space"),

@@ -48,7 +48,7 @@ def test_forwarder_pings_while_backing_off_from_a_dead_central(tmp_path):
 def test_central_server_is_ready_only_once_it_answers(tmp_path):
     notify = FakeNotifySocket(tmp_path / "notify.sock")
     try:
-        messages = _run_until(SAMPLEPOINT + ["central", "serve", "--db", str(tmp_path / "c.db"),
+        messages = _run_until(SAMPLEPOINT + ["central", "serve", "--init", "--db", str(tmp_path / "c.db"),
                                              "--bind", "127.0.0.1:0"], notify, 2)
     finally:
         notify.close()

@@ -10,8 +10,8 @@ from samplepoint.cli import main
 from tests.conftest import write_config
 
 
-def decoded(path):
-    return [s.data for s in make_decoder().decode(np.asarray(Image.open(path).convert("L")))]
+def decoded(path, decoder: str = "zxing+pyzbar"):
+    return [s.data for s in make_decoder(decoder).decode(np.asarray(Image.open(path).convert("L")))]
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ def test_receipt_png_has_the_tube_barcode(config, tmp_path, paper, width):
     assert main(["slip", "--config", str(config), "receipt", "--tube", "DT00000042", "--people", "5",
                  "--at", "2021-08-20T09:12", "--paper", str(paper), "--png", str(out)]) == 0
     assert Image.open(out).width == width
-    assert decoded(out) == [b"DT00000042"]
+    # What a lab's barcode reader sees (zxing-cpp reads the whole picture for every format).
+    assert decoded(out, "zxing") == [b"DT00000042"]
 
 
 def test_declaration_png_is_accepted_by_the_kiosk(config, tmp_path):

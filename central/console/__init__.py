@@ -1,0 +1,47 @@
+"""The web console of the central server (docs/central.md): sign-in with roles, the fleet, samples and
+results, exports and the audit log, served by the same Flask app as the ingest API."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import Flask, redirect, request, url_for
+from flask_login import LoginManager
+
+from central.console import auth
+
+
+def init_console(app: Flask) -> None:
+    """Configure sessions, sign-in and the console blueprint on the central app."""
+    from central.console.views import blueprint, error_page
+
+    db = app.extensions["central_db"]
+    settings = app.extensions["central_settings"]
+    app.config.update(
+        SECRET_KEY=db.console_key("session", lambda: secrets.token_urlsafe(48)),
+        SESSION_COOKIE_NAME="samplepoint_console",
+        SESSION_COOKIE_SECURE=settings.console_secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+    )
+    manager = LoginManager(app)
+    manager.login_view = "console.sign_in"
+    manager.login_message = None
+
+    @manager.user_loader
+    def load_user(username: str):
+        row = app.extensions["central_db"].user(username)
+        return auth.User(row["username"], row["role"]) if row and not row["disabled"] else None
+
+    app.register_blueprint(blueprint)
+    app.extensions["console_error_page"] = error_page
+
+    @app.get("/")
+    def root():
+        return redirect(url_for("console.fleet"))
+
+
+def wants_console_page() -> bool:
+    return request.path == "/" or request.path.startswith("/console")

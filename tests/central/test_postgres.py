@@ -1,0 +1,103 @@
+"""PostgreSQL itself: `central init` creates the schema, a database without it is refused, and
+`serve --workers` stores each record exactly once while several processes race on the same ids."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from central.db_postgres import PostgresCentralDB
+from samplepoint import wire
+from samplepoint.cli import main
+from tests.samplepoint.test_wire import record
+
+pytestmark = pytest.mark.postgresql_only
+
+
+@pytest.fixture
+def empty_url(pg_cluster):
+    name = "sp_empty_" + str(os.getpid())
+    pg_cluster.admin(f"DROP DATABASE IF EXISTS {name}")
+    pg_cluster.admin(f"CREATE DATABASE {name}")
+    yield pg_cluster.url(name)
+    pg_cluster.drop(pg_cluster.url(name))
+
+
+def test_init_creates_the_schema_and_other_commands_refuse_an_empty_database(empty_url, capsys):
+    assert main(["central", "devices", "--db", empty_url]) == 2
+    assert "central init" in capsys.readouterr().err
+    assert main(["central", "init", "--db", empty_url]) == 0
+    assert main(["central", "add-device", "--db", empty_url, "--device-id", "D-1",
+                 "--site-id", "S-1"]) == 0
+    token = capsys.readouterr().out.strip()
+    db = PostgresCentralDB(empty_url)
+    assert db.device_for_token(token)["device_id"] == "D-1"
+    db.close()
+
+
+def test_an_unreachable_server_is_a_clear_error(capsys):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert main(["central", "devices", "--db", f"postgresql://x@127.0.0.1:{port}/none"]) == 2
+    assert "cannot open the PostgreSQL database" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_workers_store_each_record_once_under_racing_resends(pg_cluster):
+    url = pg_cluster.database()
+    db = PostgresCentralDB(url)
+    tokens = {f"DEV-{n}": db.add_device(f"DEV-{n}", "SITE-1") for n in range(4)}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "samplepoint.cli", "central", "serve", "--db",
+                               url, "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
+                time.sleep(0.1)
+        bodies = {}
+        for device in tokens:
+            for _ in range(25):
+                body = record()
+                body["device_id"] = device
+                body["record_id"] = wire.new_record_id()
+                bodies[body["record_id"]] = body
+
+        def send(item):
+            body = item
+            answer = requests.post(base + "/api/v1/samples/batch", json={"records": [body]},
+                                   timeout=20, headers={"Authorization": f"Bearer {tokens[body['device_id']]}"})
+            return answer.status_code, answer.json()["results"][0]["status"]
+
+        # Every record sent three times at once, from 12 threads over 3 processes.
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(send, [b for b in bodies.values() for _ in range(3)]))
+        assert {code for code, _ in answers} == {200}
+        statuses = [status for _, status in answers]
+        assert statuses.count("created") == len(bodies) and statuses.count("duplicate") == 2 * len(bodies)
+        assert sorted(db.record_ids()) == sorted(bodies)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+        db.close()
+        pg_cluster.drop(url)

@@ -1,0 +1,65 @@
+"""Cheap evidence of where codes are: the gate, bar regions with their angle, lines across bars."""
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kiosk import locate
+from kiosk.decode import make_decoder
+from kiosk.fieldset import clutter, scene
+from kiosk.framegen import code128_image, qr_image
+
+
+def frame_with(item: Image.Image, at=(120, 150), angle: float = 0.0, seed: int = 1) -> np.ndarray:
+    background = Image.fromarray(np.clip(scene(random.Random(seed)), 0, 255).astype(np.uint8))
+    if angle:
+        mask = Image.new("L", item.size, 255).rotate(angle, expand=True)
+        item = item.rotate(angle, Image.BILINEAR, expand=True)
+    else:
+        mask = None
+    background.paste(item, at, mask)
+    return np.asarray(background)
+
+
+def test_gate_counts_nothing_on_a_bare_table_and_blocks_on_a_code():
+    noise = np.random.default_rng(3).normal(0, 3, (480, 640))
+    bare = np.clip(120 + 40 * np.linspace(0, 1, 640)[None, :] + noise, 0, 255).astype(np.uint8)
+    assert locate.busy_blocks(bare) == 0
+    assert locate.busy_blocks(frame_with(qr_image("DT12345678", scale=3))) >= locate.GATE_MIN_BLOCKS
+
+
+@pytest.mark.parametrize("angle", [0, 12, -25, 90, 60])
+def test_a_tilted_label_is_found_with_its_angle_and_read(angle):
+    label = code128_image("DT20210815", module=2, height=60)
+    grey = frame_with(label, at=(60, 60), angle=angle)
+    regions = locate.Evidence(grey).bar_regions()
+    assert regions, angle
+    measured = locate.bar_angle(grey, regions[0])
+    assert abs(((measured + angle) + 90) % 180 - 90) < 4, (angle, measured)   # image y points down
+    lines = locate.scanlines(grey, regions[0], measured)
+    assert lines.dtype == np.uint8 and lines.shape[0] == 12
+    assert [s.text for s in make_decoder().decode(grey)] == ["DT20210815"]
+
+
+def test_a_qr_code_is_a_patch_not_bars():
+    grey = frame_with(qr_image("001093029317|NGUYEN AN|1987-01-18|0||", scale=4))
+    evidence = locate.Evidence(grey)
+    assert evidence.bar_regions() == []
+    patch = evidence.code_patches()[0]
+    assert patch.x0 <= 140 and patch.y0 <= 170 and patch.x1 >= 250
+
+
+def test_cluttered_desks_give_no_reads():
+    decoder = make_decoder()
+    for seed in range(12):
+        grey = np.clip(clutter(random.Random(seed)), 0, 255).astype(np.uint8)
+        assert decoder.decode(grey) == [], seed
+
+
+def test_crop_helpers_keep_shape_and_type():
+    patch = np.asarray(qr_image("x", scale=3))
+    for out in (locate.sharpen(patch), locate.flatten(patch)):
+        assert out.shape == patch.shape and out.dtype == np.uint8
+    assert locate.upscale(patch).shape == (patch.shape[0] * 2, patch.shape[1] * 2)
+    assert locate.flatten(np.zeros((40, 40), np.uint8)).dtype == np.uint8       # flat: no division error
