@@ -17,10 +17,12 @@ class VersionError(ValueError):
 
 
 def debian_version(python_version: str) -> str:
-    """0.2.0rc1 -> 0.2.0~rc1, 0.2.0.dev3 -> 0.2.0~dev3: pre-releases sort before the release,
-    as PEP 440 has them; everything else (0.2.0, 0.2.0.post1, 0.1.0.2) is spelled the same."""
+    """0.2.0rc1 -> 0.2.0~rc1, 0.2.0.dev3 -> 0.2.0~~dev3, 0.2.0.post1 -> 0.2.0+post1: each sorts
+    where PEP 440 puts it (a post-release below 0.2.0.1); plain releases (0.2.0, 0.1.0.2) are
+    spelled the same."""
     text = python_version.strip().lower().lstrip("v")
     text = re.sub(r"(?<=\d)[._-]?(alpha|beta|rc|a|b|c)(\d*)", r"~\1\2", text)
+    text = re.sub(r"[._-]?post(\d*)", r"+post\1", text)
     text = re.sub(r"[._-]?dev(\d*)", r"~~dev\1", text)
     parse(text)
     return text

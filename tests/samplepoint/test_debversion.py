@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
@@ -48,6 +48,8 @@ pep440 = st.builds(lambda rel, pre, post, dev: rel + pre + post + dev,
 @settings(max_examples=200, deadline=None)
 @given(a=pep440, b=pep440)
 def test_our_python_versions_sort_the_same_in_debian_spelling(a, b):
+    # PEP 440 pads releases with zeros (1.0 == 1.0.0), Debian does not: a release is one spelling.
+    assume(Version(a) != Version(b) or a == b)
     python_order = (Version(a) > Version(b)) - (Version(a) < Version(b))
     assert compare(debian_version(a), debian_version(b)) == python_order
 
