@@ -4,11 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # System packages: what the product needs at run time, and what the tests drive for real.
 APT_RUNTIME := libzbar0 fonts-dejavu-core iw libusb-1.0-0
-APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql
+APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg
 APT_ARM64 := qemu-user-static binfmt-support
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-arm64 bench venv apt-runtime apt-test apt-arm64 clean
+.PHONY: demo test test-arm64 bench venv apt-runtime apt-test apt-arm64 clean deb apt-repo
 
 demo: venv
 	$(VENV)/bin/samplepoint demo
@@ -20,6 +20,20 @@ test: venv apt-test
 # Not in CI's default run (about 15 minutes cold): samplepoint on an emulated arm64 Debian (qemu).
 test-arm64: venv apt-test apt-arm64
 	$(PY) -m tests.arm64
+
+# The Debian package of this checkout (docs/updating.md): DEB_ARCH=arm64 for a Raspberry Pi,
+# SAMPLEPOINT_VERSION=... to override setup.py's version.
+DEB_ARCH ?=
+DIST ?= dist
+deb: venv
+	$(PY) -m provisioning.debpackage --out $(DIST) $(if $(DEB_ARCH),--arch $(DEB_ARCH))
+
+# Add the packages in $(DIST) to the signed apt repository in APT_REPO (made on first use); serve
+# $(APT_REPO)/www over HTTP.
+APT_REPO ?= apt-repo
+apt-repo: deb apt-test
+	@test -f $(APT_REPO)/aptly.conf || $(VENV)/bin/samplepoint apt-repo init --repo $(APT_REPO)
+	$(VENV)/bin/samplepoint apt-repo add --repo $(APT_REPO) $(DIST)/samplepoint_*.deb
 
 bench: venv
 	$(PY) -m benchmarks.run
@@ -51,4 +65,4 @@ apt-arm64:
 	$(call apt_install,$(APT_ARM64))
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts
+	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts $(DIST)

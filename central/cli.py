@@ -52,6 +52,9 @@ def register(sub, with_config) -> None:
     p.add_argument("--silent-after", type=float, default=300.0,
                    help="flag devices not heard from for this many seconds")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--behind", metavar="REPO_OR_VERSION", help="only devices older than the newest "
+                   "samplepoint in this apt repository (URL or folder), or than this version")
+    p.add_argument("--suite", default="bookworm", help="--behind: the repository's distribution")
     p = action("export", "export", "write stored samples, one row per person with results", config=True)
     p.add_argument("--format", choices=["xlsx", "csv", "machine-csv", "jsonl", "fhir"], default="csv")
     p.add_argument("--columns", choices=["vi", "en"], default="en",

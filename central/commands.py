@@ -156,6 +156,14 @@ def devices(args) -> int:
 
     report = device_report(open_db(args.db).device_overview(), datetime.now(timezone.utc),
                            args.silent_after)
+    if args.behind:
+        from central.behind import BehindError, behind, newest_version
+        try:
+            newest = newest_version(args.behind, args.suite)
+        except BehindError as exc:
+            raise config_module.ConfigError(str(exc)) from None
+        report = behind(report, newest)
+        log.info("%d device(s) behind samplepoint %s", len(report), newest)
     print(json.dumps(report) if args.json else devices_table(report))
     return 0
 

@@ -43,6 +43,9 @@ ENABLED_UNITS = ["samplepoint-firstboot.service", "samplepoint-kiosk.service", "
                  "samplepoint-display.service", "samplepoint-enrol.service",
                  "samplepoint-admit.service"]
 CENTRAL_UNITS = ["samplepoint-central.service"]
+# What a new version must restart into (the oneshots ran once and stay done).
+LONG_RUNNING = [u for u in ENABLED_UNITS if u not in ("samplepoint-firstboot.service",
+                                                      "samplepoint-enrol.service")]
 
 
 class StepFailed(RuntimeError):
@@ -59,6 +62,15 @@ class Target:
     run: Callable[[list[str]], str]
     recorded: list[str] = field(default_factory=list)
     changes: int = 0
+    # The software came as a Debian package: its postinst installs the units of its own version.
+    packaged: bool = False
+    # Run by the package's postinst (install or upgrade): units it adds are enabled, others kept.
+    package_mode: str = ""
+    new_units: list[str] = field(default_factory=list)
+
+    @property
+    def systemd_running(self) -> bool:
+        return self.on_host and Path("/run/systemd/system").exists()
 
     def path(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
@@ -104,7 +116,8 @@ if [ -n "$missing$optional" ]; then
     echo "samplepoint: updating the package lists"
     apt-get update -qq
     for p in $optional; do
-        if apt-cache show "$p" >/dev/null 2>&1; then missing="$missing $p"
+        # madison: a real candidate (show also succeeds for a name a package only mentions).
+        if [ -n "$(apt-cache madison "$p" 2>/dev/null)" ]; then missing="$missing $p"
         else echo "samplepoint: note: $p is not in this system's archive (Raspberry Pi OS has it); skipped"; fi
     done
     if [ -n "$missing" ]; then
@@ -148,9 +161,10 @@ def _disable_debian_firewall(t: Target) -> None:
 
 
 def _apt_knows(t: Target, package: str) -> bool:
+    """Whether the archive has a candidate (`show` also succeeds for a name only mentioned by a
+    package, as python3-picamera2 is by samplepoint's Recommends)."""
     try:
-        t.run(["apt-cache", "show", package])
-        return True
+        return bool(t.run(["apt-cache", "madison", package]).strip())
     except StepFailed:
         return False
 
@@ -351,13 +365,128 @@ def step_venv(t: Target, args) -> str:
     return ", ".join(changed)
 
 
+# --- software as a Debian package (a .deb file, or the apt repository of [update]) ----------------
+
+REPOSITORY = "repository"       # --source repository: apt installs samplepoint from [update]
+APT_ENV = "DEBIAN_FRONTEND=noninteractive"
+
+
+def deb_version(path: Path) -> str:
+    """The Version field of a .deb file."""
+    return run_command(["dpkg-deb", "-f", str(path), "Version"]).strip()
+
+
+def target_package_version(t: Target) -> str:
+    """The samplepoint package version installed on the target ("" when none): the target's own
+    dpkg database, never the version of the samplepoint running this command."""
+    if t.on_host:
+        status = _dpkg_status(t, "samplepoint")
+        if "install ok installed" not in status:
+            return ""
+        try:
+            return t.run(["dpkg-query", "-W", "-f=${Version}", "samplepoint"]).strip()
+        except StepFailed:
+            return ""
+    for stanza in _read(t.path("/var/lib/dpkg/status")).split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line
+                      and not line.startswith(" "))
+        if fields.get("Package") == "samplepoint" and fields.get("Status") == "install ok installed":
+            return fields.get("Version", "")
+    return ""
+
+
+def _apt_install(target: str) -> list[str]:
+    return ["apt-get", "install", "-y", "-q", "--allow-downgrades",
+            "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef", target]
+
+
+def step_package(t: Target, args) -> str:
+    """--source x.deb or --source repository: apt installs the package; its postinst does the rest."""
+    from provisioning.update import ONLY_OUR_LIST
+    t.packaged = True
+    before = target_package_version(t)
+    if args.source == REPOSITORY:
+        config = config_module.load(t.path(CONFIG))
+        if not config.update.repository_url:
+            raise StepFailed("--source repository needs [update] repository_url in the config",
+                             "set it in the --config file (docs/updating.md)")
+        refresh = ["apt-get", "update", "-qq", *ONLY_OUR_LIST]
+        install = _apt_install("samplepoint")
+        wanted, what = "", f"samplepoint from {config.update.repository_url}"
+    else:
+        deb = Path(args.source).resolve()
+        wanted = deb_version(deb)
+        if not t.on_host:
+            _carry(t, [deb])
+            deb = Path(DIST) / deb.name
+        refresh, install, what = None, _apt_install(str(deb)), f"samplepoint {wanted} ({deb.name})"
+    if not t.on_host:
+        if refresh:
+            t.recorded.append(f"{APT_ENV} {shlex.join(refresh)}")
+        t.recorded.append(f"{APT_ENV} {shlex.join(install)}")
+        return (f"{what}: install recorded (the image has {before or 'no samplepoint'}; "
+                "the package's postinst sets up its units)")
+    if wanted and wanted == before:
+        return f"samplepoint {before} (package) installed"
+    if refresh:
+        t.run(refresh)
+    try:
+        t.run(install)
+    except StepFailed as exc:
+        raise StepFailed(str(exc), "read apt's message; a refused config is named there") from None
+    after = target_package_version(t)
+    if after == before:
+        return f"samplepoint {after} (package) installed"
+    t.changes += 1
+    return f"samplepoint {before or 'none'} -> {after} (package; services restarted by it)"
+
+
+def step_software(t: Target, args) -> str:
+    source = getattr(args, "source", None) or ""
+    if source == REPOSITORY or source.endswith(".deb"):
+        return step_package(t, args)
+    return step_venv(t, args)
+
+
+def step_apt_source(t: Target, args) -> str:
+    """The samplepoint apt repository of [update], trusted through its own key only."""
+    from provisioning.update import SOURCES, write_sources
+    update = config_module.load(t.path(CONFIG)).update
+    key = t.path(update.keyring)
+    done = []
+    if getattr(args, "apt_key", None):
+        data = Path(args.apt_key).read_bytes()
+        if not (b"BEGIN PGP PUBLIC KEY BLOCK" in data or data[:1] in (b"\x98", b"\x99", b"\xc6")):
+            raise StepFailed(f"{args.apt_key} is not an OpenPGP public key",
+                             "pass the repository's samplepoint.asc (samplepoint apt-repo init prints it)")
+        if not key.exists() or key.read_bytes() != data:
+            key.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(key, data, mode=0o644)
+            done.append(f"key {update.keyring}")
+    if not update.repository_url:
+        if done:
+            t.changes += 1
+        return ", ".join(done + ["no repository in [update]: updates by hand"])
+    if not key.exists() and t.package_mode:
+        return f"WARNING: no key at {update.keyring}: `samplepoint update` will refuse until it is there"
+    if not key.exists():
+        raise StepFailed(f"[update] repository_url is set but its key {update.keyring} is missing",
+                         "pass --apt-key with the repository's public key (samplepoint.asc)")
+    if write_sources(t.root, update):
+        done.append(f"{SOURCES} -> {update.repository_url}")
+    if not done:
+        return f"{update.repository_url} ({update.suite}), key in place"
+    t.changes += 1
+    return "wrote " + ", ".join(done)
+
+
 def _carry(t: Target, wheels: list[Path]) -> int:
     """Copy the wheels into the image's DIST folder (only they stay there); returns how many were new."""
     import shutil
     dist = t.path(DIST)
     dist.mkdir(parents=True, exist_ok=True)
     names = {w.name for w in wheels}
-    for old in dist.glob("*.whl"):
+    for old in [*dist.glob("*.whl"), *dist.glob("*.deb")]:
         if old.name not in names:
             old.unlink()
     new = 0
@@ -373,10 +502,8 @@ def _carry(t: Target, wheels: list[Path]) -> int:
 
 def _restart_running(t: Target) -> None:
     """Services run the new version at once (try-restart leaves stopped ones stopped)."""
-    long_running = [u for u in ENABLED_UNITS if u not in ("samplepoint-firstboot.service",
-                                                           "samplepoint-enrol.service")]
     try:
-        t.run(["systemctl", "try-restart", *long_running])
+        t.run(["systemctl", "try-restart", *LONG_RUNNING])
     except StepFailed:
         pass        # no systemd (a chroot): nothing runs yet
 
@@ -447,18 +574,24 @@ def preset_text(central: bool) -> str:
 
 
 def step_units(t: Target, args) -> str:
+    if t.packaged:
+        return "the package's own (its postinst installs them)"
     source = units_source()
-    names = DEVICE_UNITS + (CENTRAL_UNITS if args.central else [])
+    central = getattr(args, "central", False)
+    names = DEVICE_UNITS + (CENTRAL_UNITS if central else [])
     written = []
     for name in names:
         path = t.path(f"{UNIT_DIR}/{name}")
+        existed = path.exists()
         if _write_if_different(t, path, (source / name).read_text(encoding="utf-8"), 0o644, 0, 0):
             written.append(name)
-    if _write_if_different(t, t.path(PRESET), preset_text(args.central), 0o644, 0, 0):
+            if not existed:
+                t.new_units.append(name)
+    if _write_if_different(t, t.path(PRESET), preset_text(central), 0o644, 0, 0):
         written.append(Path(PRESET).name)
     if not written:
         return f"{len(names)} units up to date"
-    if t.on_host:
+    if t.on_host and (t.systemd_running or not t.package_mode):
         t.run(["systemctl", "daemon-reload"])
     t.changes += 1
     return f"installed {len(written)}: " + " ".join(written)
@@ -474,7 +607,14 @@ def _wanted_by(unit_text: str) -> list[str]:
 
 
 def step_enable(t: Target, args) -> str:
-    names = ENABLED_UNITS + (CENTRAL_UNITS if args.central else [])
+    if t.packaged:
+        return "by the package (its postinst)"
+    names = ENABLED_UNITS + (CENTRAL_UNITS if getattr(args, "central", False) else [])
+    if t.package_mode == "upgrade":
+        # An upgrade keeps what the technician enabled or disabled; only units new in it are enabled.
+        names = [n for n in names if n in t.new_units]
+        if not names:
+            return "kept as they were (upgrade)"
     enabled = []
     for name in names:
         if t.on_host:
@@ -529,9 +669,12 @@ def step_record(t: Target, args) -> str:
 
 
 STEPS = [("system packages", step_packages), ("service user and groups", step_user),
-         ("directories", step_directories), ("virtual environment", step_venv),
-         ("configuration", step_config), ("secrets", step_secrets), ("systemd units", step_units),
+         ("directories", step_directories), ("configuration", step_config),
+         ("apt repository", step_apt_source), ("software", step_software),
+         ("secrets", step_secrets), ("systemd units", step_units),
          ("enable services", step_enable), ("deferred commands", step_record)]
+# What the package's postinst asks for: apt installed the system packages and the software.
+PACKAGE_STEPS = [s for s in STEPS if s[1] not in (step_packages, step_software, step_record)]
 
 
 def provision(args, run: Callable[[list[str]], str] = run_command, out=print) -> int:
@@ -540,11 +683,13 @@ def provision(args, run: Callable[[list[str]], str] = run_command, out=print) ->
     if on_host and os.geteuid() != 0:
         out("samplepoint provision: must run as root; try: sudo samplepoint provision")
         return 1
-    target = Target(Path(args.root or "/"), on_host, run)
+    mode = getattr(args, "package", None) or ""
+    target = Target(Path(args.root or "/"), on_host, run, package_mode=mode)
     where = "this system" if on_host else f"the tree {target.root}"
-    out(f"provisioning {where}")
-    for number, (title, step) in enumerate(STEPS, start=1):
-        prefix = f"[{number}/{len(STEPS)}] {title}"
+    out(f"provisioning {where}" + (f" (package {mode})" if mode else ""))
+    steps = PACKAGE_STEPS if mode else STEPS
+    for number, (title, step) in enumerate(steps, start=1):
+        prefix = f"[{number}/{len(steps)}] {title}"
         try:
             result = step(target, args)
         except (StepFailed, OSError) as exc:

@@ -423,6 +423,34 @@ class DisplayConfig:
                                 "'ready, scan next'.", between(1, 120))
 
 
+def optional_http_url(value):
+    return None if value == "" else http_url(value)
+
+
+def apt_suite(value):
+    if re.fullmatch(r"[a-z0-9][a-z0-9.+-]{0,63}", value):
+        return None
+    return "must be a distribution name such as bookworm (lower-case letters, digits, '.', '+', '-')"
+
+
+def absolute_path(value):
+    if value.startswith("/") and "\n" not in value and " " not in value:
+        return None
+    return "must be an absolute path without spaces, such as /etc/apt/keyrings/samplepoint.asc"
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """Where `samplepoint update` (and apt) get new versions: the signed apt repository (docs/updating.md)."""
+    repository_url: str = key("", "Base URL of the samplepoint apt repository (the folder `samplepoint "
+                              "apt-repo` publishes); empty = no repository, updates by hand.",
+                              optional_http_url)
+    suite: str = key("bookworm", "Distribution in the repository this device follows (its OS "
+                     "release's codename).", apt_suite)
+    keyring: str = key("/etc/apt/keyrings/samplepoint.asc", "The repository's public signing key; "
+                       "apt trusts it for this repository only.", absolute_path)
+
+
 def host_name(value):
     if value == "" or re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", value):
         return None
@@ -468,6 +496,7 @@ class Config:
     central_server: CentralServerConfig = field(default_factory=CentralServerConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
 
     @property
     def db_path(self) -> Path:

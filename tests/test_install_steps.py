@@ -17,6 +17,7 @@ PROGRAMS = {
     "mdir": "mtools", "mkfs.fat": "dosfstools", "systemd-analyze": "systemd",
     "systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "openssl": "openssl",
     "pg_ctl": "postgresql", "initdb": "postgresql", "pg_dump": "postgresql",
+    "aptly": "aptly", "gpg": "gnupg",
 }
 ESSENTIAL = {"unshare", "nsenter", "setpriv", "mount", "tar", "bash", "rm", "cp", "dd"}
 

@@ -62,7 +62,7 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
     code_file.write_text("SP-ABCD-EFGH-JKLM\n")
     code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
     assert code == 0, out
-    assert "[1/9] system packages: recorded" in out and "[9/9]" in out
+    assert "[1/10] system packages: recorded" in out and "[10/10]" in out
     uid, gid = ids(image_root)
     assert "video:x:44:pi,samplepoint" in (image_root / "etc/group").read_text()
     assert owner(image_root / "var/lib/samplepoint") == (uid, gid, 0o700)
@@ -131,7 +131,7 @@ def test_a_bad_config_fails_with_the_fix(image_root, tmp_path, capsys, text, fix
     config.write_text(text)
     code, out = run(image_root, "--config", str(config), capsys=capsys)
     assert code == 1
-    assert "[5/9] configuration: FAILED" in out and f"fix: {fix}" in out
+    assert "[4/10] configuration: FAILED" in out and f"fix: {fix}" in out
     assert not (image_root / "etc/systemd/system/samplepoint-kiosk.service").exists()
 
 
@@ -163,7 +163,7 @@ def test_a_package_only_raspberry_pi_os_has_is_skipped_elsewhere(tmp_path):
     def fake_run(command):
         if command[0] == "dpkg-query":
             return "unknown ok not-installed" if command[-1] == "python3-picamera2" else "install ok installed"
-        if command[:2] == ["apt-cache", "show"]:
+        if command[:2] == ["apt-cache", "madison"]:
             raise provision.StepFailed("E: No packages found", "")
         return ""
 
@@ -219,3 +219,67 @@ def test_central_unit_only_when_asked(image_root, capsys):
     code, out = run(image_root, "--central", capsys=capsys)
     assert code == 0 and "installed 2: samplepoint-central.service 10-samplepoint.preset" in out
     assert (image_root / "etc/systemd/system/multi-user.target.wants/samplepoint-central.service").is_symlink()
+
+
+def test_an_image_from_a_package_carries_it_and_leaves_units_to_its_postinst(image_root, tmp_path, capsys):
+    from tests.provisioning.test_aptrepo import tiny_deb
+    deb = tiny_deb(tmp_path, "0.1.0.3")
+    key = tmp_path / "samplepoint.asc"
+    key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n")
+    config = tmp_path / "device.toml"
+    config.write_text("[update]\nrepository_url = 'http://10.0.0.1/apt'\n")
+    code, out = run(image_root, "--source", str(deb), "--config", str(config), "--apt-key", str(key),
+                    capsys=capsys)
+    assert code == 0, out
+    assert "[6/10] software: samplepoint 0.1.0.3 (samplepoint_0.1.0.3_amd64.deb): install recorded" in out
+    assert "systemd units: the package's own" in out
+    assert (image_root / "opt/samplepoint/dist/samplepoint_0.1.0.3_amd64.deb").read_bytes() == deb.read_bytes()
+    script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()
+    assert "apt-get install -y -q --allow-downgrades" in script
+    assert script.index("apt-get update") < script.index("/opt/samplepoint/dist/samplepoint_0.1.0.3_amd64.deb")
+    assert (image_root / "etc/apt/sources.list.d/samplepoint.list").read_text().splitlines()[-1] == \
+        "deb [signed-by=/etc/apt/keyrings/samplepoint.asc] http://10.0.0.1/apt bookworm main"
+    assert (image_root / "etc/apt/keyrings/samplepoint.asc").read_bytes() == key.read_bytes()
+    assert not (image_root / "etc/systemd/system/samplepoint-kiosk.service").exists()
+
+
+def test_the_version_compared_is_the_targets_not_the_running_one(image_root, tmp_path):
+    status = image_root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    status.write_text("Package: python3\nStatus: install ok installed\nVersion: 3.11.2-1\n\n"
+                      "Package: samplepoint\nStatus: install ok installed\nArchitecture: amd64\n"
+                      "Version: 0.1.0.9\nDescription: x\n more\n")
+    target = provision.Target(image_root, False, provision.run_command)
+    assert provision.target_package_version(target) == "0.1.0.9"
+    commands = []
+
+    def host(command):
+        commands.append(command)
+        return {"dpkg-query": "install ok installed" if "-f=${Status}" in command else "0.1.0.2"}.get(
+            command[0], "")
+    assert provision.target_package_version(provision.Target(tmp_path, True, host)) == "0.1.0.2"
+
+
+def test_repository_source_needs_a_repository_in_the_config(image_root, capsys):
+    code, out = run(image_root, "--source", "repository", capsys=capsys)
+    assert code == 1 and "needs [update] repository_url" in out
+    assert "software: FAILED" in out
+
+
+def test_a_repository_without_its_key_is_refused(image_root, tmp_path, capsys):
+    config = tmp_path / "device.toml"
+    config.write_text("[update]\nrepository_url = 'http://10.0.0.1/apt'\n")
+    code, out = run(image_root, "--config", str(config), capsys=capsys)
+    assert code == 1 and "apt repository: FAILED" in out and "pass --apt-key" in out
+    (tmp_path / "bad.asc").write_text("not a key")
+    code, out = run(image_root, "--config", str(config), "--apt-key", str(tmp_path / "bad.asc"), capsys=capsys)
+    assert code == 1 and "is not an OpenPGP public key" in out
+
+
+def test_a_package_upgrade_enables_only_units_it_adds(tmp_path, monkeypatch):
+    calls = []
+    target = provision.Target(tmp_path, True, lambda c: calls.append(c) or "disabled", package_mode="upgrade")
+    assert provision.step_enable(target, argparse.Namespace(central=False)) == "kept as they were (upgrade)"
+    target.new_units = ["samplepoint-admit.service"]
+    assert provision.step_enable(target, argparse.Namespace(central=False)) == "enabled samplepoint-admit.service"
+    assert ["systemctl", "enable", "samplepoint-admit.service"] in calls

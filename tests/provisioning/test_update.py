@@ -1,0 +1,118 @@
+"""`samplepoint update`: the apt source it writes, the apt commands it runs for an upgrade and a
+rollback, and what it reports (apt and systemctl replaced by a recording stand-in)."""
+from __future__ import annotations
+
+import pytest
+
+from provisioning import update
+from samplepoint import config as config_module
+
+URL = "http://central.example.vn/apt"
+
+
+def configured(tmp_path, url=URL):
+    key = tmp_path / "etc/apt/keyrings/samplepoint.asc"
+    key.parent.mkdir(parents=True)
+    key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    return config_module.from_dict({"update": {"repository_url": url}})
+
+
+class FakeDevice:
+    """dpkg, apt and systemctl of a device whose repository offers `offered`."""
+
+    def __init__(self, installed, offered, restart=True):
+        self.installed, self.offered, self.restart = installed, offered, restart
+        self.commands, self.pid = [], 100
+
+    def __call__(self, command):
+        self.commands.append(command)
+        if command[0] == "dpkg-query":
+            if not self.installed:
+                raise update.UpdateFailed("not installed")
+            return self.installed
+        if command[0] == "apt-cache":
+            return "".join(f"samplepoint | {v} | {URL} bookworm/main amd64 Packages\n" for v in self.offered)
+        if command[:2] == ["apt-get", "install"]:
+            self.installed = command[-1].split("=", 1)[1]
+            self.pid += self.restart
+        if command[:2] == ["systemctl", "show"]:
+            active = command[-1] in ("samplepoint-kiosk.service", "samplepoint-forwarder.service")
+            return f"ActiveState={'active' if active else 'inactive'}\nMainPID={self.pid}\n"
+        return ""
+
+
+def test_the_apt_source_trusts_only_the_repository_key(tmp_path):
+    config = configured(tmp_path, URL + "/")
+    assert update.sources_list(config.update).splitlines()[-1] == \
+        f"deb [signed-by=/etc/apt/keyrings/samplepoint.asc] {URL} bookworm main"
+    assert update.write_sources(tmp_path, config.update)
+    assert not update.write_sources(tmp_path, config.update), "written once, then left alone"
+    assert (tmp_path / "etc/apt/sources.list.d/samplepoint.list").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_update_installs_the_newest_and_reports_old_to_new(tmp_path):
+    device, lines = FakeDevice("0.1.0.1", ["0.1.0.1", "0.1.0.10", "0.1.0.2"]), []
+    assert update.update(configured(tmp_path), None, False, run=device, out=lines.append,
+                         root=tmp_path) == 0
+    refresh = next(c for c in device.commands if c[:2] == ["apt-get", "update"])
+    assert "Dir::Etc::SourceList=/etc/apt/sources.list.d/samplepoint.list" in refresh
+    assert "Dir::Etc::SourceParts=-" in refresh, "only the samplepoint list is refreshed"
+    install = next(c for c in device.commands if c[:2] == ["apt-get", "install"])
+    assert install[-1] == "samplepoint=0.1.0.10" and "--allow-downgrades" in install
+    assert "Dpkg::Options::=--force-confold" in install, "a changed config file is kept"
+    assert "update: samplepoint 0.1.0.1 -> 0.1.0.10" in lines
+    assert "update: samplepoint-kiosk.service: restarted" in lines
+    assert "update: samplepoint-forwarder.service: restarted" in lines
+
+
+def test_a_rollback_installs_the_named_older_version(tmp_path):
+    device, lines = FakeDevice("0.1.0.2", ["0.1.0.2", "0.1.0.1"]), []
+    assert update.update(configured(tmp_path), "0.1.0.1", False, run=device, out=lines.append,
+                         root=tmp_path) == 0
+    assert "update: samplepoint 0.1.0.2 -> 0.1.0.1" in lines
+
+
+def test_nothing_to_do_when_the_newest_is_installed(tmp_path):
+    device, lines = FakeDevice("0.1.0.2", ["0.1.0.2", "0.1.0.1"]), []
+    assert update.update(configured(tmp_path), None, False, run=device, out=lines.append,
+                         root=tmp_path) == 0
+    assert not [c for c in device.commands if c[:2] == ["apt-get", "install"]]
+    assert "update: samplepoint 0.1.0.2 is installed; nothing to do" in lines
+
+
+def test_a_version_the_repository_does_not_have_is_refused_with_the_list(tmp_path):
+    device = FakeDevice("0.1.0.2", ["0.1.0.2", "0.1.0.1"])
+    with pytest.raises(update.UpdateFailed, match=r"0\.0\.9 is not in the repository.*0\.1\.0\.2, 0\.1\.0\.1"):
+        update.update(configured(tmp_path), "0.0.9", False, run=device, out=print, root=tmp_path)
+
+
+def test_a_service_left_on_the_old_process_fails_the_update(tmp_path):
+    device, lines = FakeDevice("0.1.0.1", ["0.1.0.2"], restart=False), []
+    assert update.update(configured(tmp_path), None, False, run=device, out=lines.append,
+                         root=tmp_path) == 1
+    assert any("still the old process" in line for line in lines)
+
+
+def test_list_marks_the_installed_version(tmp_path):
+    device, lines = FakeDevice("0.1.0.1", ["0.1.0.1", "0.1.0.2"]), []
+    assert update.update(configured(tmp_path), None, True, run=device, out=lines.append,
+                         root=tmp_path) == 0
+    assert lines[-2:] == ["  0.1.0.2", "  0.1.0.1   (installed)"]
+
+
+def test_without_a_repository_or_key_it_says_what_to_do(tmp_path):
+    with pytest.raises(update.UpdateFailed) as no_repo:
+        update.update(config_module.Config(), None, False, run=FakeDevice("1", []), root=tmp_path)
+    assert "repository_url" in no_repo.value.fix
+    config = config_module.from_dict({"update": {"repository_url": URL}})
+    with pytest.raises(update.UpdateFailed, match="key /etc/apt/keyrings/samplepoint.asc is missing"):
+        update.update(config, None, False, run=FakeDevice("1", []), root=tmp_path)
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ({"repository_url": "ftp://x"}, "http"), ({"suite": "Bookworm main"}, "distribution"),
+    ({"keyring": "keys/samplepoint.asc"}, "absolute path"),
+])
+def test_bad_update_settings_are_refused(raw, problem):
+    with pytest.raises(config_module.ConfigError, match=problem):
+        config_module.from_dict({"update": raw})
