@@ -20,9 +20,10 @@ DENSE_EDGES = 20         # of the 64 half-resolution pixels in a block
 # Bars may be sparser: a label with 4-pixel modules (printed on 80 mm paper, or held close) has
 # about 2 edges per 16 pixels, 17 edge pixels a block, and few blocks reach DENSE_EDGES.
 BAR_EDGES = 16
-# Structure-tensor coherence (1 = all gradients parallel) of single dense blocks, loosely, and of
-# the region they join into, strictly: labels measure 0.91-1.0, text and keyboards below 0.75,
-# striped fabric up to 0.9 (then costs one read attempt, never a false read).
+# Structure-tensor coherence (1 = all gradients parallel) of single blocks, and of the region they
+# join into: label blocks measure 0.9-1.0, most blocks of text 0.8 or less (a lone stroke more,
+# which the region's own coherence then outweighs), keyboards less; striped fabric up to 0.9
+# (then costs one read attempt, never a false read).
 BLOCK_COHERENCE = 0.8
 BAR_COHERENCE = 0.85
 BAR_MIN_BLOCKS = 6       # a tube label at arm's length covers 50-60 blocks; a stray edge 1-2
