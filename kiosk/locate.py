@@ -17,17 +17,25 @@ from PIL import Image, ImageFilter
 
 GATE_MIN_BLOCKS = 6      # dense 16×16 blocks: empty field frames median 0 (max 15); a 58-pixel QR ≥ 10
 DENSE_EDGES = 20         # of the 64 half-resolution pixels in a block
-# Structure-tensor coherence (1 = all gradients parallel) of single dense blocks, loosely, and of
-# the region they join into, strictly: labels measure 0.91-1.0, text and keyboards below 0.75,
-# striped fabric up to 0.9 (then costs one read attempt, never a false read).
-BLOCK_COHERENCE = 0.5
+# Bars may be sparser: a label with 4-pixel modules (printed on 80 mm paper, or held close) has
+# about 2 edges per 16 pixels, 17 edge pixels a block, and few blocks reach DENSE_EDGES.
+BAR_EDGES = 16
+# Structure-tensor coherence (1 = all gradients parallel) of single blocks, and of the region they
+# join into: label blocks measure 0.9-1.0, most blocks of text 0.8 or less (a lone stroke more,
+# which the region's own coherence then outweighs), keyboards less; striped fabric up to 0.9
+# (then costs one read attempt, never a false read).
+BLOCK_COHERENCE = 0.8
 BAR_COHERENCE = 0.85
 BAR_MIN_BLOCKS = 6       # a tube label at arm's length covers 50-60 blocks; a stray edge 1-2
 PATCH_BLOCKS = (4, 14)   # a QR code on a phone at 20-40 cm spans 4-14 blocks a side
 PATCH_ASPECT = 1.6
 PATCH_FILL = 0.5
 PATCH_MAX_BUSY = 250     # a frame this busy is a page of text or a keyboard: not worth the search
+BAR_MIN_ACROSS = 3       # blocks across the bars: a label spans 8 or more, a straight edge 1-2
 MAX_BAR_REGIONS = 2      # the largest few are tried; the rest of a striped sleeve is not
+# Neighbouring blocks join into one bar region only when their bars point the same way (within
+# this many degrees): text printed just above or below a label then stays out of its region.
+BAR_JOIN_DEGREES = 20.0
 BLOCK = 16               # full-resolution pixels per block side
 
 
@@ -68,7 +76,8 @@ class Evidence:
         self.gx = g[:-1, 1:] - g[:-1, :-1]
         self.gy = g[1:, :-1] - g[:-1, :-1]
         edges = (np.abs(self.gx) > self.threshold) | (np.abs(self.gy) > self.threshold)
-        self.dense = _blocks(edges.astype(np.float32)) >= DENSE_EDGES
+        self.edge_counts = _blocks(edges.astype(np.float32))
+        self.dense = self.edge_counts >= DENSE_EDGES
 
     @property
     def brightness(self) -> float:
@@ -85,42 +94,48 @@ class Evidence:
         return int(self.dense.sum())
 
     def bar_regions(self) -> list[Region]:
-        """Patches that look like a 1D barcode: dense blocks whose gradients point one way (the
-        structure tensor's coherence), joined into regions, largest first, with the angle that
-        turns their bars upright. Text, QR codes and keyboards have edges in every direction."""
-        if self.busy < BAR_MIN_BLOCKS:
+        """Patches that look like a 1D barcode: edgy blocks whose gradients point one way (the
+        structure tensor's coherence), joined with neighbours whose gradients point the same way,
+        largest first, with the angle that turns their bars upright. Text, QR codes and keyboards
+        have edges in every direction; a line of text beside a label stays out of its region."""
+        edgy = self.edge_counts >= BAR_EDGES
+        if int(edgy.sum()) < BAR_MIN_BLOCKS:
             return []
-        # The structure tensor of dense blocks only (a tenth of the frame, typically), from their
+        # The structure tensor of edgy blocks only (a tenth of the frame, typically), from their
         # full-resolution pixels: at half resolution, bars two pixels wide and slanted alias into
         # edges of every direction.
         rows, cols = self.dense.shape
         tiles = self.grey[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK) \
-            .transpose(0, 2, 1, 3)[self.dense].astype(np.float32)
+            .transpose(0, 2, 1, 3)[edgy].astype(np.float32)
         right, down = tiles[:, :, 1:] - tiles[:, :, :-1], tiles[:, 1:, :] - tiles[:, :-1, :]
         cx = (right[:, 1:, :] + right[:, :-1, :]) / 2      # both at the point between four pixels
         cy = (down[:, :, 1:] + down[:, :, :-1]) / 2
         jxx, jyy, jxy = (np.zeros(self.dense.shape, np.float32) for _ in range(3))
-        jxx[self.dense] = (cx * cx).sum(axis=(1, 2))
-        jyy[self.dense] = (cy * cy).sum(axis=(1, 2))
-        jxy[self.dense] = (cx * cy).sum(axis=(1, 2))
+        jxx[edgy] = (cx * cx).sum(axis=(1, 2))
+        jyy[edgy] = (cy * cy).sum(axis=(1, 2))
+        jxy[edgy] = (cx * cy).sum(axis=(1, 2))
         coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-3)
-        mask = self.dense & (coherence > BLOCK_COHERENCE)
-        regions = []
-        for cells in sorted(_components(mask, 2), key=len, reverse=True)[:MAX_BAR_REGIONS]:
+        mask = edgy & (coherence > BLOCK_COHERENCE)
+        orientation = 0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy))
+        found = []
+        for cells in _components(mask, 2, orientation, BAR_JOIN_DEGREES):
             if len(cells) < BAR_MIN_BLOCKS:
-                break
+                continue
             rows, cols = np.array(cells).T
             sxx, sxy = float((jxx - jyy)[rows, cols].sum()), float(2 * jxy[rows, cols].sum())
             if math.hypot(sxx, sxy) < BAR_COHERENCE * float((jxx + jyy)[rows, cols].sum()):
                 continue           # edges of many directions (text, a QR code): not bars
             gradient = 0.5 * math.degrees(math.atan2(sxy, sxx))     # direction across the bars
+            across = cols * math.cos(math.radians(gradient)) + rows * math.sin(math.radians(gradient))
+            if float(across.max() - across.min()) + 1 < BAR_MIN_ACROSS:
+                continue           # one long straight edge (a phone's or a page's), not bars
             margin = 2 * BLOCK
-            regions.append(Region(max(0, int(cols.min()) * BLOCK - margin),
-                                  max(0, int(rows.min()) * BLOCK - margin),
-                                  min(self.shape[1], (int(cols.max()) + 1) * BLOCK + margin),
-                                  min(self.shape[0], (int(rows.max()) + 1) * BLOCK + margin), gradient))
-        return regions
-
+            found.append((len(cells), Region(
+                max(0, int(cols.min()) * BLOCK - margin), max(0, int(rows.min()) * BLOCK - margin),
+                min(self.shape[1], (int(cols.max()) + 1) * BLOCK + margin),
+                min(self.shape[0], (int(rows.max()) + 1) * BLOCK + margin), gradient)))
+        found.sort(key=lambda f: -f[0])
+        return [region for _, region in found[:MAX_BAR_REGIONS]]
 
     def code_patches(self) -> list[Region]:
         """Compact, square-ish, filled patches of dense blocks: what a QR code looks like at this
@@ -148,10 +163,12 @@ def bar_regions(grey: np.ndarray) -> list[Region]:
     return Evidence(grey).bar_regions()
 
 
-def _components(mask: np.ndarray, reach: int = 1) -> list[list[tuple[int, int]]]:
+def _components(mask: np.ndarray, reach: int = 1, orientation: np.ndarray | None = None,
+                tolerance: float = 90.0) -> list[list[tuple[int, int]]]:
     """Groups of True cells within `reach` cells of each other (2 joins across a gap of one: a
-    label's wide bars and spaces leave holes in its middle). The grid is at most 30×40, so a
-    flood fill over a set is enough."""
+    label's wide bars and spaces leave holes in its middle); with `orientation` (degrees, modulo
+    180), only neighbours whose orientations differ by at most `tolerance` join. The grid is at
+    most 30×40, so a flood fill over a set is enough."""
     left = set(zip(*(i.tolist() for i in np.nonzero(mask))))
     steps = [(dr, dc) for dr in range(-reach, reach + 1) for dc in range(-reach, reach + 1)]
     groups = []
@@ -162,7 +179,9 @@ def _components(mask: np.ndarray, reach: int = 1) -> list[list[tuple[int, int]]]
             r, c = stack.pop()
             for dr, dc in steps:
                 n = (r + dr, c + dc)
-                if n in left:
+                if n in left and (orientation is None or
+                                  abs((orientation[n] - orientation[r, c] + 90.0) % 180.0 - 90.0)
+                                  <= tolerance):
                     left.discard(n)
                     stack.append(n)
                     group.append(n)

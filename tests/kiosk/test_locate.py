@@ -3,7 +3,7 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from kiosk import locate
 from kiosk.decode import make_decoder
@@ -63,3 +63,37 @@ def test_crop_helpers_keep_shape_and_type():
         assert out.shape == patch.shape and out.dtype == np.uint8
     assert locate.upscale(patch).shape == (patch.shape[0] * 2, patch.shape[1] * 2)
     assert locate.flatten(np.zeros((40, 40), np.uint8)).dtype == np.uint8       # flat: no division error
+
+
+def printed_label(module: int, text_px: int, seed: int = 0) -> Image.Image:
+    """A Code 128 barcode on white paper with lines of text just above and below it, as on a
+    printed receipt or a tube label held close to the camera."""
+    from kiosk.printer.slips import font as slip_font
+    rng = random.Random(seed)
+    bars = code128_image("DT00000042", module=module, height=16 * module, quiet=4)
+    font = slip_font(text_px)
+    line = lambda: " ".join(rng.choice(["Mã", "ống", "mẫu", "xét", "nghiệm", "Kết", "quả",  # noqa: E731
+                                         "được", "gửi", "lên", "hệ", "thống", "Số", "người"])
+                            for _ in range(12))
+    gap = text_px // 2
+    page = Image.new("L", (bars.width + 40, bars.height + 6 * (text_px + gap) + 40), 255)
+    draw = ImageDraw.Draw(page)
+    y = 10
+    for _ in range(3):
+        draw.text((10, y), line(), fill=0, font=font)
+        y += text_px + gap
+    page.paste(bars, (20, y))
+    y += bars.height + gap
+    for _ in range(3):
+        draw.text((10, y), line(), fill=0, font=font)
+        y += text_px + gap
+    return page
+
+
+@pytest.mark.parametrize("module, text_px", [(2, 22), (3, 26), (4, 30)])
+def test_bars_with_text_lines_close_above_and_below_are_found_and_read(module, text_px):
+    page = printed_label(module, text_px)
+    grey = np.asarray(page) if page.width > 640 else frame_with(page, at=(10, 10))
+    regions = locate.Evidence(grey).bar_regions()
+    assert regions, module
+    assert [s.text for s in make_decoder().decode(grey)] == ["DT00000042"]
