@@ -48,7 +48,7 @@ class Credentials:
         """The current key and the previous ones whose grace period has not ended at `now`."""
         now = now or datetime.now(timezone.utc)
         return [key for i, (key, until) in enumerate(self.keys)
-                if i == 0 or until is None or _parse_time(until) > now]
+                if i == 0 or until is None or _still_valid(until, now)]
 
     @property
     def signing_key(self) -> bytes:
@@ -63,6 +63,13 @@ class Credentials:
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _still_valid(until: str, now: datetime) -> bool:
+    try:
+        return _parse_time(until) > now
+    except (ValueError, OverflowError):        # an edge of the calendar: treat as ended
+        return False
 
 
 def parse(body, site_id: str | None = None) -> Credentials:
