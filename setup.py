@@ -36,6 +36,7 @@ setup(
         "fhirclient>=4.4,<5",        # FHIR R4 (4.0.1) resource models: validates exported Bundles
         "python-escpos>=3.1",
         "pyusb>=1.2",
+        "fpdf2>=2.7",                # the badge sheet (central badge --pdf)
     ],
     extras_require={
         "test": ["pytest>=7.2", "hypothesis>=6.70", "opencv-python-headless>=4.7", "selenium>=4.10",

@@ -22,6 +22,8 @@ from central.results import CsvFileError
 from samplepoint import config as config_module
 from samplepoint import wire
 from samplepoint.clock import tz_from_offset
+from central.staff_commands import (badge, badge_sheet, badges, pin,  # noqa: F401  (handlers)
+                                    revoke_badge, rotate_key)
 
 log = logging.getLogger("samplepoint")
 

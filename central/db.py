@@ -17,6 +17,7 @@ from pathlib import Path
 
 from central.clocktrust import DeliveryClock
 from central.db_console import ConsoleSQL
+from central.db_credentials import CredentialsSQL
 from central.db_fhir import FhirSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
@@ -155,6 +156,34 @@ MIGRATIONS = [
     );
     CREATE INDEX samples_site_collected ON samples(site_id, collected_at);
     """,
+    # 6: staff credentials (docs/staff-credentials.md): site code keys, badges, PIN entries.
+    """
+    CREATE TABLE site_keys (
+        site_id     TEXT NOT NULL,
+        key_hex     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        retired_at  TEXT,
+        valid_until TEXT
+    );
+    CREATE INDEX site_keys_site ON site_keys(site_id, retired_at);
+    CREATE TABLE badges (
+        badge_id   BIGINT PRIMARY KEY,
+        site_id    TEXT NOT NULL,
+        staff_id   TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        expires    TEXT NOT NULL,
+        issued_at  TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX badges_site ON badges(site_id);
+    CREATE TABLE site_pins (
+        site_id    TEXT NOT NULL,
+        staff_id   TEXT NOT NULL,
+        entry      TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (site_id, staff_id)
+    );
+    """,
 ]
 
 
@@ -170,7 +199,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL):
+class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):

@@ -156,7 +156,8 @@ def enrol():
         current_app.logger.warning("enrolment of %s refused: %s", device_id, outcome)
         return _refuse(status, outcome, message)
     current_app.logger.info("device %s enrolled for site %s", device_id, site_id)
-    return jsonify(device_id=device_id, site_id=site_id, token=outcome[len("token:"):]), 201
+    return jsonify(device_id=device_id, site_id=site_id, token=outcome[len("token:"):],
+                   credentials=central_db().site_credentials(site_id)), 201
 
 
 @blueprint.post("/api/v1/heartbeat")
@@ -167,7 +168,8 @@ def heartbeat():
     except ValueError as exc:
         return _refuse(400, "invalid", str(exc))
     central_db().record_heartbeat(device["device_id"], json.dumps(clean, sort_keys=True), utc_now())
-    return jsonify(ok=True, time=utc_now())
+    # The site's code keys, PIN entries and revoked badges ride on every answer (docs/staff-credentials.md).
+    return jsonify(ok=True, time=utc_now(), credentials=central_db().site_credentials(device["site_id"]))
 
 
 @blueprint.get("/api/v1/device")

@@ -56,6 +56,7 @@ MSG_BINARY = "Mã chứa dữ liệu lạ — đề nghị mở lại mã QR tr�
 MSG_FORGED = "Mã không hợp lệ hoặc đã bị sửa — đề nghị cấp lại mã tại điểm lấy mẫu"
 MSG_EXPIRED = "Mã đã hết hạn — đề nghị cấp lại mã"
 MSG_BAD_DECLARATION = "Mã khai báo không đủ thông tin — đề nghị khai báo lại trên cổng Wi-Fi"
+MSG_REVOKED = "Thẻ nhân viên đã bị thu hồi — liên hệ trưởng điểm để được cấp thẻ mới"
 MSG_NO_KEY = "Thiết bị chưa có khoá ký mã — báo kỹ thuật viên cài khoá (scan.code_key_file)"
 
 _CONTROL = wire.CONTROL_CHARS

@@ -22,6 +22,7 @@ from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
+from samplepoint.site_credentials import CredentialSource
 from samplepoint.store import Store, StoreError, explain
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,13 @@ class Kiosk:
         # Asks the central server in check mode (the mode itself is workflow state); None: cannot check.
         self.checker: CheckMode | None = None
         self.clock_warned = False
-        self.code_key = code_key if code_key is not None else load_code_key(config.scan.code_key_file)
+        # A key given here is used alone (tests, tools); otherwise the site credentials central sent
+        # (re-read when the heartbeat refreshes them), else scan.code_key_file.
+        self.code_key = code_key
+        self.credentials = CredentialSource(config.device.data_dir, config.scan.code_key_file)
         self.settings = settings_from(config)
+        self._config_pins = dict(self.settings.pins)
+        self._pins_from: object = None
         self.debouncer = workflow.Debouncer(config.scan.repeat_frames)
         self._lock = threading.RLock()
         self.state = self._restore()
@@ -136,7 +142,11 @@ class Kiosk:
         """One code's content: the decoder's text, or bytes (read as UTF-8)."""
         self.summary.scans += 1
         now = self.clock()
-        scan = codes.classify(data, self.config.site.tube_pattern, self.code_key, now)
+        keys = self.code_key if self.code_key is not None else self.credentials.verify_keys(now)
+        scan = codes.classify(data, self.config.site.tube_pattern, keys, now)
+        if isinstance(scan, codes.StaffBadge) and self.credentials.is_revoked(scan.badge_id):
+            log.info("revoked badge %s refused", scan.badge_id)
+            scan = codes.Refused("badge-revoked", codes.MSG_REVOKED)
         if isinstance(scan, codes.PersonScan) and scan.dropped:
             log.info("%s code accepted without its unreadable parts: %s", scan.person.source,
                      ", ".join(scan.dropped))
@@ -150,6 +160,15 @@ class Kiosk:
             current = self.state.tube.sample_id if self.state.tube else None
             other = self.store.person_in_other_tube(scan.key, iso(since), current)
         self.dispatch(workflow.Scanned(scan, now, tube_already_used=used, other_tube=other))
+
+    def _refresh_pins(self) -> None:
+        """The config's PIN entries plus the site's from central (central's win for the same id)."""
+        current = self.credentials.current()
+        if current is self._pins_from:
+            return
+        self._pins_from = current
+        self.settings = replace(self.settings, pins={**self._config_pins,
+                                                     **self.credentials.pin_table()})
 
     def note_clock(self, evidence: ClockEvidence) -> None:
         """Warn the staff display while the clock is not synchronised, and say when it is again."""
@@ -175,6 +194,7 @@ class Kiosk:
     def dispatch(self, event: workflow.Event) -> None:
         """Apply one workflow event. A failed commit stops its feedback and signals an error instead."""
         with self._lock:
+            self._refresh_pins()
             new_state, effects = workflow.handle(self.state, event, self.settings)
             counted = replace(self.summary)      # the run summary counts only what committed
             try:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import requests
 
-from samplepoint import __version__
+from samplepoint import __version__, site_credentials
 from samplepoint.central_client import parse_retry_after
 from samplepoint.config import Config
 from samplepoint.durable import read_secret, write_atomic
@@ -49,6 +49,12 @@ def _json_object(response: requests.Response) -> dict | None:
 
 def request_token(config: Config, code: str, session: requests.Session | None = None) -> str:
     """One attempt at POST /api/v1/enrol; returns the token, raises EnrolError or TryLater."""
+    return request_enrolment(config, code, session)[0]
+
+
+def request_enrolment(config: Config, code: str,
+                      session: requests.Session | None = None) -> tuple[str, object]:
+    """One attempt at POST /api/v1/enrol: (token, the site credentials as sent, or None)."""
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
     body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
             "version": __version__}
@@ -65,7 +71,7 @@ def request_token(config: Config, code: str, session: requests.Session | None = 
     if response.status_code == 201:
         token = body.get("token") if body else None
         if isinstance(token, str) and token:
-            return token
+            return token, body.get("credentials")
         raise TryLater("central server answered without a token (a proxy in the way?)")
     message = str(body.get("message", ""))[:200] if body else response.text[:200]
     if response.status_code == 429 or response.status_code >= 500:
@@ -102,7 +108,7 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
     delay = 2.0
     while True:
         try:
-            token = request_token(config, code, session)
+            token, credentials = request_enrolment(config, code, session)
             break
         except TryLater as exc:
             if time.monotonic() >= deadline:
@@ -114,6 +120,8 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
             delay = min(delay * 2, 120.0)
     write_atomic(token_file, token + "\n", mode=0o600)
     os.chmod(token_file, 0o600)
+    if credentials is not None:       # the site's code keys and PINs (docs/staff-credentials.md)
+        site_credentials.store(config.device.data_dir, credentials, config.site.id)
     _forget([code_file, *boot_copies])
     log.info("device %s enrolled; token stored in %s", config.device.id, token_file)
     return "enrolled"

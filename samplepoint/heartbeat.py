@@ -30,12 +30,24 @@ def build(store: Store, data_dir: str, clock: Clock) -> dict:
             "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "sent_at": iso(clock())}
 
 
+def credentials_keeper(config) -> Callable[[dict], None]:
+    """Keeps the site credentials that central's heartbeat answer carries (docs/staff-credentials.md)."""
+    from samplepoint import site_credentials
+
+    def keep(answer: dict) -> None:
+        if "credentials" in answer:
+            site_credentials.store(config.device.data_dir, answer["credentials"], config.site.id)
+    return keep
+
+
 class Heartbeat:
     """Sends `build()` to POST /api/v1/heartbeat when `every_s` has passed; call `maybe_send()` often."""
 
     def __init__(self, session: requests.Session, base_url: str, body: Callable[[], dict],
                  every_s: float = 60.0, timeout: float = 10.0,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic,
+                 on_answer: Callable[[dict], None] | None = None):
+        self.on_answer = on_answer       # given central's JSON answer (the site credentials ride on it)
         self.session, self.url = session, base_url.rstrip("/") + "/api/v1/heartbeat"
         self.body, self.every_s, self.timeout = body, every_s, timeout
         self.monotonic = monotonic
@@ -63,4 +75,11 @@ class Heartbeat:
             log.warning("heartbeat refused: HTTP %d", response.status_code)
             return False
         self.sent += 1
+        if self.on_answer is not None:
+            try:
+                answer = response.json()
+                if isinstance(answer, dict):
+                    self.on_answer(answer)
+            except Exception:     # a bad answer never stops the forwarder; the last good one stays
+                log.warning("heartbeat answer not usable", exc_info=True)
         return True

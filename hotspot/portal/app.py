@@ -15,6 +15,7 @@ from samplepoint import signed_codes
 from samplepoint.config import Config
 from samplepoint.durable import write_atomic
 from samplepoint.retention import boot_to_keep
+from samplepoint.site_credentials import CredentialSource
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,19 @@ def create_app(config: Config, store: Store | None = None, clock=time.time) -> F
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     store = store or Store(config.db_path)
-    key = _code_key(config.scan.code_key_file)
+    credentials = CredentialSource(config.device.data_dir, config.scan.code_key_file)
+    if credentials.current() is None:           # neither central's credentials nor a key file yet
+        _code_key(config.scan.code_key_file)
+        credentials.reload()
+    key = credentials.current().signing_key
     ap_ip = config.hotspot.address.split("/")[0]
     app.extensions[EXTENSION] = Portal(
         config=config, store=store, key=key, csrf=Csrf(key), done=DoneClients(),
         limit=DeclarationLimit(config.portal.declare_limit_per_hour,
                                config.portal.volunteer_declare_limit_per_hour), clock=clock,
         portal_url=f"http://{ap_ip}/",
-        own_hosts={ap_ip, f"{ap_ip}:{config.hotspot.portal_port}", config.hotspot.https_name})
+        own_hosts={ap_ip, f"{ap_ip}:{config.hotspot.portal_port}", config.hotspot.https_name},
+        key_source=lambda: getattr(credentials.current(), "signing_key", None))
     store.purge_declarations(datetime.fromtimestamp(clock() - config.portal.retention_days * 86400,
                                                     timezone.utc).isoformat(timespec="seconds"),
                              keep_boot=boot_to_keep(config.portal.retention_days))
@@ -43,10 +49,12 @@ def create_app(config: Config, store: Store | None = None, clock=time.time) -> F
 
 
 def _code_key(path: str) -> bytes:
-    """The site key shared with the kiosk; a new one is written (0600) when none exists yet."""
+    """The site key shared with the kiosk when central has sent none; a new one is written (0600)
+    when none exists yet."""
     try:
         return signed_codes.load_key(path)
     except FileNotFoundError:
         write_atomic(path, signed_codes.new_key() + "\n", mode=0o600)
-        log.warning("no code key at %s: wrote a new one; copy it to every device of the site", path)
+        log.warning("no code key at %s and no site credentials from central: wrote a new key; "
+                    "enrol the device (or copy the key to every device of the site)", path)
         return signed_codes.load_key(path)

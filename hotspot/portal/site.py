@@ -28,10 +28,15 @@ class Portal:
     clock: Callable[[], float]
     portal_url: str             # http://<AP address>/
     own_hosts: set[str]
+    # The site's current key as central last sent it (docs/staff-credentials.md); None: `key` stays.
+    key_source: Callable[[], bytes | None] | None = None
 
 
 def portal() -> Portal:
-    return current_app.extensions[EXTENSION]
+    p = current_app.extensions[EXTENSION]
+    if p.key_source is not None:         # a stat per request; the file is re-read only when it changed
+        p.key = p.key_source() or p.key
+    return p
 
 
 def client() -> str:
