@@ -16,6 +16,7 @@ PROGRAMS = {
     "bridge": "iproute2", "busybox": "busybox", "mcopy": "mtools", "mtype": "mtools",
     "mdir": "mtools", "mkfs.fat": "dosfstools", "systemd-analyze": "systemd",
     "systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "openssl": "openssl",
+    "pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils",
     "pg_ctl": "postgresql", "initdb": "postgresql", "pg_dump": "postgresql",
     "aptly": "aptly", "gpg": "gnupg",
 }
