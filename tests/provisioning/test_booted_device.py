@@ -3,6 +3,8 @@ part B), a site's card written by prepare-sd from a sites CSV over a campaign ba
 boot, enrolment, scanning a replayed session, forwarding to a central server on the host's loopback,
 the watchdog, a power cut mid-tube and the boot after it.
 
+Staff sign in with a badge issued on central, verified with the site key that enrolment brought
+(sign-in is required, as by default); a badge revoked on central is refused after a heartbeat.
 Hardware that cannot exist here is replaced only by configuration: `camera.source = replay:…` with
 `follow`, `feedback.backend = mock`; the radio and screen are absent, and their units stand down by
 their own conditions. The units are the shipped ones, unedited.
@@ -40,8 +42,6 @@ source = 'replay:{REPLAY}'
 follow = true
 [feedback]
 backend = 'mock'
-[workflow]
-require_sign_in = false
 [central]
 heartbeat_s = 5.0
 backoff_cap_s = 5.0
@@ -127,6 +127,8 @@ def test_a_device_lives_its_life_booted(golden, central, tmp_path):
     try:
         machine.boot()
         first_boot(machine, root, central)
+        badge_id, badge = staff_badge(central)
+        camera.show(qr_image(badge))                     # the staff member signs in
         tube_a, tube_b = session_until_power_cut(machine, camera, central)
         check_doctor(machine)
         check_watchdog(machine)
@@ -134,9 +136,32 @@ def test_a_device_lives_its_life_booted(golden, central, tmp_path):
 
         machine.boot()
         after_power_cut(machine, camera, central, tube_a, tube_b)
+        revoked_badge_is_refused(machine, root, camera, central, badge_id, badge)
     finally:
         machine.stop()
         machine.kill()
+
+
+def staff_badge(central) -> tuple[int, str]:
+    """A badge issued on central for this site (as `samplepoint central badge` does)."""
+    from datetime import date, timedelta
+
+    from kiosk.staff import badge_code
+    expires = date.today() + timedelta(days=30)
+    badge_id, key = central.db.add_badge(SITE, "NV07", "Nguyễn Thị Hoa", expires.isoformat())
+    return badge_id, badge_code("NV07", "Nguyễn Thị Hoa", key, expires=expires, badge_id=str(badge_id))
+
+
+def revoked_badge_is_refused(machine, root: Path, camera: Camera, central, badge_id: int,
+                             badge: str) -> None:
+    import json
+    central.db.revoke_badge(badge_id)
+    credentials = root / "var/lib/samplepoint/site-credentials.json"
+    machine.wait("the revocation to arrive with a heartbeat", lambda: str(badge_id) in
+                 json.loads(credentials.read_text()).get("revoked_badges", []), timeout=60)
+    camera.show(qr_image(badge))
+    machine.wait("the revoked badge refused", lambda: f"revoked badge {badge_id} refused"
+                 in machine.journal("samplepoint-kiosk.service"), timeout=30)
 
 
 def cli() -> list[str]:
@@ -175,6 +200,9 @@ def first_boot(machine: booted.Machine, root: Path, central) -> None:
         ["600", "samplepoint"]
     assert machine.sh("test -e /var/lib/samplepoint/enrol-code", check=False).returncode == 1
     assert [d["device_id"] for d in central.db.devices()] == [DEVICE]
+    # Enrolment also brought the site's code key (staff badges verify with it), 0600.
+    assert machine.sh("stat -c '%a %U' /var/lib/samplepoint/site-credentials.json").stdout.split() == \
+        ["600", "samplepoint"]
     # Long-running services under their real units; absent hardware stands down by condition.
     for name in LONG_RUNNING:
         unit = machine.unit(name)
