@@ -16,13 +16,10 @@ def _active(machine, units) -> bool:
 
 
 def run() -> str:
-    from central.app import create_app
-    from central.db import CentralDB
     from central.enrol import issue_code
     from kiosk.framegen import fictional_person, tube_code
-    from samplepoint.httpserver import BackgroundServer
     from tests.provisioning import booted
-    from tests.provisioning.test_booted_device import CAMPAIGN, DEVICE, SITE, Camera, LONG_RUNNING
+    from tests.provisioning.test_booted_device import DEVICE, LONG_RUNNING, SITE
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="samplepoint-bench-boot-") as tmp:
@@ -37,17 +34,17 @@ def run() -> str:
         booted.run(["rm", "-rf", "--one-file-system", str(work / "x"), str(work / "cold-cache")])
         root = work / "root"
         times = booted.golden_image(root, work)
-        db = CentralDB(work / "central.db")
-        server = BackgroundServer(create_app(db)).start()
+        server = booted.start_central(work)
+        db = server.db
         code, _ = issue_code(db, "bench", uses=1, valid_hours=1)
         sites = work / "sites.csv"
         sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url\n"
                          f"{DEVICE},{SITE},Bench,Bench,1,rt-pcr,{server.url}\n", encoding="utf-8")
-        (work / "campaign.toml").write_text(CAMPAIGN, encoding="utf-8")
+        (work / "campaign.toml").write_text(booted.CAMPAIGN, encoding="utf-8")
         booted.run([sys.executable, "-m", "samplepoint.cli", "prepare-sd", "--sites", str(sites),
                     "--device", DEVICE, "--enrol-code", code, "--base-config",
                     str(work / "campaign.toml"), "--boot", str(root / "boot/firmware")])
-        camera = Camera(root, 0, 0)
+        camera = booted.Camera(root)
         machine = booted.Machine(root, work / "console.log")
         try:
             start = time.monotonic()

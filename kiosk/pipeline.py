@@ -23,7 +23,7 @@ from samplepoint import signed_codes
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
 from samplepoint.site_credentials import CredentialSource
-from samplepoint.store import Store, StoreError, explain
+from samplepoint.store import FULL, READ_ONLY, Store, StoreError, classify, explain
 
 log = logging.getLogger(__name__)
 TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
@@ -222,10 +222,11 @@ class Kiosk:
         """A commit failed: nothing of the event is kept, staff see why in red."""
         import sqlite3
         if isinstance(exc, (sqlite3.Error, OSError, StoreError)):
-            problem = explain(exc, self.store.path)
-            log.error("store write failed, %s not applied: %s", type(event).__name__, problem)
+            kind = classify(exc, self.store.path)
+            log.error("store write failed, %s not applied: %s", type(event).__name__,
+                      explain(exc, self.store.path))
         else:
-            problem = ""
+            kind = None
             log.exception("store write failed; event %s not applied", type(event).__name__)
         try:
             # Back to what the store holds; the signed-in staff member stays signed in.
@@ -233,9 +234,9 @@ class Kiosk:
                                  staff_name=self.state.staff_name)
         except Exception as again:                                   # noqa: BLE001
             log.error("store unreadable as well (%s); keeping the last known state", again)
-        message, detail = ((messages.STORE_READONLY, "store-readonly") if "read-only" in problem else
-                           (messages.STORE_FULL, "store-full") if "no space" in problem else
-                           (messages.STORE_ERROR, "store-error"))
+        message, detail = {READ_ONLY: (messages.STORE_READONLY, "store-readonly"),
+                           FULL: (messages.STORE_FULL, "store-full")}.get(
+                               kind, (messages.STORE_ERROR, "store-error"))
         self._send(workflow.ERROR, message, detail)
 
     def announce_store_fault(self, problem: str) -> None:

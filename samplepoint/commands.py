@@ -34,11 +34,11 @@ def open_store(config):
     """(store, fault): a database that cannot be written (a card gone read-only) is opened read-only,
     so the kiosk and its display stay up and say so in red instead of restarting in a loop, and
     `status` still shows what the card holds."""
-    from samplepoint.store import Store, StoreError
+    from samplepoint.store import READ_ONLY, Store, StoreError
     try:
         return Store(config.db_path), ""
     except StoreError as exc:
-        if "read-only" not in str(exc):
+        if exc.kind != READ_ONLY:
             raise
         try:
             return Store(config.db_path, readonly=True), str(exc)
@@ -102,15 +102,16 @@ def _wait_for_token(config, watchdog) -> str:
         log.warning("%s; records stay queued until the token is there", exc)
     watchdog.ready("waiting for enrolment (no device token yet)")
     sleep = ticking_sleep(lambda s: time.sleep(s) or False, watchdog.ping, watchdog.slice_s)
-    waited = 0.0
+    waited, warn_at = 0.0, 600.0
     while True:
         sleep(2.0)
         waited += 2.0
         try:
             token = read_token(config.central.token_file)
         except config_module.ConfigError as exc:
-            if waited % 600 < 2.0:
+            if waited >= warn_at:                # a reminder every 10 minutes, not every try
                 log.warning("still no device token after %.0f min: %s", waited / 60, exc)
+                warn_at += 600.0
             continue
         log.info("device token found; forwarding starts")
         return token

@@ -24,34 +24,62 @@ log = logging.getLogger(__name__)
 PENDING, DELIVERED, QUARANTINED = "pending", "delivered", "quarantined"
 
 
+# What went wrong with the database, as far as the device's people need to know.
+READ_ONLY, FULL, NO_ACCESS, DAMAGED, OTHER = "read-only", "full", "no-access", "damaged", "other"
+
+
 class StoreError(RuntimeError):
-    """The device database cannot be used; the message says why, for the technician."""
+    """The device database cannot be used; the message says why, for the technician, and `kind`
+    (READ_ONLY, FULL, …) lets code choose what staff are told."""
+
+    def __init__(self, message: str, kind: str = OTHER):
+        super().__init__(message)
+        self.kind = kind
+
+
+def classify(exc: BaseException, path: str | Path) -> str:
+    """The kind of a database failure: READ_ONLY, FULL, NO_ACCESS, DAMAGED or OTHER."""
+    import errno
+    if isinstance(exc, StoreError):
+        return exc.kind
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None) or getattr(getattr(exc, "__cause__", None), "errno", None)
+    try:
+        read_only_mount = bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_mount = False
+    if read_only_mount or code == errno.EROFS or "readonly" in text or "read-only" in text:
+        return READ_ONLY
+    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space" in text:
+        return FULL
+    if code in (errno.EACCES, errno.EPERM) or "unable to open" in text:
+        return NO_ACCESS
+    if "malformed" in text or "not a database" in text or code == errno.EIO or "disk i/o" in text:
+        return DAMAGED
+    return OTHER
 
 
 def explain(exc: BaseException, path: str | Path) -> str:
     """One line saying what went wrong with the database at path, and what to do about it."""
-    import errno
+    if isinstance(exc, StoreError):
+        return str(exc)
     folder = Path(path).parent
-    text = str(exc).lower()
-    code = getattr(exc, "errno", None) or getattr(getattr(exc, "__cause__", None), "errno", None)
-    try:
-        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only_mount = False
-    if read_only_mount or code == errno.EROFS or "readonly" in text or "read-only" in text:
+    kind = classify(exc, path)
+    if kind == READ_ONLY:
         return (f"the data directory {folder} is read-only (the SD card is failing or was remounted "
                 f"read-only): nothing can be saved; stop sampling, copy the data off and replace the "
                 f"card (docs/recovery.md)")
-    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space" in text:
+    if kind == FULL:
         return (f"no space left for {Path(path).name} in {folder}: nothing can be saved until space "
                 f"is freed (docs/recovery.md); queued records are kept")
-    if code in (errno.EACCES, errno.EPERM) or "unable to open" in text:
+    if kind == NO_ACCESS:
         return (f"cannot open {path} ({exc}): run as the samplepoint user, or let `samplepoint "
                 f"provision` set the owner of {folder}")
-    if "malformed" in text or "not a database" in text or code == errno.EIO or "disk i/o" in text:
+    if kind == DAMAGED:
         return (f"{path} cannot be read ({exc}): the card may be failing; copy the data off "
                 f"(docs/recovery.md)")
     return f"{path}: {exc}"
+
 
 MIGRATIONS = [
     # 1: tubes, the people in them, and the outbox of records to forward.
@@ -190,7 +218,7 @@ class Store:
         try:
             self._db = self._open_readonly() if readonly else self._open()
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(explain(exc, self.path)) from None
+            raise StoreError(explain(exc, self.path), classify(exc, self.path)) from None
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,11 +239,25 @@ class Store:
     def _open_readonly(self) -> sqlite3.Connection:
         if not self.path.exists():
             raise FileNotFoundError(2, "no database", str(self.path))
-        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                             isolation_level=None, check_same_thread=False)
+        uri = self.path.resolve().as_uri()
+        try:
+            # Reads the write-ahead log too, where the last records may still be.
+            db = self._check_schema(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                                                    check_same_thread=False))
+        except sqlite3.Error:
+            # Without a usable -shm file next to it, only the main file can be read.
+            log.warning("%s: reading without its write-ahead log (records still only in it are not "
+                        "shown)", self.path)
+            db = self._check_schema(sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                                                    isolation_level=None, check_same_thread=False))
+        return db
+
+    @staticmethod
+    def _check_schema(db: sqlite3.Connection) -> sqlite3.Connection:
         db.row_factory = sqlite3.Row
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != len(MIGRATIONS):
+            db.close()
             raise sqlite3.DatabaseError(f"schema {version} (this software reads {len(MIGRATIONS)})")
         return db
 

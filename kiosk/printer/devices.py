@@ -34,9 +34,14 @@ class DummyPrinters:
         keeper = self
 
         class KeptDummy(Dummy):
+            kept = False
+
             def close(self) -> None:
-                keeper.printed.append(self.output)
-                del keeper.printed[:-keeper.keep]
+                # python-escpos closes again when the object is collected: keep each slip once.
+                if not self.kept:
+                    self.kept = True
+                    keeper.printed.append(self.output)
+                    del keeper.printed[:-keeper.keep]
 
         return KeptDummy()
 

@@ -23,7 +23,8 @@ PAPER_DOTS = {58: 384, 80: 576}
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",)
 MARGIN = 8
 MAX_TEXT = 200               # no field on a slip is longer; anything longer is a mistake upstream
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters, and the line and paragraph separators (U+2028/9) text layout refuses.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,18 @@ def qr(text: str, width: int) -> Image.Image:
     return image
 
 
-def render_receipt(slip: TubeReceipt, paper_mm: int = 58) -> Image.Image:
+def _headed(paper_mm: int, site_name: str, title: str, title_en: str) -> Canvas:
+    """A slip's paper with its heading: the site, the title in Vietnamese and in English, a rule."""
     canvas = Canvas(PAPER_DOTS[paper_mm])
-    canvas.text(clean(slip.site_name), 22, bold=True, center=True)
-    canvas.text(W.RECEIPT_TITLE, 26, bold=True, center=True, gap=0)
-    canvas.text(W.RECEIPT_TITLE_EN, 18, center=True)
+    canvas.text(clean(site_name), 22, bold=True, center=True)
+    canvas.text(title, 26, bold=True, center=True, gap=0)
+    canvas.text(title_en, 18, center=True)
     canvas.rule()
+    return canvas
+
+
+def render_receipt(slip: TubeReceipt, paper_mm: int = 58) -> Image.Image:
+    canvas = _headed(paper_mm, slip.site_name, W.RECEIPT_TITLE, W.RECEIPT_TITLE_EN)
     canvas.text(f"{W.TIME}: {when(slip.collected_at)}")
     canvas.text(f"{W.TEST}: {W.TEST_TYPES.get(slip.test_type, slip.test_type)}")
     if slip.person_name:
@@ -201,11 +208,7 @@ def render_receipt(slip: TubeReceipt, paper_mm: int = 58) -> Image.Image:
 
 
 def render_declaration(slip: DeclarationSlip, paper_mm: int = 58) -> Image.Image:
-    canvas = Canvas(PAPER_DOTS[paper_mm])
-    canvas.text(clean(slip.site_name), 22, bold=True, center=True)
-    canvas.text(W.DECLARATION_TITLE, 26, bold=True, center=True, gap=0)
-    canvas.text(W.DECLARATION_TITLE_EN, 18, center=True)
-    canvas.rule()
+    canvas = _headed(paper_mm, slip.site_name, W.DECLARATION_TITLE, W.DECLARATION_TITLE_EN)
     canvas.text(f"{W.NAME}: {clean(slip.name)}", 24, bold=True)
     facts = " · ".join(clean(f) for f in (f"{W.BORN} {slip.birth_year}" if slip.birth_year else "",
                                           slip.masked_id) if f)

@@ -9,6 +9,7 @@ nsenter. Used by tests/provisioning/test_booted_device.py and benchmarks/bench_b
 from __future__ import annotations
 
 import hashlib
+import random
 import json
 import os
 import shutil
@@ -28,6 +29,19 @@ CACHE = Path(os.environ.get("SAMPLEPOINT_TEST_CACHE", "/var/cache/samplepoint-te
 BASE_PACKAGES = sorted({"systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "iproute2",
                         "ca-certificates", "openssh-server", "procps", *provision.APT_PACKAGES})
 TOOLS = ("mmdebstrap", "systemd-nspawn", "nsenter")
+REPLAY = "/var/lib/samplepoint-replay"
+# Campaign-wide settings a technician keeps in one file; the sites CSV fills in each device.
+CAMPAIGN = f"""[camera]
+source = 'replay:{REPLAY}'
+follow = true
+[feedback]
+backend = 'mock'
+[central]
+heartbeat_s = 5.0
+backoff_cap_s = 5.0
+[site]
+tube_pattern = '^[A-Z]{{2}}[0-9]{{8}}$'
+"""
 
 
 def missing_tools() -> list[str]:
@@ -124,6 +138,46 @@ def golden_image(root: Path, workdir: Path, suite: str = "bookworm") -> dict:
     times["provision_s"] = time.monotonic() - start
     times["provision_out"] = provisioned.stdout + script.stdout
     return times
+
+
+class Camera:
+    """Frames moved into the device's replay folder, as its camera would see them."""
+
+    def __init__(self, root: Path):
+        self.folder = root / REPLAY.lstrip("/")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(7)
+        self.count = 0
+
+    def show(self, code_image, frames: int = 3, blanks: int = 2) -> None:
+        from kiosk.framegen import frame_with
+        for image in [code_image] * frames + [None] * blanks:
+            tmp = self.folder / f".{self.count:06d}.tmp"
+            frame_with(image, self.rng).save(tmp, format="PNG", compress_level=1)
+            tmp.chmod(0o644)
+            tmp.rename(self.folder / f"{self.count:06d}.png")
+            self.count += 1
+
+    def tube(self, code: str) -> None:
+        from kiosk.framegen import code128_image
+        self.show(code128_image(code))
+
+    def person(self, person) -> None:
+        from kiosk.codes import format_personal_qr
+        from kiosk.framegen import qr_image
+        self.show(qr_image(format_personal_qr(person)))
+
+
+def start_central(folder: Path):
+    """A reference central server on the host's loopback (the container shares the host's network),
+    with a new database in folder; `server.db` is its CentralDB. Stop it with `server.stop()`."""
+    from central.app import create_app
+    from central.db import CentralDB
+    from samplepoint.httpserver import BackgroundServer
+    db = CentralDB(folder / "central.db")
+    server = BackgroundServer(create_app(db)).start()
+    server.db = db
+    return server
 
 
 class Machine:

@@ -17,37 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from central.app import create_app
-from central.db import CentralDB
 from central.enrol import issue_code
-from kiosk.codes import format_personal_qr
-from kiosk.framegen import code128_image, fictional_person, frame_with, qr_image, tube_code
+from kiosk.framegen import fictional_person, qr_image, tube_code
 from provisioning import provision
-from samplepoint.httpserver import BackgroundServer
 from tests.provisioning import booted
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 DEVICE, SITE, HOSTNAME = "DEV-DT-07", "SITE-CL-07", "sp-cao-lanh-7"
-REPLAY = "/var/lib/samplepoint-replay"
 LONG_RUNNING = ["samplepoint-kiosk.service", "samplepoint-forwarder.service"]
 ONESHOTS = ["samplepoint-firstboot.service", "samplepoint-enrol.service"]
 STAND_DOWN = {"samplepoint-display.service": "/dev/tty1",
               **{f"samplepoint-{n}.service": "ieee80211" for n in ("hotspot", "portal", "admit")}}
 # Started only by `samplepoint hotspot apply`, which stood down with the hotspot.
 STARTED_BY_APPLY = ["samplepoint-hostapd.service", "samplepoint-dnsmasq.service"]
-# Campaign-wide settings a technician keeps in one file; the sites CSV fills in each device.
-CAMPAIGN = f"""[camera]
-source = 'replay:{REPLAY}'
-follow = true
-[feedback]
-backend = 'mock'
-[central]
-heartbeat_s = 5.0
-backoff_cap_s = 5.0
-[site]
-tube_pattern = '^[A-Z]{{2}}[0-9]{{8}}$'
-"""
 
 
 @pytest.fixture(scope="module")
@@ -63,39 +46,6 @@ def golden(tmp_path_factory):
         booted.run(["rm", "-rf", "--one-file-system", str(root)])
 
 
-@pytest.fixture
-def central(tmp_path):
-    db = CentralDB(tmp_path / "central.db")
-    server = BackgroundServer(create_app(db)).start()
-    server.db = db
-    yield server
-    server.stop()
-
-
-class Camera:
-    """Frames moved into the device's replay folder, as its camera would see them."""
-
-    def __init__(self, root: Path, uid: int, gid: int):
-        self.folder = root / REPLAY.lstrip("/")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.rng = random.Random(7)
-        self.count = 0
-
-    def show(self, code_image, frames: int = 3, blanks: int = 2) -> None:
-        for image in [code_image] * frames + [None] * blanks:
-            tmp = self.folder / f".{self.count:06d}.tmp"
-            frame_with(image, self.rng).save(tmp, format="PNG", compress_level=1)
-            tmp.chmod(0o644)
-            tmp.rename(self.folder / f"{self.count:06d}.png")
-            self.count += 1
-
-    def tube(self, code: str) -> None:
-        self.show(code128_image(code))
-
-    def person(self, person) -> None:
-        self.show(qr_image(format_personal_qr(person)))
-
-
 def test_the_golden_image_carries_its_software_and_is_sealed(golden):
     root, times = golden
     assert (root / "etc/machine-id").read_text() == "uninitialized\n"
@@ -109,7 +59,8 @@ def test_the_golden_image_carries_its_software_and_is_sealed(golden):
     assert set(provision.ENABLED_UNITS) <= wants
 
 
-def test_a_device_lives_its_life_booted(golden, central, tmp_path):
+def test_a_device_lives_its_life_booted(golden, booted_central, tmp_path):
+    central = booted_central
     root = golden[0]
     # The technician: a campaign code, a sites CSV, a card prepared for one site.
     code, _ = issue_code(central.db, "Cao Lanh 2026-11", uses=3, valid_hours=24)
@@ -118,11 +69,11 @@ def test_a_device_lives_its_life_booted(golden, central, tmp_path):
                      f"{DEVICE};{SITE};Trạm Y tế Phường 7, Cao Lãnh;DiemLayMau-07;5;rt-pcr;"
                      f"{central.url};{HOSTNAME}\r\n", encoding="utf-8-sig")
     campaign = tmp_path / "campaign.toml"
-    campaign.write_text(CAMPAIGN, encoding="utf-8")
+    campaign.write_text(booted.CAMPAIGN, encoding="utf-8")
     booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--check", "--base-config", str(campaign)])
     booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE, "--enrol-code", code,
                 "--base-config", str(campaign), "--boot", str(root / "boot/firmware")])
-    camera = Camera(root, 0, 0)
+    camera = booted.Camera(root)
     machine = booted.Machine(root, tmp_path / "console.log")
     try:
         machine.boot()
@@ -152,7 +103,7 @@ def staff_badge(central) -> tuple[int, str]:
     return badge_id, badge_code("NV07", "Nguyễn Thị Hoa", key, expires=expires, badge_id=str(badge_id))
 
 
-def revoked_badge_is_refused(machine, root: Path, camera: Camera, central, badge_id: int,
+def revoked_badge_is_refused(machine, root: Path, camera: booted.Camera, central, badge_id: int,
                              badge: str) -> None:
     import json
     central.db.revoke_badge(badge_id)
@@ -218,7 +169,7 @@ def first_boot(machine: booted.Machine, root: Path, central) -> None:
     machine.wait("the first heartbeat", lambda: central.db.devices()[0]["last_seen"])
 
 
-def session_until_power_cut(machine: booted.Machine, camera: Camera, central):
+def session_until_power_cut(machine: booted.Machine, camera: booted.Camera, central):
     rng = random.Random(11)
     tube_a = (tube_code(rng), [fictional_person(rng) for _ in range(5)])
     tube_b = (tube_code(rng), [fictional_person(rng) for _ in range(5)])
@@ -233,7 +184,7 @@ def session_until_power_cut(machine: booted.Machine, camera: Camera, central):
         camera.person(person)
     machine.wait("tube B open with 2 people", lambda: machine.query(
         "select s.tube_code, count(p.position) from samples s join sample_persons p on "
-        f"p.sample_id = s.id where s.state = 'open' group by s.id") == [[tube_b[0], "2"]], timeout=60)
+        "p.sample_id = s.id where s.state = 'open' group by s.id") == [[tube_b[0], "2"]], timeout=60)
     return tube_a, tube_b
 
 
@@ -265,7 +216,7 @@ def check_watchdog(machine: booted.Machine) -> None:
     assert "Watchdog timeout" in machine.journal("samplepoint-kiosk.service")
 
 
-def after_power_cut(machine: booted.Machine, camera: Camera, central, tube_a, tube_b) -> None:
+def after_power_cut(machine: booted.Machine, camera: booted.Camera, central, tube_a, tube_b) -> None:
     assert_running(machine)
     # First-boot work is not repeated: nothing left for it, and enrolment has its token.
     for name in ONESHOTS:

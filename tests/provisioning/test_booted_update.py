@@ -29,7 +29,8 @@ from provisioning.aptrepo import Repository
 from samplepoint.cli import main as cli_main
 from samplepoint.httpserver import BackgroundServer
 from tests.provisioning import booted
-from tests.provisioning.test_booted_device import CAMPAIGN, Camera, assert_running, cli
+from tests.provisioning.booted import CAMPAIGN, Camera
+from tests.provisioning.test_booted_device import assert_running, cli
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -73,15 +74,6 @@ def repository(tmp_path_factory):
         repo.stop_agent()
 
 
-@pytest.fixture
-def central(tmp_path):
-    db = CentralDB(tmp_path / "central.db")
-    server = BackgroundServer(create_app(db)).start()
-    server.db = db
-    yield server
-    server.stop()
-
-
 def test_the_package_names_its_system_dependencies_and_carries_its_wheels(repository):
     repo, debs, _ = repository
     info = booted.run(["dpkg-deb", "--field", str(debs[OLD])]).stdout
@@ -95,7 +87,8 @@ def test_the_package_names_its_system_dependencies_and_carries_its_wheels(reposi
     assert repo.versions()["amd64"] == [OLD]
 
 
-def test_a_device_updates_from_the_repository_and_rolls_back(repository, central, tmp_path):
+def test_a_device_updates_from_the_repository_and_rolls_back(repository, booted_central, tmp_path):
+    central = booted_central
     repo, debs, url = repository
     work = tmp_path / "golden"
     root = work / "root"
@@ -146,7 +139,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
     campaign.write_text(campaign_config(url), encoding="utf-8")
     booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE, "--enrol-code", code,
                 "--base-config", str(campaign), "--boot", str(root / "boot/firmware")])
-    camera = Camera(root, 0, 0)
+    camera = Camera(root)
     machine = booted.Machine(root, tmp_path / "console.log")
     rng = random.Random(23)
     try:

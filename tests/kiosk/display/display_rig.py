@@ -139,3 +139,21 @@ class EventReader:
         self._closed = True
         self._thread.join(timeout=2)
         self._sock.close()
+
+
+# --- reading the page (Selenium) ---------------------------------------------------------------
+
+def text(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.ID, element_id).text
+
+
+def kind(driver) -> str:
+    """The outcome kind the result panel shows (accepted, refused, check-valid…)."""
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.ID, "last").get_attribute("data-kind")
+
+
+def wait_for(driver, condition, timeout=5.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: condition(d))

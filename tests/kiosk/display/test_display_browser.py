@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.kiosk.display.display_rig import browser, people, qr, rig, set_viewport  # noqa: F401  (fixtures)
+from tests.kiosk.display.display_rig import text, wait_for
 from kiosk.camera.replay import ReplaySource
 from kiosk.framegen import write_session
 from samplepoint import wire
@@ -34,12 +34,6 @@ def shoot(driver, state: str) -> None:
     set_viewport(driver, *SIZES[0])
 
 
-def text(driver, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
-
-
-def wait_for(driver, condition, timeout=3.0):
-    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: condition(d))
 
 
 def watch_name(driver) -> None:

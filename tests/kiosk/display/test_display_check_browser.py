@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.kiosk.display.display_rig import browser, qr, rig, set_viewport  # noqa: F401  (fixtures)
-from kiosk import check, workflow
+from tests.kiosk.display.display_rig import kind, text, wait_for
+from kiosk import check
 from kiosk.framegen import fictional_person
 from samplepoint import wire
 from samplepoint.clock import ClockEvidence
@@ -31,16 +31,7 @@ def shoot(driver, state: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"check-{state}-800x480.png"))
 
 
-def text(driver, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
 
-
-def kind(driver) -> str:
-    return driver.find_element(By.ID, "last").get_attribute("data-kind")
-
-
-def wait_for(driver, condition, timeout=5.0):
-    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: condition(d))
 
 
 def post(central, person, tube, collected_at):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.kiosk.display.display_rig import browser, qr, rig, set_viewport  # noqa: F401  (fixtures)
+from tests.kiosk.display.display_rig import kind, text, wait_for
 from tests.kiosk.display.layout_check import layout_problems
 from kiosk import check
 from kiosk.framegen import fictional_person
@@ -28,16 +28,7 @@ LONG_SITE = "Điểm lấy mẫu Trạm Y tế xã Tân Hội Trung, tỉnh Đ�
 LONG_NAME = "NGUYEN THI THANH HUONG NGOC BICH TRAN"
 
 
-def text(driver, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
 
-
-def kind(driver) -> str:
-    return driver.find_element(By.ID, "last").get_attribute("data-kind")
-
-
-def wait_for(driver, condition, timeout=5.0):
-    WebDriverWait(driver, timeout, poll_frequency=0.02).until(lambda d: condition(d))
 
 
 def measured(driver, state: str) -> None:
@@ -101,7 +92,9 @@ def test_sampling_states_fit_800x480_with_large_text(signed, browser):
         rig.kiosk.on_code(qr(p))
     wait_for(browser, lambda d: text(d, "tube-count") == "9/10")
     measured(browser, "tube-nine-of-ten")
-    shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#slots li.filled .who")]
+    # Read in one go: a list re-drawn between finding and reading an element would go stale.
+    shown = [t.strip() for t in browser.execute_script(
+        "return [...document.querySelectorAll('#slots li.filled .who')].map(e => e.innerText)")]
     assert shown and shown[-1] == people[8].full_name     # the newest name is always on screen
 
     rig.kiosk.on_code(qr(people[8]))

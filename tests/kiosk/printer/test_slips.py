@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from kiosk import codes
 from kiosk.decode import make_decoder
@@ -75,6 +75,7 @@ def test_long_words_wrap_inside_the_paper():
 
 @settings(max_examples=40, deadline=None)
 @given(name=st.text(max_size=400), note=st.text(max_size=300), tube=st.text(min_size=1, max_size=60))
+@example(name="\u2028", note="", tube="\u2029")          # separators text layout refuses
 def test_any_text_draws_a_slip_without_failing(name, note, tube):
     image = slips.render(receipt(person_name=name, note=note, tube_code=tube))
     assert image.width == 384 and 100 < image.height < 4000
