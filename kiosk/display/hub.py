@@ -44,6 +44,9 @@ class DisplayHub(FeedbackSink):
         self._notice: dict | None = None
         self._seq = 0
         self._clock_unsynchronised = False
+        # A database that cannot be written (read-only or full card) is a standing condition: a red
+        # banner until a later scan commits again, not a result that clears after a few seconds.
+        self._store_fault: dict | None = None
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
@@ -84,6 +87,10 @@ class DisplayHub(FeedbackSink):
             self._clock_unsynchronised = kind == view.CLOCK_UNSYNCHRONISED
             self.publish()
             return
+        if kind == workflow.ERROR and detail in view.STORE_FAULTS:
+            self._store_fault = {"detail": detail, "message": message}
+        elif kind in view.COMMITTED_KINDS:
+            self._store_fault = None          # that event was written: the store works again
         person = None
         if kind in (workflow.ACCEPTED, view.WARNING):
             # Read back from the store: committed before this signal, whether or not the tube has
@@ -131,6 +138,7 @@ class DisplayHub(FeedbackSink):
             "sign_in_required": bool(getattr(getattr(self.kiosk, "settings", None),
                                              "require_sign_in", False)),
             "clock_unsynchronised": self._clock_unsynchronised,
+            "store_fault": self._store_fault,
             "last": self._shown_last(),
             "notice": self._notice,
             "tube": view.tube_view(self.store.open_tube_state()),

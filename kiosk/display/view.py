@@ -37,6 +37,11 @@ NOTICE_KINDS = ("signed-in", "signed-out", "prompt", "info", "error", "check-mod
 CHECK_KINDS = tuple(check.COLOURS)
 CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED = "clock-unsynchronised", "clock-synchronised"
 CLOCK_KINDS = (CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED)
+# Details of an ERROR signal that mean the database cannot be written (kiosk.pipeline), and the
+# signals that only follow a successful commit.
+STORE_FAULTS = ("store-readonly", "store-full", "store-error")
+COMMITTED_KINDS = (workflow.ACCEPTED, WARNING, workflow.TUBE_OPENED, workflow.TUBE_CLOSED, UNDONE,
+                   TUBE_CANCELLED)
 
 
 def last_scan(kind: str, message: str, detail: str, at: datetime, seq: int,

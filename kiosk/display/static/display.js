@@ -188,6 +188,8 @@
     text("check-label", T[checkMode ? "check.button-off" : "check.button-on"]);
     $("check-button").setAttribute("aria-pressed", checkMode ? "true" : "false");
     $("clock-banner").hidden = !state.clock_unsynchronised;
+    $("store-banner").hidden = !state.store_fault;
+    text("store-banner", state.store_fault ? "✗ " + state.store_fault.message : "");
     text("today-people", state.today.people);
     text("today-tubes", state.today.tubes);
     renderLink(state.link);

@@ -251,3 +251,35 @@ def _post(central, record):
     import requests
     assert requests.post(central.url + "/api/v1/samples", json=record.to_json(), timeout=5,
                          headers={"Authorization": f"Bearer {central.token}"}).status_code == 201
+
+
+def test_a_card_that_cannot_be_written_stays_red_until_a_scan_commits_again(signed, browser):
+    """A read-only or full card is a standing condition: a red banner that outlives the result
+    panel (which clears after a few seconds) and goes only when a later event is written."""
+    import sqlite3
+    from contextlib import contextmanager
+    rig = signed
+    rig.hub.clear_after_s = 1.0
+    sign_in(rig)
+    browser.get(rig.url)
+    real = rig.kiosk.store.transaction
+
+    @contextmanager
+    def read_only():
+        with real() as db:
+            yield db
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+    rig.kiosk.store.transaction = read_only
+    try:
+        rig.kiosk.on_code(b"DT00000007")
+        wait_for(browser, lambda d: d.find_element(By.ID, "store-banner").is_displayed())
+        assert "chỉ đọc" in text(browser, "store-banner")
+        assert style(browser, "#store-banner", "backgroundColor") == "rgb(204, 0, 0)"
+        time.sleep(2.0)                               # longer than the result panel is shown
+        assert browser.find_element(By.ID, "store-banner").is_displayed()
+        measured(browser, "store-readonly")
+    finally:
+        rig.kiosk.store.transaction = real
+    rig.kiosk.on_code(b"DT00000007")                  # the card works again: the tube opens
+    wait_for(browser, lambda d: not d.find_element(By.ID, "store-banner").is_displayed())
+    assert rig.store.open_tube_state().tube_code == "DT00000007"
