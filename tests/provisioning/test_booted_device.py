@@ -5,6 +5,8 @@ the watchdog, a power cut mid-tube and the boot after it.
 
 Staff sign in with a badge issued on central, verified with the site key that enrolment brought
 (sign-in is required, as by default); a badge revoked on central is refused after a heartbeat.
+A rotated site key and a PIN set on central arrive with a heartbeat too; a badge signed with the new key
+signs in.
 Hardware that cannot exist here is replaced only by configuration: `camera.source = replay:…` with
 `follow`, `feedback.backend = mock`; the radio and screen are absent, and their units stand down by
 their own conditions. The units are the shipped ones, unedited.
@@ -88,6 +90,7 @@ def test_a_device_lives_its_life_booted(golden, booted_central, tmp_path):
         machine.boot()
         after_power_cut(machine, camera, central, tube_a, tube_b)
         revoked_badge_is_refused(machine, root, camera, central, badge_id, badge)
+        rotated_key_and_pins_arrive(machine, root, camera, central)
     finally:
         machine.stop()
         machine.kill()
@@ -113,6 +116,45 @@ def revoked_badge_is_refused(machine, root: Path, camera: booted.Camera, central
     camera.show(qr_image(badge))
     machine.wait("the revoked badge refused", lambda: f"revoked badge {badge_id} refused"
                  in machine.journal("samplepoint-kiosk.service"), timeout=30)
+
+
+def rotated_key_and_pins_arrive(machine, root: Path, camera: booted.Camera, central) -> None:
+    """`central rotate-key` and `central pin` reach the device with a heartbeat: a badge signed
+    with the new key signs in and its samples carry that staff member; the old key stays valid for
+    its grace period; the PIN entry set on central is in the device's credentials."""
+    import json
+
+    from samplepoint.pins import pin_entry
+    credentials = root / "var/lib/samplepoint/site-credentials.json"
+    old_key = json.loads(credentials.read_text())["keys"][0]["key"]
+    entry = pin_entry("NV09", "246813")
+    central.db.set_pin(SITE, "NV09", entry)
+    central.db.rotate_site_key(SITE, grace_hours=24)
+    new_key = central.db.site_credentials(SITE)["keys"][0]["key"]
+    held = machine.wait("the rotated key to arrive with a heartbeat", lambda: (lambda c: c if
+                        c["keys"][0]["key"] == new_key else None)(json.loads(credentials.read_text())),
+                        timeout=60)
+    assert [k["key"] for k in held["keys"]] == [new_key, old_key]     # the old one in its grace
+    assert held["keys"][1]["valid_until"] and entry in held["pins"]
+    assert machine.sh("stat -c '%a %U' /var/lib/samplepoint/site-credentials.json").stdout.split() == \
+        ["600", "samplepoint"]
+
+    from datetime import date, timedelta
+
+    from kiosk.staff import badge_code
+    expires = date.today() + timedelta(days=30)
+    badge_id, key = central.db.add_badge(SITE, "NV08", "Trần Văn Bình", expires.isoformat())
+    assert key.hex() == new_key
+    camera.show(qr_image(badge_code("NV08", "Trần Văn Bình", key, expires=expires,
+                                    badge_id=str(badge_id))))
+    rng = random.Random(12)
+    code = tube_code(rng)
+    camera.tube(code)
+    for person in [fictional_person(rng) for _ in range(5)]:
+        camera.person(person)
+    machine.wait("tube C at central", lambda: central.db.count_samples() == 3, timeout=120)
+    body = central.db.db.execute("select body from samples where tube_code = ?", (code,)).fetchone()[0]
+    assert json.loads(body)["staff_id"] == "NV08", "the badge signed with the rotated key signed in"
 
 
 def cli() -> list[str]:
