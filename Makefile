@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # System packages: what the product needs at run time, and what the tests drive for real.
 APT_RUNTIME := libzbar0 fonts-dejavu-core iw libusb-1.0-0
-APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg poppler-utils
+APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg poppler-utils udev
 APT_ARM64 := qemu-user-static binfmt-support arch-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

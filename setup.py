@@ -13,6 +13,7 @@ setup(
     packages=find_packages(include=["samplepoint*", "kiosk*", "hotspot*", "central*", "provisioning*"], exclude=["tests*", "benchmarks*"]),
     include_package_data=True,
     data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service"))),
+                ("share/samplepoint/udev", sorted(glob("provisioning/udev/*.rules"))),
                 ("share/samplepoint", ["provisioning/firstboot.sh"])],
     package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh"]},
     install_requires=[

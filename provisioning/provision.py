@@ -43,6 +43,11 @@ ENABLED_UNITS = ["samplepoint-firstboot.service", "samplepoint-kiosk.service", "
                  "samplepoint-display.service", "samplepoint-enrol.service",
                  "samplepoint-admit.service"]
 CENTRAL_UNITS = ["samplepoint-central.service"]
+# USB printer access for the kiosk (group lp): provisioning/udev/60-samplepoint-printer.rules
+UDEV_RULE = "60-samplepoint-printer.rules"
+UDEV_DIR = "/etc/udev/rules.d"
+# Groups of the service user: camera, GPIO, and USB printers (Debian gives printer nodes to lp).
+DEVICE_GROUPS = ("video", "gpio", "lp")
 # What a new version must restart into (the oneshots ran once and stay done).
 LONG_RUNNING = [u for u in ENABLED_UNITS if u not in ("samplepoint-firstboot.service",
                                                       "samplepoint-enrol.service")]
@@ -93,12 +98,22 @@ def run_command(command: list[str]) -> str:
 
 def units_source() -> Path:
     """The shipped unit files: the source tree's systemd/, or the copy pip installed."""
-    for candidate in (Path(__file__).resolve().parents[1] / "systemd",
-                      Path(sys.prefix) / "share/samplepoint/systemd"):
-        if (candidate / "samplepoint-kiosk.service").exists():
+    return _shipped("systemd", "samplepoint-kiosk.service")
+
+
+def udev_source() -> Path:
+    """The shipped udev rules: the source tree's provisioning/udev/, or the copy pip installed."""
+    return _shipped("udev", UDEV_RULE)
+
+
+def _shipped(folder: str, probe: str) -> Path:
+    for candidate in (Path(__file__).resolve().parents[1] / folder,
+                      Path(__file__).resolve().parent / folder,
+                      Path(sys.prefix) / "share/samplepoint" / folder):
+        if (candidate / probe).exists():
             return candidate
-    raise StepFailed("the samplepoint unit files are missing",
-                     "reinstall samplepoint (pip install) so share/samplepoint/systemd exists")
+    raise StepFailed(f"the samplepoint {folder} files are missing",
+                     f"reinstall samplepoint (pip install) so share/samplepoint/{folder} exists")
 
 
 # --- steps: each returns a one-line result and counts its changes on the target ----------------
@@ -181,8 +196,9 @@ def step_user(t: Target, args) -> str:
         return _host_user(t)
     passwd, group = t.path("/etc/passwd"), t.path("/etc/group")
     before = (_read(passwd), _read(group))
-    text, _ = system.ensure_group(before[1], "video", USER)
-    text, _ = system.ensure_group(text, "gpio", USER)
+    text = before[1]
+    for name in DEVICE_GROUPS:
+        text, _ = system.ensure_group(text, name, USER)
     text, gid = system.ensure_group(text, USER)
     users, _ = system.ensure_user(before[0], USER, gid, DATA_DIR, "/usr/sbin/nologin",
                                   "samplepoint services")
@@ -198,7 +214,7 @@ def _host_user(t: Target) -> str:
     import grp
     import pwd
     done = []
-    for name in ("video", "gpio"):
+    for name in DEVICE_GROUPS:
         try:
             grp.getgrnam(name)
         except KeyError:
@@ -208,14 +224,14 @@ def _host_user(t: Target) -> str:
         pwd.getpwnam(USER)
     except KeyError:
         t.run(["useradd", "--system", "--user-group", "--home-dir", DATA_DIR, "--no-create-home",
-               "--shell", "/usr/sbin/nologin", "--groups", "video,gpio", USER])
+               "--shell", "/usr/sbin/nologin", "--groups", ",".join(DEVICE_GROUPS), USER])
         done.append(f"user {USER}")
-    for name in ("video", "gpio"):
+    for name in DEVICE_GROUPS:
         if USER not in grp.getgrnam(name).gr_mem:
             t.run(["usermod", "--append", "--groups", name, USER])
             done.append(f"{USER} in {name}")
     if not done:
-        return f"user {USER} exists, in video and gpio"
+        return f"user {USER} exists, in {', '.join(DEVICE_GROUPS)}"
     t.changes += 1
     return "created " + ", ".join(done)
 
@@ -597,6 +613,22 @@ def step_units(t: Target, args) -> str:
     return f"installed {len(written)}: " + " ".join(written)
 
 
+def step_udev(t: Target, args) -> str:
+    """The udev rule that lets the kiosk open a USB slip printer (group lp, 0660)."""
+    if t.packaged:
+        return "the package's own (its postinst installs it)"
+    path = t.path(f"{UDEV_DIR}/{UDEV_RULE}")
+    if not _write_if_different(t, path, (udev_source() / UDEV_RULE).read_text(encoding="utf-8"),
+                               0o644, 0, 0):
+        return f"{UDEV_RULE} up to date"
+    t.changes += 1
+    if t.on_host and Path("/run/udev/control").exists():
+        # A printer plugged in before this rule existed gets its new group now.
+        t.run(["udevadm", "control", "--reload"])
+        t.run(["udevadm", "trigger", "--subsystem-match=usb", "--action=change"])
+    return f"installed {path}"
+
+
 def _wanted_by(unit_text: str) -> list[str]:
     targets = []
     for line in unit_text.splitlines():
@@ -671,7 +703,7 @@ def step_record(t: Target, args) -> str:
 STEPS = [("system packages", step_packages), ("service user and groups", step_user),
          ("directories", step_directories), ("configuration", step_config),
          ("apt repository", step_apt_source), ("software", step_software),
-         ("secrets", step_secrets), ("systemd units", step_units),
+         ("secrets", step_secrets), ("systemd units", step_units), ("printer access", step_udev),
          ("enable services", step_enable), ("deferred commands", step_record)]
 # What the package's postinst asks for: apt installed the system packages and the software.
 PACKAGE_STEPS = [s for s in STEPS if s[1] not in (step_packages, step_software, step_record)]

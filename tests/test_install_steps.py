@@ -18,7 +18,7 @@ PROGRAMS = {
     "systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "openssl": "openssl",
     "pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils",
     "pg_ctl": "postgresql", "initdb": "postgresql", "pg_dump": "postgresql",
-    "aptly": "aptly", "gpg": "gnupg",
+    "aptly": "aptly", "gpg": "gnupg", "udevadm": "udev",
 }
 ESSENTIAL = {"unshare", "nsenter", "setpriv", "mount", "tar", "bash", "rm", "cp", "dd"}
 

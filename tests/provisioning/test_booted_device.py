@@ -55,6 +55,8 @@ def test_the_golden_image_carries_its_software_and_is_sealed(golden):
     wheels = [p.name for p in (root / "opt/samplepoint/dist").glob("samplepoint-*.whl")]
     assert len(wheels) == 1
     assert (root / "opt/samplepoint/venv/bin/samplepoint").exists()
+    assert (root / "etc/udev/rules.d/60-samplepoint-printer.rules").exists(), "USB printer access"
+    assert "samplepoint" in (root / "etc/group").read_text().split("\nlp:")[1].split("\n")[0]
     assert "python3-picamera2 is not in this system's archive" in times["provision_out"]
     assert "samplepoint: updating the package lists" in times["provision_out"]
     wants = {link.name for link in (root / "etc/systemd/system").glob("*.target.wants/*")}

@@ -62,9 +62,14 @@ def test_provision_into_a_tree_then_again_without_change(image_root, tmp_path, c
     code_file.write_text("SP-ABCD-EFGH-JKLM\n")
     code, out = run(image_root, "--enrol-code-file", str(code_file), capsys=capsys)
     assert code == 0, out
-    assert "[1/10] system packages: recorded" in out and "[10/10]" in out
+    assert "[1/11] system packages: recorded" in out and "[11/11]" in out
     uid, gid = ids(image_root)
-    assert "video:x:44:pi,samplepoint" in (image_root / "etc/group").read_text()
+    groups = (image_root / "etc/group").read_text()
+    assert "video:x:44:pi,samplepoint" in groups
+    assert any(line.startswith("lp:") and line.endswith(":samplepoint") for line in groups.splitlines()), \
+        "the kiosk opens a USB slip printer through group lp"
+    rule = image_root / "etc/udev/rules.d/60-samplepoint-printer.rules"
+    assert owner(rule) == (0, 0, 0o644) and 'GROUP="lp", MODE="0660"' in rule.read_text()
     assert owner(image_root / "var/lib/samplepoint") == (uid, gid, 0o700)
     assert owner(image_root / "etc/samplepoint") == (0, gid, 0o750)
     assert owner(image_root / "etc/samplepoint/samplepoint.toml") == (uid, gid, 0o600)
@@ -131,7 +136,7 @@ def test_a_bad_config_fails_with_the_fix(image_root, tmp_path, capsys, text, fix
     config.write_text(text)
     code, out = run(image_root, "--config", str(config), capsys=capsys)
     assert code == 1
-    assert "[4/10] configuration: FAILED" in out and f"fix: {fix}" in out
+    assert "[4/11] configuration: FAILED" in out and f"fix: {fix}" in out
     assert not (image_root / "etc/systemd/system/samplepoint-kiosk.service").exists()
 
 
@@ -231,7 +236,7 @@ def test_an_image_from_a_package_carries_it_and_leaves_units_to_its_postinst(ima
     code, out = run(image_root, "--source", str(deb), "--config", str(config), "--apt-key", str(key),
                     capsys=capsys)
     assert code == 0, out
-    assert "[6/10] software: samplepoint 0.1.0.3 (samplepoint_0.1.0.3_amd64.deb): install recorded" in out
+    assert "[6/11] software: samplepoint 0.1.0.3 (samplepoint_0.1.0.3_amd64.deb): install recorded" in out
     assert "systemd units: the package's own" in out
     assert (image_root / "opt/samplepoint/dist/samplepoint_0.1.0.3_amd64.deb").read_bytes() == deb.read_bytes()
     script = (image_root / "opt/samplepoint/provision-on-device.sh").read_text()

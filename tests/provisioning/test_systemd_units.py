@@ -101,7 +101,7 @@ def test_hardening(name):
 def test_hardware_services_run_as_the_service_user_with_device_groups():
     kiosk = parse("samplepoint-kiosk.service")["Service"]
     assert kiosk["User"] == provision.USER
-    assert set(kiosk["SupplementaryGroups"].split()) == {"video", "gpio"}
+    assert set(kiosk["SupplementaryGroups"].split()) == {"video", "gpio", "lp"}
     assert "PrivateDevices" not in kiosk           # it would hide the camera and GPIO
     for name in ("samplepoint-forwarder.service", "samplepoint-portal.service"):
         assert parse(name)["Service"]["User"] == provision.USER
