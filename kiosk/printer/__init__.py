@@ -4,32 +4,133 @@
 never holds up scanning: the slip is kept, the display says what is wrong, and "Reprint" sends the
 kept slips again (or the last printed one when nothing failed). Slips are pictures (kiosk.printer.slips)
 sent with python-escpos's raster image command, then a cut.
+
+Kept slips are also written to a folder (`KeptSlips`, in the data directory, 0600 like the database
+that holds the same data) so a kiosk restart or a power cut does not lose a citizen's receipt or a
+declaration slip; they are dropped once printed, or after `KEEP_HOURS`.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
+import json
 import logging
 import queue
+import secrets
 import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable
 
 from kiosk.printer import slips
 from kiosk.printer.devices import PaperOut, PrinterOffline, paper_out
+from samplepoint.durable import write_atomic
 
 log = logging.getLogger(__name__)
 READY, PRINTING, OFFLINE, NO_PAPER = "ready", "printing", "offline", "no-paper"
 KEEP_FAILED = 20               # slips kept for reprint after a failure; older ones are dropped
+KEEP_HOURS = 24                # a kept slip older than this is not printed after a restart
+KINDS = {cls.__name__: cls for cls in (slips.TubeReceipt, slips.DeclarationSlip)}
+MAX_KEPT_BYTES = 16_384
+
+
+@dataclasses.dataclass
+class _Job:
+    slip: object
+    kept: str | None = None    # its file in the kept folder, once it has failed
+
+
+class KeptSlips:
+    """Failed slips on disk, one JSON file each, so they outlive the kiosk process."""
+
+    def __init__(self, folder: str | Path, clock: Callable[[], datetime] | None = None):
+        self.folder = Path(folder)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def save(self, slip) -> str | None:
+        """Write one slip; its file name, or None when it could not be written (logged)."""
+        now = self.clock()
+        fields = {f.name: getattr(slip, f.name) for f in dataclasses.fields(slip)}
+        body = json.dumps({"kind": type(slip).__name__, "kept_at": now.isoformat(),
+                           "fields": {k: v.isoformat() if isinstance(v, datetime) else v
+                                      for k, v in fields.items()}}, ensure_ascii=False)
+        name = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(3)}.json"
+        try:
+            write_atomic(self.folder / name, body)
+        except OSError as exc:
+            log.warning("a kept %s could not be saved to %s (%s): it is kept in memory only",
+                        type(slip).__name__, self.folder, exc)
+            return None
+        return name
+
+    def remove(self, name: str | None) -> None:
+        if name:
+            try:
+                (self.folder / name).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("kept slip %s could not be removed: %s", name, exc)
+
+    def load(self) -> list[_Job]:
+        """The kept slips still worth printing, oldest first; stale or unreadable files are removed."""
+        if not self.folder.is_dir():
+            return []
+        jobs, limit = [], self.clock() - timedelta(hours=KEEP_HOURS)
+        for path in sorted(self.folder.glob("*.json")):
+            slip = self._read(path, limit)
+            if slip is None:
+                self.remove(path.name)
+            else:
+                jobs.append(_Job(slip, path.name))
+        for job in jobs[:-KEEP_FAILED]:
+            self.remove(job.kept)
+        return jobs[-KEEP_FAILED:]
+
+    @staticmethod
+    def _read(path: Path, limit: datetime):
+        try:
+            if path.stat().st_size > MAX_KEPT_BYTES:
+                raise ValueError("too large")
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            cls = KINDS[doc["kind"]]
+            kept_at = datetime.fromisoformat(doc["kept_at"])
+            if kept_at.tzinfo is None:
+                raise ValueError("kept_at without a time zone")
+            if kept_at < limit:
+                log.info("kept slip %s is older than %d h: dropped", path.name, KEEP_HOURS)
+                return None
+            fields, given = {}, doc["fields"]
+            for f in dataclasses.fields(cls):
+                if f.name not in given:
+                    if f.default is dataclasses.MISSING:
+                        raise ValueError(f"{f.name} missing")
+                    continue
+                value = given[f.name]
+                expected = type(f.default) if f.default is not dataclasses.MISSING else None
+                if f.name in ("collected_at", "declared_at"):
+                    value = datetime.fromisoformat(value)
+                elif expected is not None and not isinstance(value, expected) or \
+                        expected is None and not isinstance(value, str):
+                    raise ValueError(f"{f.name} has the wrong type")
+                fields[f.name] = value
+            return cls(**fields)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            log.warning("kept slip %s is unreadable (%s): dropped", path.name, type(exc).__name__)
+            return None
 
 
 class SlipPrinter:
     def __init__(self, connect: Callable, paper_mm: int = 58, *, check_paper: bool = True,
-                 on_change: Callable[[], None] | None = None):
+                 on_change: Callable[[], None] | None = None, kept: KeptSlips | None = None):
         self.connect = connect
         self.paper_mm = paper_mm
         self.check_paper = check_paper
         self.on_change = on_change or (lambda: None)
+        self.kept = kept
         self._queue: queue.Queue = queue.Queue()
-        self._failed: collections.deque = collections.deque(maxlen=KEEP_FAILED)
+        # Slips kept by an earlier run wait for "Reprint" like those that fail in this one.
+        self._failed: collections.deque = collections.deque(kept.load() if kept else ())
+        if self._failed:
+            log.info("%d slip(s) kept from before wait for reprint", len(self._failed))
         self._last = None
         self._state = READY
         self._busy = 0
@@ -41,18 +142,21 @@ class SlipPrinter:
 
     def submit(self, slip) -> None:
         """Queue one slip; returns at once."""
+        self._put(_Job(slip))
+
+    def _put(self, job: _Job) -> None:
         with self._lock:
             self._busy += 1
-        self._queue.put(slip)
+        self._queue.put(job)
 
     def reprint(self) -> None:
         """Send the slips that failed again; when none failed, the last printed slip once more."""
         with self._lock:
-            again = list(self._failed) or ([self._last] if self._last is not None else [])
+            again = list(self._failed) or ([_Job(self._last)] if self._last is not None else [])
             self._failed.clear()
         log.info("reprint of %d slip(s) requested", len(again))
-        for slip in again:
-            self.submit(slip)
+        for job in again:
+            self._put(job)
 
     def status(self) -> dict:
         with self._lock:
@@ -67,17 +171,30 @@ class SlipPrinter:
 
     def _run(self) -> None:
         while True:
-            slip = self._queue.get()
-            if slip is None:
+            job = self._queue.get()
+            if job is None:
                 return
-            state = self._print(slip)
+            state = self._print(job.slip)
+            dropped = None
+            if state == READY:
+                if self.kept:
+                    self.kept.remove(job.kept)
+            elif self.kept and job.kept is None:
+                job.kept = self.kept.save(job.slip)
             with self._lock:
                 self._busy -= 1
                 self._state = state
                 if state == READY:
-                    self._last = slip
+                    self._last = job.slip
                 else:
-                    self._failed.append(slip)
+                    self._failed.append(job)
+                    if len(self._failed) > KEEP_FAILED:
+                        dropped = self._failed.popleft()
+            if dropped is not None:
+                log.warning("more than %d slips wait: the oldest %s is dropped",
+                            KEEP_FAILED, type(dropped.slip).__name__)
+                if self.kept:
+                    self.kept.remove(dropped.kept)
             self._changed()
 
     def _print(self, slip) -> str:
@@ -119,4 +236,4 @@ class SlipPrinter:
             log.exception("printer status listener failed")
 
 
-__all__ = ["SlipPrinter", "PrinterOffline", "PaperOut", "READY", "PRINTING", "OFFLINE", "NO_PAPER"]
+__all__ = ["SlipPrinter", "KeptSlips", "PrinterOffline", "PaperOut", "READY", "PRINTING", "OFFLINE", "NO_PAPER"]

@@ -11,9 +11,10 @@ import logging
 import re
 import threading
 from datetime import datetime, tzinfo
+from pathlib import Path
 
 from kiosk.check import masked_id
-from kiosk.printer import SlipPrinter
+from kiosk.printer import KeptSlips, SlipPrinter
 from kiosk.printer.devices import make_connector
 from kiosk.printer.slips import DeclarationSlip, TubeReceipt
 from samplepoint import print_spool, wire
@@ -66,8 +67,9 @@ class PrinterService:
         self.store = store
         self.tz = tz_from_offset(config.site.utc_offset)
         self.connect = connect or make_connector(config)
-        self.printer = SlipPrinter(self.connect, pc.paper_mm, check_paper=pc.check_paper) \
-            if self.connect is not None else None
+        kept = KeptSlips(Path(config.device.data_dir) / "print-kept")
+        self.printer = SlipPrinter(self.connect, pc.paper_mm, check_paper=pc.check_paper,
+                                   kept=kept) if self.connect is not None else None
         self.spool = print_spool.spool_dir(config.device.data_dir)
         self.poll_s = poll_s
         self._stop = threading.Event()
