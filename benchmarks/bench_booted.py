@@ -34,7 +34,8 @@ def run() -> str:
         booted.run(["rm", "-rf", "--one-file-system", str(work / "x"), str(work / "cold-cache")])
         root = work / "root"
         times = booted.golden_image(root, work)
-        server = booted.start_central(work)
+        link = booted.Link().__enter__()
+        server = booted.start_central(work, host=link.host_ip)
         db = server.db
         code, _ = issue_code(db, "bench", uses=1, valid_hours=1)
         sites = work / "sites.csv"
@@ -45,7 +46,7 @@ def run() -> str:
                     "--device", DEVICE, "--enrol-code", code, "--base-config",
                     str(work / "campaign.toml"), "--boot", str(root / "boot/firmware")])
         camera = booted.Camera(root)
-        machine = booted.Machine(root, work / "console.log")
+        machine = booted.Machine(root, work / "console.log", link)
         try:
             start = time.monotonic()
             boot_s = machine.boot()
@@ -63,6 +64,7 @@ def run() -> str:
             machine.stop()
             machine.kill()
             server.stop()
+            link.__exit__()
             booted.run(["rm", "-rf", "--one-file-system", str(root)])
     rows += [("root file system build, cold (mmdebstrap bookworm minbase + device packages)", cold),
              ("root file system, cached (tarball extracted)", cached),

@@ -2,9 +2,10 @@
 
 `golden_image()` builds (and caches) a Debian root file system with mmdebstrap, provisions it with
 `samplepoint provision --root` from a built wheel and a wheelhouse, and runs the recorded
-`provision-on-device.sh` inside it; `Machine` boots a copy of it as a container sharing the host's
-network (so a central server on the host's loopback is reachable) and inspects it from outside with
-nsenter. Used by tests/provisioning/test_booted_device.py and benchmarks/bench_booted.py.
+`provision-on-device.sh` inside it; `Machine` boots a copy of it as a container in a network namespace
+of the test's own (`Link`: a veth pair to the host, so the test's central server and apt repository
+answer on the host end, and the device's own ports, SSH 22 and the display's 8080 among them, never
+meet the host's or another run's), and inspects it from outside with nsenter. Used by tests/provisioning/test_booted_device.py and benchmarks/bench_booted.py.
 """
 from __future__ import annotations
 
@@ -168,14 +169,53 @@ class Camera:
         self.show(qr_image(format_personal_qr(person)))
 
 
-def start_central(folder: Path):
-    """A reference central server on the host's loopback (the container shares the host's network),
+class Link:
+    """A network namespace for one booted machine at a time, joined to the host by a veth pair:
+    the host end is `host_ip` (where the test's servers listen), the device end `device_ip`.
+    Nothing else is routed. Use as a context manager: the pair and the namespace are removed on exit,
+    whatever happened."""
+
+    def __init__(self):
+        tag = f"{os.getpid()}{random.randrange(100):02d}"
+        self.name = f"spboot{tag}"
+        self.host_if = f"spb{tag}"[:15]
+        self.host_ip = self.device_ip = ""
+
+    def __enter__(self) -> "Link":
+        used = run(["ip", "-4", "-o", "addr"]).stdout
+        third = next(n for n in range(256) if f" 10.213.{n}." not in used)
+        self.host_ip, self.device_ip = f"10.213.{third}.1", f"10.213.{third}.2"
+        try:
+            run(["ip", "netns", "add", self.name])
+            run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", "eth0",
+                 "netns", self.name])
+            run(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if])
+            run(["ip", "link", "set", self.host_if, "up"])
+            run(["ip", "-n", self.name, "addr", "add", f"{self.device_ip}/30", "dev", "eth0"])
+            run(["ip", "-n", self.name, "link", "set", "eth0", "up"])
+            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def path(self) -> str:
+        return f"/run/netns/{self.name}"
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def start_central(folder: Path, host: str = "127.0.0.1"):
+    """A reference central server listening on `host` (a Link's host end for a booted device),
     with a new database in folder; `server.db` is its CentralDB. Stop it with `server.stop()`."""
     from central.app import create_app
     from central.db import CentralDB
     from samplepoint.httpserver import BackgroundServer
     db = CentralDB(folder / "central.db")
-    server = BackgroundServer(create_app(db)).start()
+    server = BackgroundServer(create_app(db), host=host).start()
     server.db = db
     return server
 
@@ -183,8 +223,8 @@ def start_central(folder: Path):
 class Machine:
     """One boot of a root file system under systemd-nspawn."""
 
-    def __init__(self, root: Path, log: Path):
-        self.root, self.log = root, log
+    def __init__(self, root: Path, log: Path, link: Link | None = None):
+        self.root, self.log, self.link = root, log, link
         self.process: subprocess.Popen | None = None
         self.leader = 0
 
@@ -194,7 +234,8 @@ class Machine:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 ["systemd-nspawn", "-b", "-D", str(self.root), "--register=no", "--keep-unit",
-                 "--console=read-only"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                 "--console=read-only",
+                 *([f"--network-namespace-path={self.link.path}"] if self.link else [])], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = start + timeout
         while time.monotonic() < deadline:

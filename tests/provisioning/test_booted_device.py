@@ -78,7 +78,7 @@ def test_a_device_lives_its_life_booted(golden, booted_central, tmp_path):
     booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE, "--enrol-code", code,
                 "--base-config", str(campaign), "--boot", str(root / "boot/firmware")])
     camera = booted.Camera(root)
-    machine = booted.Machine(root, tmp_path / "console.log")
+    machine = booted.Machine(root, tmp_path / "console.log", central.link)
     try:
         machine.boot()
         first_boot(machine, root, central)

@@ -46,9 +46,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
+def repository(tmp_path_factory, booted_link):
     """Two releases built from this checkout; the older one published in a fresh signed repository
-    served over HTTP on loopback (the newer is published by the test)."""
+    served over HTTP on the host end of the devices' link (the newer is published by the test)."""
     missing = booted.missing_tools() + [t for t in ("aptly", "gpg", "dpkg-deb")
                                         if not __import__("shutil").which(t)]
     if missing:
@@ -62,12 +62,12 @@ def repository(tmp_path_factory):
     repo = Repository(work / "repo")
     repo.init()
     repo.add([debs[OLD]])
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(repo.www)))
+    server = http.server.ThreadingHTTPServer(     # on the host end of the devices' link
+        (booted_link.host_ip, 0), functools.partial(QuietHandler, directory=str(repo.www)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield repo, debs, f"http://127.0.0.1:{server.server_address[1]}"
+        yield repo, debs, f"http://{booted_link.host_ip}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -119,7 +119,7 @@ def build_image_from_repository(root: Path, work: Path, url: str, key: Path, tmp
     base.write_text(campaign_config(url), encoding="utf-8")
     out = booted.run([*cli(), "provision", "--root", str(root), "--source", "repository",
                       "--config", str(base), "--apt-key", str(key)], cwd=booted.REPO).stdout
-    assert "samplepoint from http://127.0.0.1" in out and "install recorded" in out, out
+    assert f"samplepoint from {url}" in out and "install recorded" in out, out
     assert (root / "etc/apt/sources.list.d/samplepoint.list").read_text().endswith(
         f"deb [signed-by=/etc/apt/keyrings/samplepoint.asc] {url} bookworm main\n")
     script = booted.nspawn_run(root, "/opt/samplepoint/provision-on-device.sh", timeout=1800)
@@ -140,7 +140,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
     booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE, "--enrol-code", code,
                 "--base-config", str(campaign), "--boot", str(root / "boot/firmware")])
     camera = Camera(root)
-    machine = booted.Machine(root, tmp_path / "console.log")
+    machine = booted.Machine(root, tmp_path / "console.log", central.link)
     rng = random.Random(23)
     try:
         machine.boot()
@@ -178,7 +178,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
         assert machine.sh(f"sha256sum {CONFIG}").stdout == config_before, "the config is untouched"
 
         # Central back: the queued tube arrives once, from services that now run N+1.
-        central_again = BackgroundServer(create_app(central.db), port=port).start()
+        central_again = BackgroundServer(create_app(central.db), host=central.host, port=port).start()
         try:
             machine.wait("tube B delivered", lambda: central.db.count_samples() == 2, timeout=120)
             machine.wait("a heartbeat of N+1", lambda: heartbeat_version(central) == NEW, timeout=60)
