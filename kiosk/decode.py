@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kiosk import locate
+from kiosk import locate, restore
 from kiosk.locate import GATE_MIN_BLOCKS, Region, busy_blocks  # noqa: F401 (re-exported)
 
 
@@ -327,8 +327,12 @@ class StagedDecoder(Decoder):
             if max(patch.shape) < 240:
                 tries.append((lambda: locate.upscale(patch), zx()))
             tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
+        tries += [(lambda: restore.deblur(patch), zx()), (lambda: restore.lift_glare(patch), zbar),
+                  (lambda: restore.highpass(patch), zx())]
         for make_image, read in tries:
             image = make_image()
+            if image is None:                           # nothing to restore (no smear seen)
+                continue
             found = read(image)
             if found:
                 if image.shape != patch.shape:          # upscaled: corners only roughly known
