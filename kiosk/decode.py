@@ -21,6 +21,7 @@ docs/benchmarks.md has the figures behind the default.
 """
 from __future__ import annotations
 
+import functools
 import re
 from ctypes import c_void_p, cast
 from dataclasses import dataclass, field
@@ -327,8 +328,10 @@ class StagedDecoder(Decoder):
             if max(patch.shape) < 240:
                 tries.append((lambda: locate.upscale(patch), zx()))
             tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
-        tries += [(lambda: restore.deblur(patch), zx()), (lambda: restore.lift_glare(patch), zbar),
-                  (lambda: restore.highpass(patch), zx())]
+        smear = functools.cache(lambda: restore.smear(patch))
+        tries += [(lambda: restore.deblur(patch, smear()), zx()),
+                  (lambda: restore.deblur(patch, smear(), shorter=True), zx()),
+                  (lambda: restore.lift_glare(patch), zbar), (lambda: restore.highpass(patch), zx())]
         for make_image, read in tries:
             image = make_image()
             if image is None:                           # nothing to restore (no smear seen)

@@ -32,6 +32,7 @@ MAX_SMEAR = 12.0         # pixels: a 1/15 s exposure of a hand moving 15 cm/s at
 MIN_SMEAR = 2.0          # below this zxing-cpp reads the code as it is
 SMEAR_STEP = 0.5
 SMEAR_SPREAD = 12.0      # degrees either side of the structure tensor's direction searched
+SPREAD_STEP = 3.0
 ISOTROPIC = 0.85         # gradient energy ratio (weak axis / strong axis) above which there is no smear
 WIENER_NOISE = 0.01      # noise-to-signal power: lower restores more and amplifies noise more
 PAD = 16                 # edge pixels repeated around the crop so the filter does not wrap around
@@ -60,7 +61,7 @@ def smear(patch: np.ndarray) -> tuple[float, float] | None:
     spectrum = np.fft.rfft2(along, shape)
     correlation = np.fft.irfft2(spectrum * np.conj(spectrum), shape)
     lengths = np.arange(MIN_SMEAR, MAX_SMEAR + 1e-6, SMEAR_STEP)
-    angles = direction + np.radians(np.arange(-SMEAR_SPREAD, SMEAR_SPREAD + 1e-6, 3.0))
+    angles = direction + np.radians(np.arange(-SMEAR_SPREAD, SMEAR_SPREAD + 1e-6, SPREAD_STEP))
     xs = (lengths[:, None] * np.cos(angles)[None, :]).ravel()
     ys = (lengths[:, None] * np.sin(angles)[None, :]).ravel()
     values = _bilinear_wrapped(correlation, xs, ys)
@@ -104,12 +105,14 @@ def wiener(patch: np.ndarray, kernel: np.ndarray, noise: float = WIENER_NOISE) -
     return np.clip(out[PAD:-PAD, PAD:-PAD], 0, 255).astype(np.uint8)
 
 
-def deblur(patch: np.ndarray) -> np.ndarray | None:
-    """The crop with its motion blur undone, or None when it shows none (see `smear`)."""
-    found = smear(patch)
+def deblur(patch: np.ndarray, found: tuple[float, float] | None, shorter: bool = False) -> np.ndarray | None:
+    """The crop with the motion blur `found` by `smear` undone, or None when it found none.
+    `shorter`: a step shorter (the dip sits up to a step past a short smear's true length)."""
     if found is None:
         return None
-    return wiener(patch, line_kernel(*found))
+    length, direction = found
+    return wiener(patch, line_kernel(max(MIN_SMEAR, length - SMEAR_STEP) if shorter else length,
+                                     direction))
 
 
 def lift_glare(patch: np.ndarray, window: int = GLARE_WINDOW, span: float = GLARE_SPAN) -> np.ndarray:
