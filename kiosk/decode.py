@@ -11,8 +11,10 @@ code may be:
    angle: zxing-cpp, then ZBar (which thus never scans a whole frame);
 4. each QR that zxing-cpp located but could not read is retried on its crop (found from a
    QR-shaped patch of edges, or zxing-cpp's corners): other binarisers, local contrast, sharpened,
-   upscaled, then ZBar;
-5. with nothing read or located, a QR-shaped patch of edges gets four short tries;
+   upscaled, then ZBar; then the crop restored (`kiosk.restore`): motion blur measured and undone,
+   specular glare lifted;
+5. with nothing read or located, a QR-shaped patch of edges gets four short tries, then the same
+   restored crops;
 6. across consecutive frames: in low light, where sensor noise hides the modules, the last few
    frames of a still scene are averaged (noise cancels, the code stays) and read once more.
 
