@@ -222,6 +222,8 @@ DARK = 60            # mean grey level under which noise, not the code, sets the
 STILL_FRAMES = 4     # averaged at most (a quarter second at 15 fps)
 STILL_LEVELS = 8     # block means (all but the 1% most changed) may move this much between
                      # frames of a still scene: noise moves them about 2 levels, a moved phone 10+
+RESTORE_MAX_SIDE = 420   # pixels: crops around a phone's code at 20-40 cm measure 170-400; a larger
+                         # one (something huge located on a desk) would cost 50+ ms to restore
 
 
 class StagedDecoder(Decoder):
@@ -330,10 +332,11 @@ class StagedDecoder(Decoder):
             if max(patch.shape) < 240:
                 tries.append((lambda: locate.upscale(patch), zx()))
             tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
-        smear = functools.cache(lambda: restore.smear(patch))
-        tries += [(lambda: restore.deblur(patch, smear()), zx()),
-                  (lambda: restore.deblur(patch, smear(), shorter=True), zx()),
-                  (lambda: restore.lift_glare(patch), zbar), (lambda: restore.highpass(patch), zx())]
+        if max(patch.shape) <= RESTORE_MAX_SIDE:
+            smear = functools.cache(lambda: restore.smear(patch))
+            tries += [(lambda: restore.deblur(patch, smear()), zx()),
+                      (lambda: restore.deblur(patch, smear(), shorter=True), zx()),
+                      (lambda: restore.lift_glare(patch), zbar), (lambda: restore.highpass(patch), zx())]
         for make_image, read in tries:
             image = make_image()
             if image is None:                           # nothing to restore (no smear seen)
