@@ -11,8 +11,10 @@ code may be:
    angle: zxing-cpp, then ZBar (which thus never scans a whole frame);
 4. each QR that zxing-cpp located but could not read is retried on its crop (found from a
    QR-shaped patch of edges, or zxing-cpp's corners): other binarisers, local contrast, sharpened,
-   upscaled, then ZBar;
-5. with nothing read or located, a QR-shaped patch of edges gets four short tries;
+   upscaled, then ZBar; then the crop restored (`kiosk.restore`): motion blur measured and undone,
+   specular glare lifted;
+5. with nothing read or located, a QR-shaped patch of edges gets four short tries, then the same
+   restored crops;
 6. across consecutive frames: in low light, where sensor noise hides the modules, the last few
    frames of a still scene are averaged (noise cancels, the code stays) and read once more.
 
@@ -21,13 +23,14 @@ docs/benchmarks.md has the figures behind the default.
 """
 from __future__ import annotations
 
+import functools
 import re
 from ctypes import c_void_p, cast
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from kiosk import locate
+from kiosk import locate, restore
 from kiosk.locate import GATE_MIN_BLOCKS, Region, busy_blocks  # noqa: F401 (re-exported)
 
 
@@ -219,6 +222,8 @@ DARK = 60            # mean grey level under which noise, not the code, sets the
 STILL_FRAMES = 4     # averaged at most (a quarter second at 15 fps)
 STILL_LEVELS = 8     # block means (all but the 1% most changed) may move this much between
                      # frames of a still scene: noise moves them about 2 levels, a moved phone 10+
+RESTORE_MAX_SIDE = 420   # pixels: crops around a phone's code at 20-40 cm measure 170-400; a larger
+                         # one (something huge located on a desk) would cost 50+ ms to restore
 
 
 class StagedDecoder(Decoder):
@@ -327,8 +332,15 @@ class StagedDecoder(Decoder):
             if max(patch.shape) < 240:
                 tries.append((lambda: locate.upscale(patch), zx()))
             tries += [(lambda: patch, zbar), (sharp, zbar), (dehaze, zbar)]
+        if max(patch.shape) <= RESTORE_MAX_SIDE:
+            smear = functools.cache(lambda: restore.smear(patch))
+            tries += [(lambda: restore.deblur(patch, smear()), zx()),
+                      (lambda: restore.deblur(patch, smear(), shorter=True), zx()),
+                      (lambda: restore.lift_glare(patch), zbar), (lambda: restore.highpass(patch), zx())]
         for make_image, read in tries:
             image = make_image()
+            if image is None:                           # nothing to restore (no smear seen)
+                continue
             found = read(image)
             if found:
                 if image.shape != patch.shape:          # upscaled: corners only roughly known
