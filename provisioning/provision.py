@@ -121,11 +121,15 @@ def _shipped(folder: str, probe: str) -> Path:
 def _apt_script() -> str:
     """Shell lines for the image: apt-get update first, and only when something is missing."""
     return f"""missing=""; optional=""
+# Installed packages and what they provide (Trixie's libzbar0t64 provides libzbar0).
+installed="$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Provides}}\n' 2>/dev/null \
+    | awk '$1 == "ii" {{ $1 = ""; gsub(/\\([^)]*\\)|,/, " "); print }}')"
+has() {{ printf '%s\n' $installed | grep -qx "$1"; }}
 for p in {' '.join(APT_PACKAGES)}; do
-    dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+    has "$p" || missing="$missing $p"
 done
 for p in {' '.join(APT_OPTIONAL)}; do
-    dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'install ok installed' || optional="$optional $p"
+    has "$p" || optional="$optional $p"
 done
 if [ -n "$missing$optional" ]; then
     echo "samplepoint: updating the package lists"
@@ -148,8 +152,9 @@ def step_packages(t: Target, args) -> str:
     if not t.on_host:
         t.recorded.append(_apt_script())
         return "recorded for the device (apt does not run with --root)"
-    missing = [p for p in APT_PACKAGES if "install ok installed" not in _dpkg_status(t, p)]
-    optional = [p for p in APT_OPTIONAL if "install ok installed" not in _dpkg_status(t, p)]
+    installed = _installed_names(t)
+    missing = [p for p in APT_PACKAGES if p not in installed]
+    optional = [p for p in APT_OPTIONAL if p not in installed]
     if not missing and not optional:
         return "all installed"
     try:
@@ -182,6 +187,30 @@ def _apt_knows(t: Target, package: str) -> bool:
         return bool(t.run(["apt-cache", "madison", package]).strip())
     except StepFailed:
         return False
+
+
+def _installed_names(t: Target) -> set[str]:
+    """Names of the installed packages and of what they provide: on Trixie, libzbar0t64 provides
+    libzbar0 (the 64-bit time_t renames), so asking for libzbar0 there is already satisfied."""
+    try:
+        listing = t.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${Package}\t${Provides}\n"])
+    except StepFailed:
+        return set()
+    return installed_names(listing)
+
+
+def installed_names(listing: str) -> set[str]:
+    """`installed` of dpkg-query's "status<TAB>package<TAB>provides" lines (only "ii" counts)."""
+    names = set()
+    for line in listing.splitlines():
+        status, _, rest = line.partition("\t")
+        if not status.startswith("ii"):
+            continue
+        package, _, provides = rest.partition("\t")
+        names.add(package.split(":")[0].strip())
+        names.update(item.split("(")[0].strip() for item in provides.split(",") if item.strip())
+    names.discard("")
+    return names
 
 
 def _dpkg_status(t: Target, package: str) -> str:

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,19 +76,33 @@ def rootfs_tarball(suite: str = "bookworm", arch: str = "amd64", cache: Path = C
     return tarball, True
 
 
-def wheelhouse(cache: Path = CACHE) -> Path:
+# The Python of each Debian release an image is built from (Raspberry Pi OS follows Debian).
+PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def wheelhouse(cache: Path = CACHE, python: str = HOST_PYTHON) -> Path:
     """Wheels of samplepoint's dependencies, for an offline install into the image (cached by
-    setup.py, where the dependencies are listed)."""
+    setup.py, where the dependencies are listed). For another Python than the host's (a Trixie
+    image), binary wheels for it are fetched from the package index, as `make deb` does."""
     key = hashlib.sha256((REPO / "setup.py").read_bytes()).hexdigest()[:12]
-    folder = cache / f"wheels-py{sys.version_info.major}{sys.version_info.minor}-{key}"
+    tag = python.replace(".", "")
+    folder = cache / f"wheels-py{tag}-{key}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder), str(REPO)])
+        if python == HOST_PYTHON:
+            run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder), str(REPO)])
+        else:
+            from provisioning import debpackage
+            with tempfile.TemporaryDirectory(prefix="samplepoint-wheel-") as tmp:
+                own = build_wheel(Path(tmp))
+                debpackage.dependency_wheels(debpackage.requirements(own), debpackage.host_arch(),
+                                             [python], folder)
         for own in folder.glob("samplepoint-*.whl"):
             own.unlink()
         (folder / ".complete").touch()
-        for stale in cache.glob(f"wheels-py{sys.version_info.major}{sys.version_info.minor}-*"):
+        for stale in cache.glob(f"wheels-py{tag}-*"):
             if stale != folder:
                 shutil.rmtree(stale, ignore_errors=True)
     return folder
@@ -112,6 +127,33 @@ def nspawn_run(root: Path, *command: str, timeout: float = 900) -> subprocess.Co
                 "-D", str(root), *command], timeout=timeout)
 
 
+# What the Raspberry Pi Imager leaves on a Trixie card (cloud-init seeds): a login user and SSH.
+IMAGER_USER_DATA = """#cloud-config
+manage_resolv_conf: false
+users:
+- name: tech
+  groups: users,adm,dialout,audio,netdev,video,plugdev,cdrom,games,input,gpio,spi,i2c,render,sudo
+  shell: /bin/bash
+  lock_passwd: false
+  passwd: $5$abcdefgh$0123456789012345678901234567890123456789012
+enable_ssh: true
+ssh_pwauth: true
+"""
+
+
+def fresh_card(boot: Path, suite: str) -> None:
+    """The boot partition (/boot/firmware) of a card just written with Raspberry Pi OS: Bookworm's
+    cmdline runs its firstboot; Trixie's asks for resize and the Imager wrote cloud-init seeds."""
+    boot.mkdir(parents=True, exist_ok=True)
+    common = "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes rootwait quiet"
+    if suite == "bookworm":
+        (boot / "cmdline.txt").write_text(common + " init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+        return
+    (boot / "cmdline.txt").write_text(common + " resize cfg80211.ieee80211_regdom=VN\n")
+    (boot / "user-data").write_text(IMAGER_USER_DATA)
+    (boot / "meta-data").write_text("dsmode: local\ninstance_id: rpios-image\n")
+
+
 def golden_image(root: Path, workdir: Path, suite: str = "bookworm") -> dict:
     """docs/install-pi.md part B in a folder: a root file system provisioned from the wheel, the
     recorded on-device script run inside it. Returns timings (seconds) of each stage."""
@@ -123,14 +165,10 @@ def golden_image(root: Path, workdir: Path, suite: str = "bookworm") -> dict:
     extract(tarball, root)
     times["extract_s"] = time.monotonic() - start
     start = time.monotonic()
-    wheels = wheelhouse()
+    wheels = wheelhouse(python=PYTHONS[suite])
     wheel = build_wheel(workdir / "dist")
     times["wheels_s"] = time.monotonic() - start
-    # Raspberry Pi OS keeps its boot partition at /boot/firmware; a fresh Bookworm card's cmdline.
-    (root / "boot/firmware").mkdir(parents=True, exist_ok=True)
-    (root / "boot/firmware/cmdline.txt").write_text(
-        "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes "
-        "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+    fresh_card(root / "boot/firmware", suite)
     start = time.monotonic()
     cli = [sys.executable, "-m", "samplepoint.cli"]
     provisioned = run([*cli, "provision", "--root", str(root), "--source", str(wheel),

@@ -278,3 +278,70 @@ def after_power_cut(machine: booted.Machine, camera: booted.Camera, central, tub
                                  "using (record_id) group by s.record_id order by 1").fetchall()
     assert sorted(tuple(r) for r in rows) == sorted([(tube_a[0], 5), (tube_b[0], 5)])
     assert len(set(central.db.record_ids())) == 2
+
+
+@pytest.fixture(scope="module")
+def golden_trixie(tmp_path_factory):
+    if booted.missing_tools():
+        pytest.skip(f"needs {', '.join(booted.missing_tools())} (make test installs them)")
+    work = tmp_path_factory.mktemp("golden-trixie")
+    root = work / "root"
+    try:
+        times = booted.golden_image(root, work, suite="trixie")
+        yield root, times
+    finally:
+        booted.run(["rm", "-rf", "--one-file-system", str(root)])
+
+
+def test_a_trixie_device_boots_enrols_and_delivers(golden_trixie, booted_central, tmp_path):
+    """Raspberry Pi OS Trixie's base, Debian 13 (Python 3.13, systemd 257, libzbar0t64 for
+    libzbar0): the golden image from the wheel with a wheelhouse for 3.13, a card the Imager had set
+    up (its cloud-init user kept, the hostname merged in), first boot, enrolment, and a tube
+    scanned to central once. (The test image has no cloud-init itself: the card's user-data is
+    checked as written, the first boot is samplepoint's own.)"""
+    import yaml
+    central = booted_central
+    root, times = golden_trixie
+    assert machine_python(root).startswith("3.13")
+    assert "libzbar0" not in times["provision_out"].split("installing", 1)[-1].split("\n")[0], \
+        "libzbar0t64 provides libzbar0: nothing to install for it"
+    code, _ = issue_code(central.db, "Trixie 2026-11", uses=1, valid_hours=24)
+    sites = tmp_path / "sites.csv"
+    sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url,hostname\n"
+                     f"{DEVICE},{SITE},Trạm Y tế Phường 7,DiemLayMau-07,5,rt-pcr,{central.url},"
+                     f"{HOSTNAME}\n", encoding="utf-8")
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(booted.CAMPAIGN + "[workflow]\nrequire_sign_in = false\n", encoding="utf-8")
+    written = booted.run([*cli(), "prepare-sd", "--sites", str(sites), "--device", DEVICE,
+                          "--enrol-code", code, "--base-config", str(campaign),
+                          "--boot", str(root / "boot/firmware")])
+    assert "trixie" in (written.stdout + written.stderr).lower()
+    user_data = yaml.safe_load((root / "boot/firmware/user-data").read_text())
+    assert user_data["users"][0]["name"] == "tech" and user_data["hostname"] == HOSTNAME
+    camera = booted.Camera(root)
+    machine = booted.Machine(root, tmp_path / "console.log", central.link)
+    try:
+        machine.boot()
+        assert_running(machine)
+        assert machine.sh("hostname").stdout.strip() == HOSTNAME
+        machine.wait("enrolment", lambda: [d["device_id"] for d in central.db.devices()] == [DEVICE])
+        for name in LONG_RUNNING:
+            unit = machine.unit(name)
+            assert (unit["ActiveState"], unit["Type"], unit["User"]) == ("active", "notify", "samplepoint")
+        rng = random.Random(31)
+        code_a = tube_code(rng)
+        camera.tube(code_a)
+        for person in [fictional_person(rng) for _ in range(5)]:
+            camera.person(person)
+        machine.wait("the tube at central", lambda: central.db.count_samples() == 1, timeout=120)
+        machine.wait("the outbox drained", lambda: machine.query(
+            "select state, count(*) from outbox group by state") == [["delivered", "1"]], timeout=60)
+        assert [r[0] for r in central.db.db.execute("select tube_code from samples")] == [code_a]
+    finally:
+        machine.stop()
+        machine.kill()
+
+
+def machine_python(root: Path) -> str:
+    venv = root / "opt/samplepoint/venv/lib"
+    return next(p.name for p in venv.iterdir() if p.name.startswith("python")).removeprefix("python")

@@ -147,13 +147,59 @@ def test_host_mode_refuses_without_root(monkeypatch, capsys):
     assert "must run as root" in capsys.readouterr().out
 
 
+def listing(packages, provides: dict | None = None) -> str:
+    """dpkg-query's "status<TAB>package<TAB>provides" lines for installed packages."""
+    provides = provides or {}
+    return "".join(f"ii \t{p}\t{provides.get(p, '')}\n" for p in packages)
+
+
+def test_a_package_provided_under_a_new_name_counts_as_installed(tmp_path):
+    """Trixie renamed libzbar0 to libzbar0t64, which provides the old name: nothing to install."""
+    names = [p for p in provision.APT_PACKAGES + provision.APT_OPTIONAL if p != "libzbar0"]
+    text = listing([*names, "libzbar0t64"], {"libzbar0t64": "libzbar0 (= 0.23.93-8)"})
+    text += "rc \tcage-old\t\nun \tsomething\tlibusb-1.0-0\n"          # removed: not installed
+    commands = []
+
+    def fake_run(command):
+        commands.append(command)
+        return text if command[0] == "dpkg-query" else ""
+    target = provision.Target(tmp_path, True, fake_run)
+    assert provision.step_packages(target, None) == "all installed"
+    assert not any(c[0] == "apt-get" for c in commands)
+    assert provision.installed_names("ii \tlibc6:amd64\tlibc6-udeb (= 2), foo\n") == \
+        {"libc6", "libc6-udeb", "foo"}
+    assert provision.installed_names("garbage\n\t\t\nii\n") == set()
+
+
+def test_the_recorded_apt_script_sees_provided_names_too(tmp_path):
+    """The shell the image runs: a fake dpkg-query prints Trixie's listing; only what is really
+    missing reaches apt-get."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    names = [p for p in provision.APT_PACKAGES if p not in ("libzbar0", "cage")]
+    rows = "".join(f"ii  {p} \n" for p in names) + "ii  libzbar0t64 libzbar0 (= 0.23.93-8)\n" \
+        + "rc  cage \n"
+    (bin_dir / "dpkg-query").write_text(f"#!/bin/sh\nprintf '%s' '{rows}'\n")
+    (bin_dir / "apt-get").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/apt.log\n")
+    (bin_dir / "apt-cache").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "systemctl").write_text("#!/bin/sh\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    import subprocess
+    done = subprocess.run(["sh", "-c", provision._apt_script()], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    installs = [line for line in (tmp_path / "apt.log").read_text().splitlines() if "install" in line]
+    assert len(installs) == 1 and installs[0].split()[-1] == "cage", installs
+
+
 def test_host_mode_runs_apt_only_for_missing_packages(tmp_path, monkeypatch):
     commands = []
 
     def fake_run(command):
         commands.append(command)
         if command[0] == "dpkg-query":
-            return "install ok installed" if command[-1] != "cage" else "unknown ok not-installed"
+            return listing(p for p in provision.APT_PACKAGES + provision.APT_OPTIONAL if p != "cage")
         return ""
 
     target = provision.Target(tmp_path, True, fake_run)
@@ -167,7 +213,7 @@ def test_host_mode_runs_apt_only_for_missing_packages(tmp_path, monkeypatch):
 def test_a_package_only_raspberry_pi_os_has_is_skipped_elsewhere(tmp_path):
     def fake_run(command):
         if command[0] == "dpkg-query":
-            return "unknown ok not-installed" if command[-1] == "python3-picamera2" else "install ok installed"
+            return listing(provision.APT_PACKAGES)
         if command[:2] == ["apt-cache", "madison"]:
             raise provision.StepFailed("E: No packages found", "")
         return ""
