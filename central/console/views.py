@@ -18,9 +18,9 @@ from central.console import auth, fleet as fleet_module
 from central.console.forms import (ExportForm, PersonForm, ResultsForm, RetestForm, SignInForm,
                                    SignOutForm)
 from central.console.i18n import LANGUAGES, problem_text, translator
-from central.enrol import RateLimiter
 from central.export import zone_label
 from central.importer import import_csv
+from central.rate_limits import SharedRateLimiter
 from central.requests_common import central_db
 from central.results import CsvFileError
 from samplepoint.clock import tz_from_offset
@@ -120,9 +120,11 @@ def error_page(exc):
 
 # --- signing in --------------------------------------------------------------------------------
 
-def _sign_in_limiter() -> RateLimiter:
+def _sign_in_limiter() -> SharedRateLimiter:
+    """Per client address and per account, and overall, counted in the database for every worker."""
     return current_app.extensions.setdefault(
-        "console_sign_in_limiter", RateLimiter(per_client=10, overall=200, window_s=SIGN_IN_WINDOW_S))
+        "console_sign_in_limiter", SharedRateLimiter(central_db(), "sign-in", per_client=10,
+                                                     overall=200, window_s=SIGN_IN_WINDOW_S))
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -130,10 +132,10 @@ def sign_in():
     form = SignInForm()
     problem = None
     if request.method == "POST":
-        username = (form.username.data or "").strip()[:64]
-        wait = _sign_in_limiter().allow("ip:" + (request.remote_addr or "?"))
-        if wait is None and username:
-            wait = _sign_in_limiter().allow("user:" + username.lower())
+        # No account name holds control characters; PostgreSQL cannot even store a NUL.
+        username = "".join(c for c in form.username.data or "" if c.isprintable()).strip()[:64]
+        clients = ["ip:" + (request.remote_addr or "?")]
+        wait = _sign_in_limiter().allow(*clients, *(["user:" + username.lower()] if username else []))
         if wait is not None:
             central_db().audit(username or "-", "sign-in-limited", request.remote_addr or "")
             problem = g.t("sign_in.limited", minutes=max(1, round(wait / 60)))
