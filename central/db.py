@@ -185,7 +185,8 @@ MIGRATIONS = [
         PRIMARY KEY (site_id, staff_id)
     );
     """,
-    # 7: rate limits every worker shares (central/rate_limits.py): one row per allowed attempt.
+    # 7: rate limits every worker shares (central/rate_limits.py): one row per allowed attempt;
+    # the audit log read a page at a time, filtered by action or user.
     """
     CREATE TABLE rate_hits (
         bucket   TEXT NOT NULL,
@@ -193,6 +194,8 @@ MIGRATIONS = [
     );
     CREATE INDEX rate_hits_bucket ON rate_hits(bucket);
     CREATE INDEX rate_hits_until ON rate_hits(until_ms);
+    CREATE INDEX audit_action ON audit(action, id);
+    CREATE INDEX audit_username ON audit(username, id);
     """,
 ]
 
