@@ -143,7 +143,9 @@ def sign_in():
     if request.method == "POST":
         username = printable(form.username.data or "")[:64]
         clients = ["ip:" + (request.remote_addr or "?")]
-        wait = _sign_in_limiter().allow(*clients, *(["user:" + username.lower()] if username else []))
+        if username:
+            clients.append("user:" + username.lower())
+        wait = _sign_in_limiter().allow(*clients)
         if wait is not None:
             central_db().audit(username or "-", "sign-in-limited", request.remote_addr or "")
             problem = g.t("sign_in.limited", minutes=max(1, round(wait / 60)))
