@@ -127,38 +127,32 @@ def test_sign_in_attempts_are_counted_across_workers_and_client_addresses(tmp_pa
 
 
 hostile_text = st.text(st.characters(blacklist_categories=()), max_size=300) | \
-    st.sampled_from(["\x00", "a\x00b", "\ud800", "x" * 100_000, "ADMIN", " admin ", "'; DROP TABLE users; --"])
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x" * 100_000, "ADMIN", " admin ",
+                     "'; DROP TABLE users; --"])
+
+
+@pytest.fixture
+def one_db(tmp_path):
+    """One database for every hypothesis example of a test (a fresh one each costs seconds on
+    PostgreSQL)."""
+    return CentralDB(tmp_path / "c.db")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(client=hostile_text)
-def test_hostile_client_names_get_a_bucket_of_their_own(tmp_path, client):
+def test_hostile_client_names_get_a_bucket_of_their_own(one_db, client):
     assert len(bucket("sign-in", client)) == 64
-    limiter = SharedRateLimiter(_shared_db(tmp_path), "hostile", per_client=10 ** 6)
+    limiter = SharedRateLimiter(one_db, "hostile", per_client=10 ** 6)
     assert limiter.allow(client, "ip:" + client) is None
 
 
-_dbs: dict = {}
-
-
-def _shared_db(tmp_path):
-    """One database for every hypothesis example of a test (a fresh one each costs seconds on
-    PostgreSQL)."""
-    key = str(tmp_path)
-    if key not in _dbs:
-        _dbs.clear()
-        _dbs[key] = CentralDB(tmp_path / "c.db")
-    return _dbs[key]
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(username=hostile_text.map(lambda text: text.encode("utf-8", "surrogatepass")) | st.binary(max_size=300),
+@given(username=hostile_text.map(lambda text: text.encode("utf-8", "surrogatepass"))
+       | st.binary(max_size=300),
        address=st.sampled_from(["127.0.0.1", "::1", "", "x" * 5000]))
-def test_hostile_account_names_and_addresses_never_break_sign_in(tmp_path, username, address):
-    db = _shared_db(tmp_path)
-    if db.user("admin") is None:
-        db.add_user("admin", PASSWORD_HASH, "admin")
-    client = create_app(db).test_client()
+def test_hostile_account_names_and_addresses_never_break_sign_in(one_db, username, address):
+    one_db.add_user("admin", PASSWORD_HASH, "admin")          # once; later examples: already there
+    client = create_app(one_db).test_client()
     token = csrf(client.get("/console/sign-in").get_data(as_text=True))
     # The raw bytes a client could send: bad UTF-8, NUL, surrogates' encodings.
     body = b"username=" + quote_from_bytes(username).encode() + b"&password=not-the-password" + \

@@ -28,8 +28,9 @@ def busy(console):
     # 180 entries: 60 by cdc (more than a page), 45 exports (less than one).
     with console.db.transaction() as db:
         db.executemany("INSERT INTO audit (at, username, action, detail) VALUES (?,?,?,?)",
-                       [(f"2021-08-20T{n // 60:02d}:{n % 60:02d}:00.000+00:00", ["cdc", "lab", "admin"][n % 3],
-                         ACTIONS[n % 4], f"entry {n}") for n in range(3 * AUDIT_PAGE + 30)])
+                       [(f"2021-08-20T{n // 60:02d}:{n % 60:02d}:00.000+00:00",
+                         ["cdc", "lab", "admin"][n % 3], ACTIONS[n % 4], f"entry {n}")
+                        for n in range(3 * AUDIT_PAGE + 30)])
     return console
 
 
