@@ -23,6 +23,7 @@ TITLE = "Central server under 500 devices: SQLite and PostgreSQL"
 DEVICES = 500
 ROUNDS = 2                # per device: heartbeat + one batch, this many times
 BATCH = 20                # records per batch, 5 people each
+CLIENT_PROCESSES = 4      # the simulated devices are shared out over this many client processes
 PEOPLE = tuple(wire.Person("personal-qr", f"00109302{n:04d}", "NGUYEN VAN AN", "1990-01-01", "male",
                            "0912345678", f"16297938858617{n:04d}") for n in range(5))
 
@@ -68,11 +69,47 @@ def _serve(db_arg: str, workers: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("central server did not start")
 
 
-def _load(base: str, tokens: dict[str, str]) -> dict:
+def _cpu_s(belongs) -> float:
+    """CPU seconds (user + system) used so far by the live processes for which `belongs(pid, ppid,
+    session)` is true."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if belongs(int(stat.parent.name), int(fields[1]), int(fields[3])):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(session: int):
+    """The central server's processes: started with start_new_session, gunicorn's arbiter and
+    workers included."""
+    return lambda: _cpu_s(lambda pid, ppid, sid: sid == session)
+
+
+def _postgres_cpu(data_dir: Path):
+    """The PostgreSQL cluster's processes: its postmaster and every backend it forked."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    return lambda: _cpu_s(lambda pid, ppid, sid: postmaster in (pid, ppid))
+
+
+def _machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, every process included."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]                     # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def _client(base: str, tokens: dict[str, str], ready, results) -> None:
+    """One client process: a thread per device, each on its own keep-alive connection."""
+    import resource
+
     latencies: list[float] = []
     failures = []
     lock = threading.Lock()
-    start = threading.Barrier(len(tokens) + 1)
+    go = threading.Barrier(len(tokens) + 1)
     payloads = {device: _bodies(device) for device in tokens}
     beat = _heartbeat()
 
@@ -80,16 +117,16 @@ def _load(base: str, tokens: dict[str, str]) -> dict:
         session = requests.Session()
         session.headers.update({"Authorization": f"Bearer {tokens[device]}",
                                 "Content-Type": "application/json"})
-        start.wait()
+        go.wait()
         for body in payloads[device]:
             for path, data in (("/api/v1/heartbeat", beat), ("/api/v1/samples/batch", body)):
-                sent = time.perf_counter()
+                sent = time.monotonic()
                 try:
                     answer = session.post(base + path, data=data, timeout=120)
                     ok = answer.status_code == 200
                 except requests.RequestException as exc:
                     ok, answer = False, exc
-                took = time.perf_counter() - sent
+                took = time.monotonic() - sent
                 with lock:
                     latencies.append(took)
                     if not ok:
@@ -98,28 +135,79 @@ def _load(base: str, tokens: dict[str, str]) -> dict:
     threads = [threading.Thread(target=device_run, args=(d,), daemon=True) for d in tokens]
     for thread in threads:
         thread.start()
-    start.wait()
-    began = time.perf_counter()
+    ready.wait()                  # every client process has its payloads built: start together
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    go.wait()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {"elapsed": elapsed, "records": len(tokens) * ROUNDS * BATCH, "requests": len(latencies),
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    results.put({"end": time.monotonic(), "latencies": latencies, "failures": len(failures),
+                 "cpu": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime})
+
+
+def _load(base: str, tokens: dict[str, str], meters: dict) -> dict:
+    """The devices shared out over CLIENT_PROCESSES processes (one Python process with 500 threads
+    spends its time on its own interpreter lock); CPU is counted for clients and server apart."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    ready, results = context.Barrier(CLIENT_PROCESSES + 1), context.Queue()
+    devices = list(tokens)
+    clients = [context.Process(target=_client, daemon=True, args=(
+        base, {d: tokens[d] for d in devices[n::CLIENT_PROCESSES]}, ready, results))
+        for n in range(CLIENT_PROCESSES)]
+    for client in clients:
+        client.start()
+    ready.wait(timeout=300)
+    before = {name: meter() for name, meter in meters.items()}
+    began = time.monotonic()
+    answers = [results.get(timeout=600) for _ in clients]
+    used = {name: meter() - before[name] for name, meter in meters.items()}
+    for client in clients:
+        client.join(timeout=30)
+    latencies = sorted(t for a in answers for t in a["latencies"])
+    return {"elapsed": max(a["end"] for a in answers) - began,
+            "records": len(tokens) * ROUNDS * BATCH, "requests": len(latencies),
             "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
-            "failures": len(failures)}
+            "failures": sum(a["failures"] for a in answers), **used,
+            "client_cpu": sum(a["cpu"] for a in answers)}
 
 
-def _measure(label: str, db, db_arg: str, workers: int) -> tuple[str, dict]:
+def _measure(label: str, db, db_arg: str, workers: int, cluster=None) -> tuple[str, dict]:
     tokens = {f"DEV-{n:03d}": db.add_device(f"DEV-{n:03d}", "SITE-1") for n in range(DEVICES)}
     server, base = _serve(db_arg, workers)
+    meters = {"server_cpu": _server_cpu(server.pid),
+              "database_cpu": _postgres_cpu(cluster.data) if cluster else lambda: float("nan"),
+              "machine_busy": lambda: _machine_busy_s()[0],
+              "machine_total": lambda: _machine_busy_s()[1]}
     try:
-        figures = _load(base, tokens)
+        figures = _load(base, tokens, meters)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     stored = db.count_samples()
     assert stored == figures["records"], f"{label}: {stored} stored of {figures['records']}"
     return label, figures
+
+
+def _cpu_reading(rows) -> str:
+    """What the CPU table says about the pace, in words that follow from its figures."""
+    clients = max(f["client_cpu"] / f["machine_total"] for _, f in rows)
+    busy = min(f["machine_busy"] / f["machine_total"] for _, f in rows)
+    ours = max((f["server_cpu"] + f["client_cpu"] + (f["database_cpu"] if cluster_ran(f) else 0))
+               / f["machine_total"] for _, f in rows)
+    text = f"The load clients used at most {clients:.0%} of the machine" + (
+        ", so they did not set the pace. " if clients < 0.25 else ", a large share of it. ")
+    text += f"This benchmark's processes together used at most {ours:.0%}; "
+    if busy >= 0.9:
+        return text + (f"the cores were at least {busy:.0%} busy in every run (other work on the "
+                       "machine included), so extra worker processes had no idle core to use. "
+                       "Comparing 1 and 4 workers fairly needs a machine with cores to spare.")
+    return text + f"the machine was at least {busy:.0%} busy in every run, other work included."
+
+
+def cluster_ran(figures: dict) -> bool:
+    return figures["database_cpu"] == figures["database_cpu"]          # NaN for SQLite
 
 
 def run() -> str:
@@ -136,20 +224,34 @@ def run() -> str:
                                (4, "PostgreSQL, 4 worker processes (gunicorn, 4 threads each)")):
             url = cluster.database()
             db = PostgresCentralDB(url)
-            rows.append(_measure(label, db, url, workers))
+            rows.append(_measure(label, db, url, workers, cluster))
             db.close()
     finally:
         cluster.stop()
+    cores = os.cpu_count() or 1
     lines = [f"{DEVICES} devices start together; each sends a heartbeat and a batch of {BATCH} "
              f"records (5 people each) {ROUNDS} times, {DEVICES * ROUNDS * BATCH:,} records in all. "
-             "Clients and server share the same machine, so the figures are a floor "
-             f"(load average {load:.1f} when the run began). "
-             "Latency is per request (heartbeats and batches).", "",
+             f"The devices are threads shared out over {CLIENT_PROCESSES} client processes on the "
+             f"same machine ({cores} cores, shared with other work: load average {load:.1f} when "
+             "the run began), so the figures are a floor. Latency is per request (heartbeats and "
+             "batches).", "",
              "| database and processes | records/s | p50 request | p99 request | failed requests |",
              "|---|---|---|---|---|"]
     for label, f in rows:
         lines.append(f"| {label} | {f['records'] / f['elapsed']:,.0f} | {f['p50'] * 1000:,.0f} ms | "
                      f"{f['p99'] * 1000:,.0f} ms | {f['failures']} |")
+    lines += ["", "Where the CPU went during each load, as a share of what the machine had (run time "
+              f"× {cores} cores): the central server's processes, PostgreSQL's, the client "
+              "processes, and the whole machine busy (these and everything else running on it).", "",
+              "| database and processes | server | PostgreSQL | clients | whole machine busy |",
+              "|---|---|---|---|---|"]
+    for label, f in rows:
+        share = {name: f[name] / f["machine_total"] for name in
+                 ("server_cpu", "database_cpu", "client_cpu", "machine_busy")}
+        database = f"{share['database_cpu']:.0%}" if cluster_ran(f) else "in the server"
+        lines.append(f"| {label} | {share['server_cpu']:.0%} | {database} | "
+                     f"{share['client_cpu']:.0%} | {share['machine_busy']:.0%} |")
+    lines += ["", _cpu_reading(rows)]
     lines += ["", "Every run stored each record exactly once (checked after the run). PostgreSQL "
               "serialises writes with one advisory lock (the same guarantee SQLite gives), so more "
               "workers add parallel parsing and reads rather than parallel commits; the cluster "

@@ -19,6 +19,7 @@ from central.clocktrust import DeliveryClock
 from central.db_console import ConsoleSQL
 from central.db_credentials import CredentialsSQL
 from central.db_fhir import FhirSQL
+from central.db_limits import LimitsSQL
 from central.db_results import ResultsSQL
 from samplepoint import wire
 
@@ -184,6 +185,18 @@ MIGRATIONS = [
         PRIMARY KEY (site_id, staff_id)
     );
     """,
+    # 7: rate limits every worker shares (central/rate_limits.py): one row per allowed attempt;
+    # the audit log read a page at a time, filtered by action or user.
+    """
+    CREATE TABLE rate_hits (
+        bucket   TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
+    CREATE INDEX rate_hits_bucket ON rate_hits(bucket);
+    CREATE INDEX rate_hits_until ON rate_hits(until_ms);
+    CREATE INDEX audit_action ON audit(action, id);
+    CREATE INDEX audit_username ON audit(username, id);
+    """,
 ]
 
 
@@ -199,7 +212,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL):
+class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL, LimitsSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):

@@ -67,6 +67,37 @@ class ConsoleSQL:
         return self.db.execute("SELECT at, username, action, detail FROM audit ORDER BY id DESC "
                                "LIMIT ?", (limit,)).fetchall()
 
+    def audit_page(self, size: int, *, before: int | None = None, after: int | None = None,
+                   action: str | None = None, username: str | None = None) -> tuple[list, bool, bool]:
+        """One page of the audit log, newest first: (entries, newer ones exist, older ones exist).
+
+        Pages are keyed by entry id, not by offset, so entries written meanwhile do not shift what
+        the next page shows: `before` gives the `size` entries older than that id, `after` the
+        `size` entries just newer than it (the newest page when fewer are left); neither, the
+        newest. `action` and `username` filter.
+        """
+        where, args = "1 = 1", ()
+        for column, value in (("action", action), ("username", username)):
+            if value is not None:
+                where, args = f"{where} AND {column} = ?", (*args, value)
+        select = f"SELECT id, at, username, action, detail FROM audit WHERE {where}"
+        rows = []
+        if after is not None:
+            rows = self.db.execute(select + " AND id > ? ORDER BY id LIMIT ?",
+                                   (*args, after, size)).fetchall()[::-1]
+        if len(rows) < size:
+            older_than = before if after is None else None
+            bound, bound_args = (" AND id < ?", (older_than,)) if older_than is not None else ("", ())
+            rows = self.db.execute(select + bound + " ORDER BY id DESC LIMIT ?",
+                                   (*args, *bound_args, size)).fetchall()
+        if not rows:
+            return [], False, False
+
+        def beyond(comparison: str, entry_id: int) -> bool:
+            return self.db.execute(f"SELECT 1 FROM audit WHERE {where} AND id {comparison} ? LIMIT 1",
+                                   (*args, entry_id)).fetchone() is not None
+        return rows, beyond(">", rows[0]["id"]), beyond("<", rows[-1]["id"])
+
     # --- fleet ----------------------------------------------------------------------------------
 
     def sampling_times(self, start_utc: str, end_utc: str) -> list:

@@ -11,9 +11,6 @@ import hashlib
 import json
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -21,6 +18,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from central.requests_common import authenticate_device, central_db, json_body
 from central.db import utc_now
+from central.rate_limits import SharedRateLimiter
 from samplepoint import wire
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
@@ -61,36 +59,6 @@ def issue_code(db, campaign: str, uses: int, valid_hours: float, now: datetime |
     return code, expires_at
 
 
-class RateLimiter:
-    """At most `per_client` attempts per client and `overall` in total within `window_s` seconds."""
-
-    def __init__(self, per_client: int = 10, overall: int = 300, window_s: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic):
-        self.per_client, self.overall, self.window_s = per_client, overall, window_s
-        self.monotonic = monotonic
-        self._lock = threading.Lock()
-        self._by_client: dict[str, deque] = {}
-        self._all: deque = deque()
-
-    def allow(self, client: str) -> float | None:
-        """None when the attempt may go ahead, else seconds until it could."""
-        now = self.monotonic()
-        with self._lock:
-            for queue in (self._all, self._by_client.get(client, deque())):
-                while queue and queue[0] <= now - self.window_s:
-                    queue.popleft()
-            mine = self._by_client.setdefault(client, deque())
-            if len(mine) >= self.per_client:
-                return mine[0] + self.window_s - now
-            if len(self._all) >= self.overall:
-                return self._all[0] + self.window_s - now
-            mine.append(now)
-            self._all.append(now)
-            if len(self._by_client) > 10_000:       # bound memory under a spray of addresses
-                self._by_client = {k: v for k, v in self._by_client.items() if v}
-            return None
-
-
 def parse_heartbeat(body) -> dict:
     """The heartbeat fields, type-checked; raises ValueError naming the first bad field."""
     if not isinstance(body, dict):
@@ -113,8 +81,10 @@ def parse_heartbeat(body) -> dict:
 blueprint = Blueprint("enrol", __name__)
 
 
-def _limiter() -> RateLimiter:
-    return current_app.extensions.setdefault("enrol_limiter", RateLimiter())
+def _limiter() -> SharedRateLimiter:
+    """Wrong guesses per client address and overall, counted in the database for every worker."""
+    return current_app.extensions.setdefault(
+        "enrol_limiter", SharedRateLimiter(central_db(), "enrol", per_client=10, overall=300))
 
 
 def _refuse(status: int, error: str, message: str, **headers):

@@ -12,7 +12,7 @@ from central import status as status_module
 from central.requests_common import (authenticate_device, bearer_token, central_db, json_body,
                                      refuse_unauthorized)
 from central.db_results import CREATED, DUPLICATE, PROBLEMS
-from central.enrol import RateLimiter
+from central.rate_limits import SharedRateLimiter
 from central.results import validate
 from samplepoint.clock import tz_from_offset
 from samplepoint.config import CentralServerConfig
@@ -76,7 +76,7 @@ CHECK_MODE_FIELDS = ("state", "valid_until", "result", "needs_individual_test")
 def _status_limiter():
     per_minute = settings().status_per_device_per_min
     return current_app.extensions.setdefault(
-        "status_limiter", RateLimiter(per_client=per_minute, overall=10 ** 9, window_s=60.0))
+        "status_limiter", SharedRateLimiter(central_db(), "status", per_client=per_minute))
 
 
 @blueprint.get("/api/v1/persons/status")

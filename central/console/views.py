@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import tempfile
 from datetime import date, datetime, timezone
 
@@ -17,10 +18,10 @@ from central.commands import write_needs_retest
 from central.console import auth, fleet as fleet_module
 from central.console.forms import (ExportForm, PersonForm, ResultsForm, RetestForm, SignInForm,
                                    SignOutForm)
-from central.console.i18n import LANGUAGES, problem_text, translator
-from central.enrol import RateLimiter
+from central.console.i18n import LANGUAGES, catalog, problem_text, translator
 from central.export import zone_label
 from central.importer import import_csv
+from central.rate_limits import SharedRateLimiter
 from central.requests_common import central_db
 from central.results import CsvFileError
 from samplepoint.clock import tz_from_offset
@@ -31,6 +32,8 @@ blueprint = Blueprint("console", __name__, url_prefix="/console", template_folde
 SHOWN_PROBLEMS = 200
 UPLOAD_LIMIT = 64 * 1024 * 1024
 SIGN_IN_WINDOW_S = 300.0
+AUDIT_PAGE = 50
+_ENTRY_ID = re.compile(r"[0-9]{1,18}")
 
 
 def settings():
@@ -47,6 +50,12 @@ def now() -> datetime:
 
 def audit(action: str, detail: str = "") -> None:
     central_db().audit(current_user.get_id() or "-", action, detail)
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (no account name holds one; PostgreSQL cannot even
+    store a NUL), trimmed."""
+    return "".join(c for c in text if c.isprintable()).strip()
 
 
 def mask(value: str) -> str:
@@ -120,9 +129,11 @@ def error_page(exc):
 
 # --- signing in --------------------------------------------------------------------------------
 
-def _sign_in_limiter() -> RateLimiter:
+def _sign_in_limiter() -> SharedRateLimiter:
+    """Per client address and per account, and overall, counted in the database for every worker."""
     return current_app.extensions.setdefault(
-        "console_sign_in_limiter", RateLimiter(per_client=10, overall=200, window_s=SIGN_IN_WINDOW_S))
+        "console_sign_in_limiter", SharedRateLimiter(central_db(), "sign-in", per_client=10,
+                                                     overall=200, window_s=SIGN_IN_WINDOW_S))
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -130,10 +141,11 @@ def sign_in():
     form = SignInForm()
     problem = None
     if request.method == "POST":
-        username = (form.username.data or "").strip()[:64]
-        wait = _sign_in_limiter().allow("ip:" + (request.remote_addr or "?"))
-        if wait is None and username:
-            wait = _sign_in_limiter().allow("user:" + username.lower())
+        username = printable(form.username.data or "")[:64]
+        clients = ["ip:" + (request.remote_addr or "?")]
+        if username:
+            clients.append("user:" + username.lower())
+        wait = _sign_in_limiter().allow(*clients)
         if wait is not None:
             central_db().audit(username or "-", "sign-in-limited", request.remote_addr or "")
             problem = g.t("sign_in.limited", minutes=max(1, round(wait / 60)))
@@ -210,7 +222,7 @@ def fleet():
 @blueprint.get("/samples")
 @auth.requires("samples")
 def samples():
-    code = request.args.get("code", "").strip()[:64]
+    code = printable(request.args.get("code", ""))[:64]
     found = []
     if code:
         found = list(central_db().find_samples(code))
@@ -334,4 +346,26 @@ def export():
 @blueprint.get("/audit")
 @auth.requires("audit")
 def audit_log():
-    return render_template("audit.html", entries=central_db().audit_log())
+    """The audit log a page at a time, newest first, filtered by action or user."""
+    actions = audit_actions()
+    action = request.args.get("action") if request.args.get("action") in actions else None
+    username = printable(request.args.get("user", ""))[:64] or None
+    entries, newer, older = central_db().audit_page(
+        AUDIT_PAGE, before=_entry_id(request.args.get("before")),
+        after=_entry_id(request.args.get("after")), action=action, username=username)
+    filters = {name: value for name, value in (("action", action), ("user", username)) if value}
+    paged = bool(request.args.get("before") or request.args.get("after"))
+    return render_template(
+        "audit.html", entries=entries, actions=actions, action=action, username=username or "",
+        newer_url=url_for("console.audit_log", after=entries[0]["id"], **filters) if newer else None,
+        older_url=url_for("console.audit_log", before=entries[-1]["id"], **filters) if older else None,
+        newest_url=url_for("console.audit_log", **filters) if paged else None)
+
+
+def audit_actions() -> list[str]:
+    """Every action the audit log names (each has its text in the catalogs)."""
+    return [key[len("action."):] for key in catalog("vi") if key.startswith("action.")]
+
+
+def _entry_id(text: str | None) -> int | None:
+    return int(text) if text and _ENTRY_ID.fullmatch(text) else None

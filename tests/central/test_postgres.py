@@ -1,5 +1,6 @@
 """PostgreSQL itself: `central init` creates the schema, a database without it is refused, and
-`serve --workers` stores each record exactly once while several processes race on the same ids."""
+`serve --workers` stores each record exactly once while several processes race on the same ids, and
+its processes share one rate limit."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,7 @@ import requests
 from central.db_postgres import PostgresCentralDB
 from samplepoint import wire
 from samplepoint.cli import main
+from samplepoint.config import CentralServerConfig
 from tests.samplepoint.test_wire import record
 
 pytestmark = pytest.mark.postgresql_only
@@ -56,25 +58,41 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Workers:
+    """`central serve --workers N` on `url`, on a free loopback port, until stop()."""
+
+    def __init__(self, url: str, workers: int = 3):
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "samplepoint.cli", "central", "serve", "--db", url, "--bind",
+             f"127.0.0.1:{port}", "--workers", str(workers)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(self.base + "/healthz", timeout=1)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or self.server.poll() is not None:
+                    self.stop()
+                    raise AssertionError(self.server.stdout.read().decode(errors="replace"))
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGTERM)
+        self.server.wait(timeout=20)
+
+
 @pytest.mark.slow
 def test_workers_store_each_record_once_under_racing_resends(pg_cluster):
     url = pg_cluster.database()
     db = PostgresCentralDB(url)
     tokens = {f"DEV-{n}": db.add_device(f"DEV-{n}", "SITE-1") for n in range(4)}
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "samplepoint.cli", "central", "serve", "--db",
-                               url, "--bind", f"127.0.0.1:{port}", "--workers", "3"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    workers = Workers(url)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(base + "/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
-                time.sleep(0.1)
+        base = workers.base
         bodies = {}
         for device in tokens:
             for _ in range(25):
@@ -97,7 +115,35 @@ def test_workers_store_each_record_once_under_racing_resends(pg_cluster):
         assert statuses.count("created") == len(bodies) and statuses.count("duplicate") == 2 * len(bodies)
         assert sorted(db.record_ids()) == sorted(bodies)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        workers.stop()
+        db.close()
+        pg_cluster.drop(url)
+
+
+@pytest.mark.slow
+def test_workers_share_the_status_and_sign_in_limits(pg_cluster):
+    url = pg_cluster.database()
+    db = PostgresCentralDB(url)
+    token = db.add_device("DEV-1", "SITE-1")
+    per_minute = CentralServerConfig().status_per_device_per_min
+    workers = Workers(url)
+    try:
+        def ask(_):
+            return requests.get(workers.base + "/api/v1/persons/status", params={"qid": "123"},
+                                timeout=20, headers={"Authorization": f"Bearer {token}"}).status_code
+
+        def guess(_):
+            # Each guess on a fresh connection, so the workers share them out.
+            return requests.post(workers.base + "/console/sign-in", timeout=20,
+                                 data={"username": "admin", "password": "wrong"}).status_code
+
+        with ThreadPoolExecutor(12) as pool:
+            asked = list(pool.map(ask, range(per_minute * 2)))
+            guessed = list(pool.map(guess, range(15)))
+        # Three processes, one allowance: in memory each would have let its own limit through.
+        assert asked.count(200) == per_minute and asked.count(429) == per_minute
+        assert guessed.count(401) == 10 and guessed.count(429) == 5
+    finally:
+        workers.stop()
         db.close()
         pg_cluster.drop(url)

@@ -11,8 +11,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from central.console.views import AUDIT_PAGE
 from central.results import LabResult
 from samplepoint import wire
 from samplepoint.httpserver import BackgroundServer
@@ -70,9 +71,22 @@ def populate(db) -> None:
                   "WHERE h.device_id = devices.device_id)")
 
 
+def audit_history(db, entries: int = 70) -> None:
+    """The morning's audit log before the test signs in: more than one page of it."""
+    start = datetime.now(timezone.utc) - timedelta(minutes=entries + 5)
+    kinds = [("cdc", "sign-in", "10.0.0.5"), ("cdc", "sample-lookup", "DT00000012: 1 found"),
+             ("cdc", "person-lookup", "qid …7100: valid"), ("lab", "results-upload",
+             "ket-qua-sang.csv: {'created': 40}"), ("cdc", "export", "xlsx, columns vi, since all: 148 rows")]
+    with db.transaction() as conn:
+        conn.executemany("INSERT INTO audit (at, username, action, detail) VALUES (?,?,?,?)", [
+            ((start + timedelta(minutes=n)).isoformat(timespec="milliseconds"), *kinds[n % len(kinds)])
+            for n in range(entries)])
+
+
 @pytest.fixture
 def server(console):
     populate(console.db)
+    audit_history(console.db)
     console.app.extensions["central_clock"] = lambda: NOW.astimezone(timezone.utc)
     running = BackgroundServer(console.app).start()
     running.db = console.db
@@ -167,7 +181,22 @@ def test_console_in_chromium(server, browser, tmp_path):  # noqa: F811
     actions = [cell.get_attribute("data-action")
                for cell in driver.find_elements(By.CSS_SELECTOR, "#audit td[data-action]")]
     assert actions[:5] == ["export", "results-upload", "person-lookup", "sample-lookup", "sign-in"]
+    assert len(actions) == AUDIT_PAGE and not driver.find_elements(By.ID, "audit-newer")
     shoot(driver, "audit")
+    # The next page goes on from the last entry shown, and leads back.
+    last = driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")[-1].get_attribute("data-id")
+    driver.find_element(By.ID, "audit-older").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "audit-newer"))
+    first = driver.find_element(By.CSS_SELECTOR, "#audit tbody tr").get_attribute("data-id")
+    assert int(first) < int(last) and not driver.find_elements(By.ID, "audit-older")
+    # Only one user's exports.
+    Select(driver.find_element(By.ID, "action")).select_by_value("export")
+    driver.find_element(By.ID, "user").send_keys("cdc")
+    driver.find_element(By.ID, "filter").click()
+    wait_for(driver, lambda d: "action=export" in d.current_url)
+    cells = driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+    assert cells and {tuple(td.text for td in row.find_elements(By.TAG_NAME, "td")[1:3])
+                      for row in cells} == {("cdc", "Xuất dữ liệu")}
 
     # English on request, remembered across pages.
     driver.get(server.base + "/console/?lang=en")

@@ -161,3 +161,8 @@ def test_results_files_larger_than_a_device_batch_upload(console):
         "csrf_token": token, "file": (io.BytesIO(text.encode()), "big.csv")},
         content_type="multipart/form-data")
     assert answer.status_code == 200 and "0 kết quả mới" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("code", ["%00", "DT%0000001", "%ED%A0%80", "x" * 5000])
+def test_odd_tube_searches_show_a_page_not_an_error(console, code):
+    assert console.client("cdc").get("/console/samples?code=" + code).status_code == 200
