@@ -36,6 +36,9 @@ MAX_BAR_REGIONS = 2      # the largest few are tried; the rest of a striped slee
 # Neighbouring blocks join into one bar region only when their bars point the same way (within
 # this many degrees): text printed just above or below a label then stays out of its region.
 BAR_JOIN_DEGREES = 20.0
+BAR_JOIN_GAP = 8         # blocks: a label held close (modules of 4-7 px) has runs of bars and spaces
+                         # wide enough to leave this many blocks without edges across it
+BAR_JOIN_SLANT = 30.0    # degrees: pieces of one label lie in line across its bars
 BLOCK = 16               # full-resolution pixels per block side
 
 
@@ -118,7 +121,8 @@ class Evidence:
         mask = edgy & (coherence > BLOCK_COHERENCE)
         orientation = 0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy))
         found = []
-        for cells in _components(mask, 2, orientation, BAR_JOIN_DEGREES):
+        pieces = _components(mask, 2, orientation, BAR_JOIN_DEGREES)
+        for cells in _join_in_line(pieces, jxx - jyy, 2 * jxy):
             if len(cells) < BAR_MIN_BLOCKS:
                 continue
             rows, cols = np.array(cells).T
@@ -161,6 +165,47 @@ def busy_blocks(grey: np.ndarray) -> int:
 
 def bar_regions(grey: np.ndarray) -> list[Region]:
     return Evidence(grey).bar_regions()
+
+
+def _join_in_line(pieces: list[list[tuple[int, int]]], txx: np.ndarray, txy: np.ndarray
+                  ) -> list[list[tuple[int, int]]]:
+    """Pieces of one label, joined: a label held close to the camera has bars and spaces so wide
+    that whole blocks between them have no edges, and it falls apart into pieces along the
+    direction across its bars. Pieces whose bars point the same way (within BAR_JOIN_DEGREES),
+    within BAR_JOIN_GAP blocks of each other and in line across their bars are one region.
+    `txx`, `txy`: the structure tensor's (jxx - jyy) and 2·jxy per block."""
+    if len(pieces) < 2:
+        return pieces
+    groups = [list(cells) for cells in pieces]
+
+    def angle(cells) -> float:                 # radians, direction across the bars
+        rows, cols = np.array(cells).T
+        return 0.5 * math.atan2(float(txy[rows, cols].sum()), float(txx[rows, cols].sum()))
+
+    def in_line(a, b) -> bool:
+        ta, tb = angle(a), angle(b)
+        if abs((math.degrees(ta - tb) + 90.0) % 180.0 - 90.0) > BAR_JOIN_DEGREES:
+            return False
+        pa, pb = np.array(a), np.array(b)
+        if int(np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2).min()) > BAR_JOIN_GAP + 1:
+            return False
+        (ra, ca), (rb, cb) = pa.mean(axis=0), pb.mean(axis=0)
+        across = (math.cos(ta) * (cb - ca) + math.sin(ta) * (rb - ra))
+        along = (-math.sin(ta) * (cb - ca) + math.cos(ta) * (rb - ra))
+        return abs(along) <= math.tan(math.radians(BAR_JOIN_SLANT)) * abs(across) + 1.0
+
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if in_line(groups[i], groups[j]):
+                    groups[i] += groups.pop(j)
+                    joined = True
+                    break
+            if joined:
+                break
+    return groups
 
 
 def _components(mask: np.ndarray, reach: int = 1, orientation: np.ndarray | None = None,

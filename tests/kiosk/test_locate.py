@@ -97,3 +97,33 @@ def test_bars_with_text_lines_close_above_and_below_are_found_and_read(module, t
     regions = locate.Evidence(grey).bar_regions()
     assert regions, module
     assert [s.text for s in make_decoder().decode(grey)] == ["DT00000042"]
+
+
+@pytest.mark.parametrize("module", [4, 5, 6, 7])
+@pytest.mark.parametrize("angle", [0.0, 7.0])
+def test_a_label_held_close_is_one_region_and_read(module, angle):
+    """Bars and spaces 4-7 px wide (a label close to the lens, camera.width 1280) leave whole
+    blocks without edges: the pieces in line across the bars are joined into one region, which
+    is read. Without the join the label fell apart into pieces and none was read."""
+    rng = random.Random(module)
+    text = "DT%08d" % rng.randrange(10**8)
+    label = code128_image(text, module=module, height=60 + 10 * module)
+    background = Image.new("L", (1280, 720), 205)
+    if angle:
+        label = label.rotate(angle, Image.BILINEAR, expand=True, fillcolor=205)
+    background.paste(label, ((1280 - label.width) // 2, (720 - label.height) // 2))
+    grey = np.asarray(background)
+    regions = locate.bar_regions(grey)
+    assert regions and regions[0].x1 - regions[0].x0 >= 0.8 * label.width, regions
+    assert [s.text for s in make_decoder("zxing+pyzbar").decode(grey)] == [text]
+
+
+def test_bars_of_two_labels_side_by_side_across_the_bars_stay_readable():
+    """Two labels in line, 3 blocks apart: joined into one region or not, both are read."""
+    first, second = "DT11111111", "DT22222222"
+    background = Image.new("L", (1280, 720), 205)
+    a, b = code128_image(first, module=3, height=90), code128_image(second, module=3, height=90)
+    background.paste(a, (100, 300))
+    background.paste(b, (100 + a.width + 48, 300))
+    found = {s.text for s in make_decoder("zxing+pyzbar").decode(np.asarray(background))}
+    assert found == {first, second}
