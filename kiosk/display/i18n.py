@@ -31,6 +31,8 @@ SCRIPT_STRINGS = {
     "kind.duplicate": N_("ALREADY IN TUBE"),
     "kind.tube-full": N_("TUBE FULL"),
     "kind.none": N_("READY"),
+    "kind.store-fault": N_("NOT SAVING"),
+    "hint.store-fault": N_("Stop sampling: write by hand and call IT"),
     "hint.ready-tube": N_("Tube open — scan the next person"),
     "hint.ready-no-tube": N_("Scan a tube barcode to open a tube"),
     "hint.sign-in": N_("Sign in first: scan your staff badge"),

@@ -6,7 +6,7 @@
   const T = catalog.text;
   const lang = document.body.dataset.lang;
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
-                  undone: "↶", "tube-cancelled": "✕", none: "…", "check-valid": "✓",
+                  undone: "↶", "tube-cancelled": "✕", none: "…", "store-fault": "✗", "check-valid": "✓",
                   "check-expired": "⌛", "check-no-result": "…", "check-unavailable": "?" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
@@ -44,6 +44,7 @@
     if (!last) {
       // Ready: say what the next scan should be.
       if (checkMode) return T["check.hint"];
+      if (kind === "store-fault") return T["hint.store-fault"];
       if (!state.staff && state.sign_in_required) return T["hint.sign-in"];
       return state.tube ? T["hint.ready-tube"] : T["hint.ready-no-tube"];
     }
@@ -61,7 +62,8 @@
 
   function renderLast(last, state) {
     const card = $("last");
-    const kind = last ? last.kind : "none";
+    // With the card unwritable, the idle panel must not say "ready" under the red banner.
+    const kind = last ? last.kind : (state.store_fault && !checkMode ? "store-fault" : "none");
     card.dataset.kind = kind;
     text("last-icon", ICONS[kind] || "•");
     text("last-kind", kind === "none" && checkMode ? T["check.ready"] : (T["kind." + kind] || kind));

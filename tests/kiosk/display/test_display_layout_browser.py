@@ -277,6 +277,9 @@ def test_a_card_that_cannot_be_written_stays_red_until_a_scan_commits_again(sign
         assert style(browser, "#store-banner", "backgroundColor") == "rgb(204, 0, 0)"
         time.sleep(2.0)                               # longer than the result panel is shown
         assert browser.find_element(By.ID, "store-banner").is_displayed()
+        assert kind(browser) == "store-fault"        # the idle panel does not say "ready" meanwhile
+        assert text(browser, "last-kind") == "KHÔNG LƯU ĐƯỢC"
+        assert "ghi tay" in text(browser, "last-hint")
         measured(browser, "store-readonly")
     finally:
         rig.kiosk.store.transaction = real
