@@ -41,7 +41,9 @@ def run() -> str:
         sites = work / "sites.csv"
         sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url\n"
                          f"{DEVICE},{SITE},Bench,Bench,1,rt-pcr,{server.url}\n", encoding="utf-8")
-        (work / "campaign.toml").write_text(booted.CAMPAIGN, encoding="utf-8")
+        # The first scan is timed from the tube, not from a sign-in: sign-in is off for this device.
+        (work / "campaign.toml").write_text(booted.CAMPAIGN + "[workflow]\nrequire_sign_in = false\n",
+                                            encoding="utf-8")
         booted.run([sys.executable, "-m", "samplepoint.cli", "prepare-sd", "--sites", str(sites),
                     "--device", DEVICE, "--enrol-code", code, "--base-config",
                     str(work / "campaign.toml"), "--boot", str(root / "boot/firmware")])
