@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from pathlib import Path
 
 from samplepoint.durable import write_atomic
@@ -18,8 +19,34 @@ SHORT_CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
 MAX_WAITING = 200            # requests beyond this are refused: a full spool means nobody prints
 
 
+KEEP_HOURS = 24             # a slip kept for reprint (kiosk.printer.KeptSlips) lives at most this long
+
+
 def spool_dir(data_dir: str | Path) -> Path:
     return Path(data_dir) / "print-spool"
+
+
+def kept_dir(data_dir: str | Path) -> Path:
+    """Where the kiosk keeps slips waiting to print (they hold names: retention prunes them)."""
+    return Path(data_dir) / "print-kept"
+
+
+def prune_kept(folder: str | Path, now: float | None = None, hours: float = KEEP_HOURS) -> int:
+    """Delete kept slips (and temp files of interrupted writes) older than `hours`, whether or not
+    a printer is still configured; returns how many went. Ages by file time: a slip is written once."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    limit = (time.time() if now is None else now) - hours * 3600
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def request_declaration(folder: str | Path, short_code: str, volunteer: str, at: str) -> bool:

@@ -2,7 +2,8 @@
 
 Delivered records lose their people's personal fields `retention.delivered_days` after collection
 (the per-day counts stay); portal declarations go after `portal.retention_days` (the portal also
-purges them when it starts; here they go even while it is not running). Pending and quarantined records are never touched: the store only
+purges them when it starts; here they go even while it is not running); slips kept for reprint go
+after a day, printer configured or not. Pending and quarantined records are never touched: the store only
 erases records in the delivered state. Runs inside the forwarder and as `samplepoint purge`.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Callable
 
+from samplepoint import print_spool
 from samplepoint.clock import Clock, current_boot_id, iso
 from samplepoint.config import Config
 from samplepoint.store import Store
@@ -25,6 +27,7 @@ class PurgeReport:
     records: int
     people: int
     declarations: int
+    slips: int = 0
 
 
 def boot_to_keep(retention_days: float,
@@ -44,6 +47,7 @@ class Retention:
                  boot_id: Callable[[], str | None] = current_boot_id):
         self.config = config.retention
         self.declaration_days = config.portal.retention_days
+        self.kept_slips = print_spool.kept_dir(config.device.data_dir)
         self.store = store
         self.clock = clock
         self.monotonic = monotonic
@@ -58,10 +62,12 @@ class Retention:
         declarations = self.store.purge_declarations(
             (now - timedelta(days=self.declaration_days)).astimezone(timezone.utc)
             .isoformat(timespec="seconds"), keep_boot=self.boot_to_keep())
-        report = PurgeReport(records, people, declarations)
-        if records or declarations:
-            log.info("retention: erased personal fields of %d delivered records (%d people) and "
-                     "%d portal declarations", records, people, declarations)
+        slips = print_spool.prune_kept(self.kept_slips)
+        report = PurgeReport(records, people, declarations, slips)
+        if records or declarations or slips:
+            log.info("retention: erased personal fields of %d delivered records (%d people), "
+                     "%d portal declarations and %d unprinted slips older than %d h", records, people,
+                     declarations, slips, print_spool.KEEP_HOURS)
         return report
 
     def boot_to_keep(self) -> str | None:

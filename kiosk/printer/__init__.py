@@ -5,9 +5,10 @@ never holds up scanning: the slip is kept, the display says what is wrong, and "
 kept slips again (or the last printed one when nothing failed). Slips are pictures (kiosk.printer.slips)
 sent with python-escpos's raster image command, then a cut.
 
-Kept slips are also written to a folder (`KeptSlips`, in the data directory, 0600 like the database
-that holds the same data) so a kiosk restart or a power cut does not lose a citizen's receipt or a
-declaration slip; they are dropped once printed, or after `KEEP_HOURS`.
+Every slip is written to a folder when it is submitted (`KeptSlips`, in the data directory, 0600
+like the database that holds the same data), so a kiosk restart or a power cut, even before its turn
+came, does not lose a citizen's receipt or a declaration slip; the file goes once the slip is
+printed, or after `KEEP_HOURS` (here, and by the retention run whatever the printer).
 """
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ from typing import Callable
 from kiosk.printer import slips
 from kiosk.printer.devices import PaperOut, PrinterOffline, paper_out
 from samplepoint.durable import write_atomic
+from samplepoint.print_spool import KEEP_HOURS
 
 log = logging.getLogger(__name__)
 READY, PRINTING, OFFLINE, NO_PAPER = "ready", "printing", "offline", "no-paper"
 KEEP_FAILED = 20               # slips kept for reprint after a failure; older ones are dropped
-KEEP_HOURS = 24                # a kept slip older than this is not printed after a restart
 KINDS = {cls.__name__: cls for cls in (slips.TubeReceipt, slips.DeclarationSlip)}
 MAX_KEPT_BYTES = 16_384
 
@@ -37,7 +38,8 @@ MAX_KEPT_BYTES = 16_384
 @dataclasses.dataclass
 class _Job:
     slip: object
-    kept: str | None = None    # its file in the kept folder, once it has failed
+    kept: str | None = None    # its file in the kept folder
+    at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 class KeptSlips:
@@ -80,10 +82,20 @@ class KeptSlips:
             if slip is None:
                 self.remove(path.name)
             else:
-                jobs.append(_Job(slip, path.name))
+                jobs.append(_Job(slip, path.name, self._kept_at(path)))
         for job in jobs[:-KEEP_FAILED]:
             self.remove(job.kept)
         return jobs[-KEEP_FAILED:]
+
+    @staticmethod
+    def _kept_at(path: Path) -> datetime:
+        try:
+            return datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["kept_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return datetime.now(timezone.utc)
+
+    def stale(self, job: _Job) -> bool:
+        return job.at < self.clock() - timedelta(hours=KEEP_HOURS)
 
     @staticmethod
     def _read(path: Path, limit: datetime):
@@ -141,8 +153,12 @@ class SlipPrinter:
     # --- what the kiosk, the spool and the display call ---------------------------------------
 
     def submit(self, slip) -> None:
-        """Queue one slip; returns at once."""
-        self._put(_Job(slip))
+        """Queue one slip, kept on disk until it prints; returns at once."""
+        job = _Job(slip)
+        if self.kept:
+            job.kept = self.kept.save(slip)
+            job.at = self.kept.clock()
+        self._put(job)
 
     def _put(self, job: _Job) -> None:
         with self._lock:
@@ -154,6 +170,16 @@ class SlipPrinter:
         with self._lock:
             again = list(self._failed) or ([_Job(self._last)] if self._last is not None else [])
             self._failed.clear()
+        if self.kept:
+            fresh = []
+            for job in again:
+                if self.kept.stale(job):
+                    log.info("a %s kept for more than %d h is dropped, not printed",
+                             type(job.slip).__name__, KEEP_HOURS)
+                    self.kept.remove(job.kept)
+                else:
+                    fresh.append(job)
+            again = fresh
         log.info("reprint of %d slip(s) requested", len(again))
         for job in again:
             self._put(job)
@@ -179,7 +205,7 @@ class SlipPrinter:
             if state == READY:
                 if self.kept:
                     self.kept.remove(job.kept)
-            elif self.kept and job.kept is None:
+            elif self.kept and job.kept is None:       # the last slip again, failed this time
                 job.kept = self.kept.save(job.slip)
             with self._lock:
                 self._busy -= 1

@@ -165,5 +165,28 @@ def test_status_and_purge_commands_show_personal_data(tmp_path, capsys):
     assert "personal data held: 3 people in 1 records, since" in text
     assert "portal declarations held: 0" in text
     assert main(["purge", "--config", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out) == {"records": 1, "people": 3, "declarations": 0}
+    assert json.loads(capsys.readouterr().out) == {"records": 1, "people": 3, "declarations": 0,
+                                                   "slips": 0}
     assert store.personal_data_summary()["people"] == 0
+
+
+def test_the_retention_run_prunes_slips_kept_for_reprint(tmp_path, caplog):
+    """Unprinted slips hold names: the hourly run deletes those older than a day, counts only logged."""
+    import os
+    import time
+    from dataclasses import replace
+
+    from samplepoint import print_spool
+    from samplepoint.config import DeviceConfig
+    store, *_ = states(tmp_path)
+    config = replace(retention_config(), device=DeviceConfig(data_dir=str(tmp_path)))
+    folder = print_spool.kept_dir(tmp_path)
+    folder.mkdir()
+    (folder / "20261101T000000-aaaaaa.json").write_text('{"kind": "TubeReceipt"}')
+    old = time.time() - 30 * 3600
+    os.utime(folder / "20261101T000000-aaaaaa.json", (old, old))
+    (folder / "fresh.json").write_text("{}")
+    caplog.set_level("INFO")
+    report = Retention(config, store, lambda: T0 + timedelta(days=1), uptime=lambda: 10**9).run()
+    assert report.slips == 1 and [p.name for p in folder.iterdir()] == ["fresh.json"]
+    assert "1 unprinted slips" in caplog.text

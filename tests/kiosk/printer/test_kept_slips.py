@@ -169,3 +169,64 @@ def test_any_json_in_the_kept_folder_never_crashes_loading(tmp_path, doc):
     for job in KeptSlips(tmp_path).load():
         assert isinstance(job.slip, TubeReceipt)
     path.unlink(missing_ok=True)
+
+
+def test_slips_queued_but_not_yet_tried_survive_a_stop(tmp_path):
+    """A network printer that is off takes its timeout per slip: slips still in the queue when the
+    kiosk stops (or loses power) were already on disk."""
+    import threading
+    folder = tmp_path / "print-kept"
+    gate = threading.Event()
+
+    def hanging():
+        gate.wait(10)
+        raise PrinterOffline("timed out")
+    first = SlipPrinter(hanging, 58, kept=KeptSlips(folder))
+    for n in range(5):
+        first.submit(receipt(f"DT{n:08d}"))
+    assert len(files(folder)) == 5                    # on disk before any attempt
+    first.close(timeout=0.2)                          # the kiosk stops mid-timeout
+    gate.set()
+    again = SlipPrinter(DummyPrinters(), 58, kept=KeptSlips(folder))
+    try:
+        assert again.status()["waiting"] == 5
+        assert [job.slip.tube_code for job in KeptSlips(folder).load()] == \
+            [f"DT{n:08d}" for n in range(5)]
+    finally:
+        again.close()
+
+
+def test_a_kiosk_running_for_days_does_not_reprint_a_stale_slip(tmp_path):
+    now = [datetime.now(timezone.utc)]
+    kept = KeptSlips(tmp_path / "print-kept", clock=lambda: now[0])
+    dummy = DummyPrinters()
+    dummy.fail_with = PrinterOffline("unplugged")
+    printer = SlipPrinter(dummy, 58, kept=kept)
+    try:
+        printer.submit(receipt())
+        settle(printer)
+        assert printer.status()["waiting"] == 1
+        now[0] += timedelta(hours=25)
+        dummy.fail_with = None
+        printer.reprint()
+        settle(printer)
+        assert dummy.printed == [] and files(tmp_path / "print-kept") == []
+    finally:
+        printer.close()
+
+
+def test_retention_prunes_kept_slips_whatever_the_printer(tmp_path):
+    """The forwarder's retention run deletes a day-old kept slip and a leftover temp file even on a
+    device whose printer was since switched off in the configuration."""
+    from samplepoint import print_spool
+    folder = print_spool.kept_dir(tmp_path)
+    KeptSlips(folder).save(receipt("DT00000001"))
+    fresh = KeptSlips(folder).save(receipt("DT00000002"))
+    (folder / ".x.json.tmp123").write_text("half")
+    old = time.time() - 25 * 3600
+    for path in folder.iterdir():
+        if path.name != fresh:
+            os.utime(path, (old, old))
+    assert print_spool.prune_kept(folder) == 2
+    assert files(folder) == [fresh] and not (folder / ".x.json.tmp123").exists()
+    assert print_spool.prune_kept(tmp_path / "nowhere") == 0
