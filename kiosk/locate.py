@@ -39,6 +39,7 @@ BAR_JOIN_DEGREES = 20.0
 BAR_JOIN_GAP = 8         # blocks: a label held close (modules of 4-7 px) has runs of bars and spaces
                          # wide enough to leave this many blocks without edges across it
 BAR_JOIN_SLANT = 30.0    # degrees: pieces of one label lie in line across its bars
+JOIN_MAX_PIECES = 24     # the largest pieces considered for joining (a label falls into a few)
 BLOCK = 16               # full-resolution pixels per block side
 
 
@@ -172,40 +173,46 @@ def _join_in_line(pieces: list[list[tuple[int, int]]], txx: np.ndarray, txy: np.
     """Pieces of one label, joined: a label held close to the camera has bars and spaces so wide
     that whole blocks between them have no edges, and it falls apart into pieces along the
     direction across its bars. Pieces whose bars point the same way (within BAR_JOIN_DEGREES),
-    within BAR_JOIN_GAP blocks of each other and in line across their bars are one region.
+    whose boxes lie within BAR_JOIN_GAP blocks of each other, and which sit in line across their
+    bars are one region. One pass over pairs of the largest JOIN_MAX_PIECES pieces (a tube rack
+    in view makes dozens), with each piece summarised once: cheap whatever the frame.
     `txx`, `txy`: the structure tensor's (jxx - jyy) and 2·jxy per block."""
     if len(pieces) < 2:
         return pieces
-    groups = [list(cells) for cells in pieces]
+    order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
+    candidates = [i for i in order[:JOIN_MAX_PIECES] if len(pieces[i]) >= 2]
+    summary = {}
+    for i in candidates:
+        rows, cols = np.array(pieces[i]).T
+        theta = 0.5 * math.atan2(float(txy[rows, cols].sum()), float(txx[rows, cols].sum()))
+        summary[i] = (theta, float(rows.mean()), float(cols.mean()),
+                      int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()))
+    parent = list(range(len(pieces)))
 
-    def angle(cells) -> float:                 # radians, direction across the bars
-        rows, cols = np.array(cells).T
-        return 0.5 * math.atan2(float(txy[rows, cols].sum()), float(txx[rows, cols].sum()))
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
 
-    def in_line(a, b) -> bool:
-        ta, tb = angle(a), angle(b)
-        if abs((math.degrees(ta - tb) + 90.0) % 180.0 - 90.0) > BAR_JOIN_DEGREES:
-            return False
-        pa, pb = np.array(a), np.array(b)
-        if int(np.abs(pa[:, None, :] - pb[None, :, :]).max(axis=2).min()) > BAR_JOIN_GAP + 1:
-            return False
-        (ra, ca), (rb, cb) = pa.mean(axis=0), pb.mean(axis=0)
-        across = (math.cos(ta) * (cb - ca) + math.sin(ta) * (rb - ra))
-        along = (-math.sin(ta) * (cb - ca) + math.cos(ta) * (rb - ra))
-        return abs(along) <= math.tan(math.radians(BAR_JOIN_SLANT)) * abs(across) + 1.0
-
-    joined = True
-    while joined:
-        joined = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if in_line(groups[i], groups[j]):
-                    groups[i] += groups.pop(j)
-                    joined = True
-                    break
-            if joined:
-                break
-    return groups
+    slant = math.tan(math.radians(BAR_JOIN_SLANT))
+    for n, i in enumerate(candidates):
+        ti, ri, ci, r0, r1, c0, c1 = summary[i]
+        for j in candidates[n + 1:]:
+            tj, rj, cj, s0, s1, d0, d1 = summary[j]
+            gap = max(s0 - r1, r0 - s1, d0 - c1, c0 - d1)        # blocks between the boxes
+            if gap > BAR_JOIN_GAP + 1:
+                continue
+            if abs((math.degrees(ti - tj) + 90.0) % 180.0 - 90.0) > BAR_JOIN_DEGREES:
+                continue
+            across = math.cos(ti) * (cj - ci) + math.sin(ti) * (rj - ri)
+            along = -math.sin(ti) * (cj - ci) + math.cos(ti) * (rj - ri)
+            if abs(along) <= slant * abs(across) + 1.0:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for i, cells in enumerate(pieces):
+        groups.setdefault(root(i), []).extend(cells)
+    return list(groups.values())
 
 
 def _components(mask: np.ndarray, reach: int = 1, orientation: np.ndarray | None = None,

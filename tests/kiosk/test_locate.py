@@ -127,3 +127,20 @@ def test_bars_of_two_labels_side_by_side_across_the_bars_stay_readable():
     background.paste(b, (100 + a.width + 48, 300))
     found = {s.text for s in make_decoder("zxing+pyzbar").decode(np.asarray(background))}
     assert found == {first, second}
+
+
+def test_joining_considers_only_the_largest_pieces_and_never_single_blocks():
+    """A tube rack or a striped sleeve makes hundreds of pieces: only the largest few are weighed
+    for joining (one pass over their pairs), so the work per frame stays bounded; the rest come
+    back as they were."""
+    shape = (45, 80)
+    txx, txy = np.ones(shape, np.float32), np.zeros(shape, np.float32)    # every block: vertical bars
+    # Pieces two blocks tall in one row, one block apart: all in line across the bars.
+    pieces = [[(10, c), (11, c)] for c in range(0, 80, 2)]
+    pieces += [[(30, c)] for c in range(0, 80, 2)]                          # single blocks
+    joined = locate._join_in_line(pieces, txx, txy)
+    sizes = sorted(len(g) for g in joined)
+    assert sizes.count(1) == 40, "single blocks are never joined"
+    big = [g for g in joined if len(g) > 2]
+    assert len(big) == 1 and len(big[0]) == 2 * locate.JOIN_MAX_PIECES
+    assert sum(sizes) == sum(len(p) for p in pieces), "no cell lost or doubled"
