@@ -2,6 +2,7 @@
 first scan to the central server, inside a device booted under systemd-nspawn (as the booted test)."""
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
@@ -33,23 +34,28 @@ def run() -> str:
         cached = time.monotonic() - start
         booted.run(["rm", "-rf", "--one-file-system", str(work / "x"), str(work / "cold-cache")])
         root = work / "root"
-        times = booted.golden_image(root, work)
-        link = booted.Link().__enter__()
-        server = booted.start_central(work, host=link.host_ip)
-        db = server.db
-        code, _ = issue_code(db, "bench", uses=1, valid_hours=1)
-        sites = work / "sites.csv"
-        sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url\n"
-                         f"{DEVICE},{SITE},Bench,Bench,1,rt-pcr,{server.url}\n", encoding="utf-8")
-        # The first scan is timed from the tube, not from a sign-in: sign-in is off for this device.
-        (work / "campaign.toml").write_text(booted.CAMPAIGN + "[workflow]\nrequire_sign_in = false\n",
-                                            encoding="utf-8")
-        booted.run([sys.executable, "-m", "samplepoint.cli", "prepare-sd", "--sites", str(sites),
-                    "--device", DEVICE, "--enrol-code", code, "--base-config",
-                    str(work / "campaign.toml"), "--boot", str(root / "boot/firmware")])
-        camera = booted.Camera(root)
-        machine = booted.Machine(root, work / "console.log", link)
-        try:
+        # Whatever fails, the machine stops, the server stops, the link and the tree go (LIFO).
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(booted.run, ["rm", "-rf", "--one-file-system", str(root)])
+            times = booted.golden_image(root, work)
+            link = cleanup.enter_context(booted.Link())
+            server = booted.start_central(work, host=link.host_ip)
+            cleanup.callback(server.stop)
+            db = server.db
+            code, _ = issue_code(db, "bench", uses=1, valid_hours=1)
+            sites = work / "sites.csv"
+            sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url\n"
+                             f"{DEVICE},{SITE},Bench,Bench,1,rt-pcr,{server.url}\n", encoding="utf-8")
+            # The first scan is timed from the tube, not from a sign-in: sign-in is off here.
+            (work / "campaign.toml").write_text(
+                booted.CAMPAIGN + "[workflow]\nrequire_sign_in = false\n", encoding="utf-8")
+            booted.run([sys.executable, "-m", "samplepoint.cli", "prepare-sd", "--sites", str(sites),
+                        "--device", DEVICE, "--enrol-code", code, "--base-config",
+                        str(work / "campaign.toml"), "--boot", str(root / "boot/firmware")])
+            camera = booted.Camera(root)
+            machine = booted.Machine(root, work / "console.log", link)
+            cleanup.callback(machine.kill)
+            cleanup.callback(machine.stop)
             start = time.monotonic()
             boot_s = machine.boot()
             machine.wait("services", lambda: _active(machine, LONG_RUNNING), timeout=120, every=0.05)
@@ -62,12 +68,6 @@ def run() -> str:
             camera.person(fictional_person(rng))
             machine.wait("central", lambda: db.count_samples() == 1, timeout=120, every=0.02)
             first_scan = time.monotonic() - start
-        finally:
-            machine.stop()
-            machine.kill()
-            server.stop()
-            link.__exit__()
-            booted.run(["rm", "-rf", "--one-file-system", str(root)])
     rows += [("root file system build, cold (mmdebstrap bookworm minbase + device packages)", cold),
              ("root file system, cached (tarball extracted)", cached),
              ("golden image: provision --root + provision-on-device.sh (venv from wheels)",

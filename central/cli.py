@@ -76,6 +76,8 @@ def register(sub, with_config) -> None:
     action("purge", "purge", "erase personal fields past central_server.retention_days", config=True)
     action("needs-retest", "needs_retest", "CSV of people in positive pools needing an individual "
            "test", config=True)
+    action("clear-limits", "clear_limits", "forget counted sign-in, enrolment and status attempts "
+           "(a locked-out console, after the cause is dealt with)")
     p = action("backup", "backup", "copy a SQLite central database consistently, while it serves")
     p.add_argument("dest", help="file to write; it must not exist")
     # Staff credentials per site, sent to devices with every heartbeat (docs/staff-credentials.md).

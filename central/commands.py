@@ -142,6 +142,16 @@ def add_user(args) -> int:
     return 0
 
 
+def clear_limits(args) -> int:
+    """Every rate limit starts afresh: sign-in, enrolment and status counts are shared by all
+    workers and survive restarts, so this is how a locked-out console is let in again."""
+    db = open_db(args.db)
+    count = db.clear_rate_limits()
+    db.audit("-", "clear-limits", f"{count} counted attempts forgotten")
+    print(f"cleared {count} counted attempts: sign-in, enrolment and status limits start afresh")
+    return 0
+
+
 def enrol_code(args) -> int:
     from central.enrol import issue_code
 

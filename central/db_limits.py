@@ -26,3 +26,10 @@ class LimitsSQL:
             db.executemany("INSERT INTO rate_hits (bucket, until_ms) VALUES (?,?)",
                            [(bucket, now_ms + window_ms) for bucket, _ in buckets])
         return None
+
+    def clear_rate_limits(self) -> int:
+        """Forget every counted attempt (all limiters); returns how many were counted."""
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM rate_hits").fetchone()[0]
+            db.execute("DELETE FROM rate_hits")
+        return int(count)

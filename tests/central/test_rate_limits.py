@@ -160,3 +160,19 @@ def test_hostile_account_names_and_addresses_never_break_sign_in(one_db, usernam
     answer = client.post("/console/sign-in", data=body, content_type="application/x-www-form-urlencoded",
                          environ_base={"REMOTE_ADDR": address})
     assert answer.status_code in (401, 429), answer.get_data(as_text=True)[:300]
+
+
+def test_clear_limits_lets_a_locked_out_console_in_again(tmp_path, capsys):
+    """The counts survive restarts, so an admin command forgets them (and the audit log says so)."""
+    from samplepoint.cli import main
+    from central.db import CentralDB
+    from central.rate_limits import SharedRateLimiter
+    path = tmp_path / "central.db"
+    db = CentralDB(path)
+    limiter = SharedRateLimiter(db, "sign-in", per_client=2, window_s=300)
+    assert limiter.allow("1.2.3.4") is None and limiter.allow("1.2.3.4") is None
+    assert limiter.allow("1.2.3.4") is not None
+    assert main(["central", "clear-limits", "--db", str(path)]) == 0
+    assert "cleared 2 counted attempts" in capsys.readouterr().out
+    assert limiter.allow("1.2.3.4") is None
+    assert [row[2] for row in db.audit_log()][:1] == ["clear-limits"]

@@ -210,31 +210,41 @@ class Camera:
 class Link:
     """A network namespace for one booted machine at a time, joined to the host by a veth pair:
     the host end is `host_ip` (where the test's servers listen), the device end `device_ip`.
-    Nothing else is routed. Use as a context manager: the pair and the namespace are removed on exit,
-    whatever happened."""
+    Nothing else is routed. Use as a context manager: what it created is removed on exit, whatever
+    happened, and nothing it did not create. Runs started together take turns choosing their
+    subnet (a lock file), so two never share one."""
+
+    LOCK = Path("/run/lock/samplepoint-booted-link")
 
     def __init__(self):
         tag = f"{os.getpid()}{random.randrange(100):02d}"
         self.name = f"spboot{tag}"
         self.host_if = f"spb{tag}"[:15]
         self.host_ip = self.device_ip = ""
+        self._made: list[list[str]] = []            # undo commands of what was created, in order
 
     def __enter__(self) -> "Link":
-        used = run(["ip", "-4", "-o", "addr"]).stdout
-        third = next(n for n in range(256) if f" 10.213.{n}." not in used)
-        self.host_ip, self.device_ip = f"10.213.{third}.1", f"10.213.{third}.2"
-        try:
-            run(["ip", "netns", "add", self.name])
-            run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", "eth0",
-                 "netns", self.name])
-            run(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if])
-            run(["ip", "link", "set", self.host_if, "up"])
-            run(["ip", "-n", self.name, "addr", "add", f"{self.device_ip}/30", "dev", "eth0"])
-            run(["ip", "-n", self.name, "link", "set", "eth0", "up"])
-            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
-        except BaseException:
-            self.__exit__()
-            raise
+        import fcntl
+        self.LOCK.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                used = run(["ip", "-4", "-o", "addr"]).stdout
+                third = next(n for n in range(256) if f" 10.213.{n}." not in used)
+                self.host_ip, self.device_ip = f"10.213.{third}.1", f"10.213.{third}.2"
+                run(["ip", "netns", "add", self.name])
+                self._made.append(["ip", "netns", "del", self.name])
+                run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", "eth0",
+                     "netns", self.name])
+                self._made.append(["ip", "link", "del", self.host_if])
+                run(["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if])
+                run(["ip", "link", "set", self.host_if, "up"])
+                run(["ip", "-n", self.name, "addr", "add", f"{self.device_ip}/30", "dev", "eth0"])
+                run(["ip", "-n", self.name, "link", "set", "eth0", "up"])
+                run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+            except BaseException:
+                self.__exit__()
+                raise
         return self
 
     @property
@@ -242,8 +252,9 @@ class Link:
         return f"/run/netns/{self.name}"
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        for undo in reversed(self._made):
+            subprocess.run(undo, capture_output=True)
+        self._made = []
 
 
 def start_central(folder: Path, host: str = "127.0.0.1"):

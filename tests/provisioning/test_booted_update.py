@@ -46,7 +46,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory, booted_link):
+def repository(tmp_path_factory, request):
     """Two releases built from this checkout; the older one published in a fresh signed repository
     served over HTTP on the host end of the devices' link (the newer is published by the test)."""
     missing = booted.missing_tools() + [t for t in ("aptly", "gpg", "dpkg-deb")
@@ -62,6 +62,7 @@ def repository(tmp_path_factory, booted_link):
     repo = Repository(work / "repo")
     repo.init()
     repo.add([debs[OLD]])
+    booted_link = request.getfixturevalue("booted_link")       # only once the tools are there
     server = http.server.ThreadingHTTPServer(     # on the host end of the devices' link
         (booted_link.host_ip, 0), functools.partial(QuietHandler, directory=str(repo.www)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
