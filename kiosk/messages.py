@@ -3,6 +3,8 @@
 SIGN_IN_FIRST = "Chưa đăng nhập — đề nghị quét thẻ nhân viên hoặc nhập mã PIN"
 SIGNED_IN = "Xin chào {name} — đã đăng nhập"
 SIGNED_OUT = "Đã đăng xuất"
+SIGNED_OUT_REVOKED = ("Đã đăng xuất: thẻ nhân viên này vừa bị thu hồi — đăng nhập bằng thẻ khác "
+                      "hoặc mã PIN")
 PIN_WRONG = "Mã PIN không đúng — đề nghị nhập lại"
 PIN_LOCKED = "Nhập sai PIN quá nhiều lần — đề nghị đợi 1 phút hoặc quét thẻ nhân viên"
 SCAN_TUBE_FIRST = "Chưa có ống mẫu — đề nghị quét mã ống mẫu trước"

@@ -134,9 +134,18 @@ class Kiosk:
             self.on_code(data)
         if self.summary.frames % TICK_EVERY_FRAMES == 0:
             self.dispatch(workflow.Tick(self.clock()))
+            self.sign_out_if_revoked()
             self.update_queue_light()
             if self.summary.frames % (TICK_EVERY_FRAMES * CLOCK_EVERY_TICKS) == 0:
                 self.note_clock(self.evidence())
+
+    def sign_out_if_revoked(self) -> None:
+        """A badge revoked on central while its holder is signed in: signed out as soon as the
+        revocation arrives (with a heartbeat), and the display says why."""
+        badge = self.state.staff_badge
+        if badge is not None and self.credentials.is_revoked(badge):
+            log.info("revoked badge %s: its holder is signed out", badge)
+            self.dispatch(workflow.SignOut(self.clock(), revoked=True))
 
     def on_code(self, data: bytes | str) -> None:
         """One code's content: the decoder's text, or bytes (read as UTF-8)."""
@@ -231,7 +240,7 @@ class Kiosk:
         try:
             # Back to what the store holds; the signed-in staff member stays signed in.
             self.state = replace(self._restore(), staff_id=self.state.staff_id,
-                                 staff_name=self.state.staff_name)
+                                 staff_name=self.state.staff_name, staff_badge=self.state.staff_badge)
         except Exception as again:                                   # noqa: BLE001
             log.error("store unreadable as well (%s); keeping the last known state", again)
         message, detail = {READ_ONLY: (messages.STORE_READONLY, "store-readonly"),

@@ -48,6 +48,7 @@ class PinEntered:
 @dataclass(frozen=True)
 class SignOut:
     now: datetime
+    revoked: bool = False        # the signed-in badge was revoked on central (kiosk.pipeline)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class State:
     tube: TubeState | None = None
     staff_id: str | None = None
     staff_name: str = ""
+    staff_badge: str | None = None       # the badge that signed in (SP2 badges), for revocation
     next_pool_size: int | None = None    # chosen for the next tube only
     pin_failures: int = 0
     pin_locked_until: datetime | None = None
@@ -195,7 +197,7 @@ def _scanned(state: State, event: Scanned, settings: Settings):
     if isinstance(scan, Refused):
         return state, [Feedback(REFUSED, scan.message, scan.reason)]
     if isinstance(scan, StaffBadge):
-        state, effects = _sign_in(state, scan.staff_id, scan.name)
+        state, effects = _sign_in(state, scan.staff_id, scan.name, scan.badge_id)
         if scan.check:               # a check badge signs in and switches check mode over
             state, switched = _set_check(state, not state.check_mode)
             effects += switched
@@ -211,8 +213,9 @@ def _scanned(state: State, event: Scanned, settings: Settings):
     return _add_person(state, scan, event)
 
 
-def _sign_in(state: State, staff_id: str, name: str):
-    state = replace(state, staff_id=staff_id, staff_name=name, pin_failures=0, pin_locked_until=None)
+def _sign_in(state: State, staff_id: str, name: str, badge: str | None = None):
+    state = replace(state, staff_id=staff_id, staff_name=name, staff_badge=badge, pin_failures=0,
+                    pin_locked_until=None)
     return state, [Feedback(SIGNED_IN, msg.SIGNED_IN.format(name=name or staff_id), staff_id)]
 
 
@@ -231,7 +234,8 @@ def _sign_out(state: State, event: SignOut, settings: Settings):
     if state.staff_id is None:
         return state, []
     staff = state.staff_id
-    return replace(state, staff_id=None, staff_name=""), [Feedback(SIGNED_OUT, msg.SIGNED_OUT, staff)]
+    said = msg.SIGNED_OUT_REVOKED if event.revoked else msg.SIGNED_OUT
+    return replace(state, staff_id=None, staff_name="", staff_badge=None), [Feedback(SIGNED_OUT, said, staff)]
 
 
 def _open(state: State, scan: Tube, event: Scanned, settings: Settings):

@@ -134,6 +134,37 @@ def test_kiosk_signs_in_with_a_central_badge_and_refuses_it_once_revoked(tmp_pat
     assert "thu hồi" in codes.MSG_REVOKED
 
 
+def test_a_signed_in_holder_of_a_badge_revoked_on_central_is_signed_out_at_once(tmp_path, central):
+    """Revoking takes effect within a heartbeat even for the staff member signed in with it: signed
+    out at the next tick, the display told why; a PIN sign-in is not touched by badge revocations."""
+    import numpy as np
+
+    from kiosk import messages
+    from kiosk.workflow import PinEntered
+    from samplepoint.pins import pin_entry
+    config, kiosk, feedback = kiosk_for(tmp_path, central)
+    key = central.db.site_key("SITE-TEST")
+    badge_id, _ = central.db.add_badge("SITE-TEST", "NV01", "Nguyễn Thị Hoa", EXPIRES.isoformat())
+    central.db.set_pin("SITE-TEST", "NV05", pin_entry("NV05", "2468"))
+    beat_once(config, central.token)
+    kiosk.on_code(badge_code("NV01", "Nguyễn Thị Hoa", key, expires=EXPIRES, badge_id=str(badge_id)))
+    assert (kiosk.state.staff_id, kiosk.state.staff_badge) == ("NV01", str(badge_id))
+    blank = np.full((480, 640), 200, np.uint8)
+    for _ in range(30):
+        kiosk.on_frame(blank)                  # ticks: nothing revoked yet
+    assert kiosk.state.staff_id == "NV01"
+    central.db.revoke_badge(badge_id)
+    beat_once(config, central.token)
+    for _ in range(15):
+        kiosk.on_frame(blank)                  # one tick
+    assert kiosk.state.staff_id is None and kiosk.state.staff_badge is None
+    assert feedback.events[-1] == ("signed-out", messages.SIGNED_OUT_REVOKED, "NV01")
+    kiosk.dispatch(PinEntered("NV05", "2468", system_clock()()))
+    for _ in range(15):
+        kiosk.on_frame(blank)
+    assert kiosk.state.staff_id == "NV05", "a PIN sign-in has no badge to revoke"
+
+
 def test_kiosk_takes_pins_from_central_without_restart(tmp_path, central):
     from samplepoint.pins import pin_entry
     config, kiosk, _ = kiosk_for(tmp_path, central)
