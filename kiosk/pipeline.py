@@ -7,10 +7,12 @@ effect is committed to the store before the feedback that follows it leaves thro
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from kiosk import codes, messages, workflow
@@ -20,12 +22,14 @@ from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
 from kiosk.staff import parse_pin_entries
 from samplepoint import signed_codes
+from samplepoint.durable import write_atomic
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
 from samplepoint.config import Config
 from samplepoint.site_credentials import CredentialSource
 from samplepoint.store import FULL, READ_ONLY, Store, StoreError, classify, explain
 
 log = logging.getLogger(__name__)
+SIGNED_IN_FILE = "signed-in.json"   # which badge signed in (staff and badge ids only), for revocation
 TICK_EVERY_FRAMES = 15        # open-too-long and queue checks, about once a second at 15 fps
 CLOCK_EVERY_TICKS = 30        # clock synchronisation looked at again about every 30 s
 CLOCK_UNSYNCHRONISED, CLOCK_SYNCHRONISED = "clock-unsynchronised", "clock-synchronised"
@@ -110,12 +114,39 @@ class Kiosk:
             return workflow.State()
         log.info("restored open tube %s (record %s) with %d people", tube.tube_code, tube.sample_id,
                  len(tube.persons))
+        # A tube opened with nobody signed in carries the default id: that is not a sign-in.
+        staff = None if tube.staff_id == self.settings.default_staff else tube.staff_id
         return workflow.State(
             tube=workflow.TubeState(tube.sample_id, tube.tube_code, tube.pool_size,
                                     tuple(key for key, _ in tube.persons),
                                     opened_at=datetime.fromisoformat(tube.opened_at)),
-            # A tube opened with nobody signed in carries the default id: that is not a sign-in.
-            staff_id=None if tube.staff_id == self.settings.default_staff else tube.staff_id)
+            staff_id=staff, staff_badge=self._remembered_badge(staff))
+
+    def _signed_in_path(self) -> Path:
+        return Path(self.config.device.data_dir) / SIGNED_IN_FILE
+
+    def _remembered_badge(self, staff_id: str | None) -> str | None:
+        """The badge the restored staff member signed in with, so a revocation still signs them out."""
+        if staff_id is None:
+            return None
+        try:
+            saved = json.loads(self._signed_in_path().read_text(encoding="utf-8"))
+            badge = saved.get("badge") if saved.get("staff_id") == staff_id else None
+        except (OSError, ValueError, AttributeError):
+            return None
+        return badge if isinstance(badge, str) and 0 < len(badge) <= 32 else None
+
+    def _remember_sign_in(self, before: workflow.State, after: workflow.State) -> None:
+        if (before.staff_id, before.staff_badge) == (after.staff_id, after.staff_badge):
+            return
+        try:
+            if after.staff_badge is None:
+                self._signed_in_path().unlink(missing_ok=True)
+            else:
+                write_atomic(self._signed_in_path(), json.dumps(
+                    {"staff_id": after.staff_id, "badge": str(after.staff_badge)}))
+        except OSError as exc:        # a read-only card: the sign-in itself is unaffected
+            log.warning("could not note which badge signed in (%s)", exc)
 
     def run(self, source: FrameSource, close_at_end: bool = True) -> RunSummary:
         self.note_clock(self.evidence())
@@ -217,7 +248,8 @@ class Kiosk:
                     counted.people, counted.tubes_closed, counted.tubes_cancelled)
                 self._store_failed(event, exc)
                 return
-            self.state = new_state
+            before, self.state = self.state, new_state
+            self._remember_sign_in(before, new_state)
             closed, self._closed = self._closed, []
             for record in closed:
                 self._tell_closed(record)

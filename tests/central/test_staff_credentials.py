@@ -165,6 +165,40 @@ def test_a_signed_in_holder_of_a_badge_revoked_on_central_is_signed_out_at_once(
     assert kiosk.state.staff_id == "NV05", "a PIN sign-in has no badge to revoke"
 
 
+def test_a_restarted_kiosk_still_knows_which_badge_signed_in(tmp_path, central):
+    """The sign-in is restored with the open tube after a restart; the badge it came from is
+    remembered too (staff and badge ids only), so a later revocation still signs its holder out.
+    A damaged note of it is ignored."""
+    import numpy as np
+
+    from kiosk import messages
+    config, kiosk, _ = kiosk_for(tmp_path, central)
+    key = central.db.site_key("SITE-TEST")
+    badge_id, _ = central.db.add_badge("SITE-TEST", "NV01", "Nguyễn Thị Hoa", EXPIRES.isoformat())
+    beat_once(config, central.token)
+    kiosk.on_code(badge_code("NV01", "Nguyễn Thị Hoa", key, expires=EXPIRES, badge_id=str(badge_id)))
+    kiosk.on_code(b"DT00000001")
+    assert kiosk.state.tube is not None
+    from pathlib import Path
+    note = Path(config.device.data_dir) / "signed-in.json"
+    assert note.exists() and str(badge_id) in note.read_text()
+    feedback = Sink()
+    again = Kiosk(config, Store(config.db_path), make_decoder(), feedback, system_clock())
+    assert (again.state.staff_id, again.state.staff_badge) == ("NV01", str(badge_id))
+    central.db.revoke_badge(badge_id)
+    beat_once(config, central.token)
+    for _ in range(15):
+        again.on_frame(np.full((480, 640), 200, np.uint8))
+    assert again.state.staff_id is None and again.state.tube is not None
+    assert feedback.events[-1] == ("signed-out", messages.SIGNED_OUT_REVOKED, "NV01")
+    assert not note.exists(), "signed out: nothing left to remember"
+    for damaged in (b"", b"[]", b'{"staff_id": "NV01", "badge": 7}', b"\xff\xfe", b"{" * 5000,
+                    b'{"staff_id": "NV01", "badge": "' + b"9" * 100 + b'"}'):
+        note.write_bytes(damaged)
+        assert Kiosk(config, Store(config.db_path), make_decoder(), Sink(),
+                     system_clock()).state.staff_badge is None
+
+
 def test_kiosk_takes_pins_from_central_without_restart(tmp_path, central):
     from samplepoint.pins import pin_entry
     config, kiosk, _ = kiosk_for(tmp_path, central)

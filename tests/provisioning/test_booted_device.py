@@ -115,6 +115,9 @@ def revoked_badge_is_refused(machine, root: Path, camera: booted.Camera, central
     credentials = root / "var/lib/samplepoint/site-credentials.json"
     machine.wait("the revocation to arrive with a heartbeat", lambda: str(badge_id) in
                  json.loads(credentials.read_text()).get("revoked_badges", []), timeout=60)
+    # Signed in with it before the watchdog restart and the power cut: still known, signed out.
+    machine.wait("its holder signed out", lambda: f"revoked badge {badge_id}: its holder is signed out"
+                 in machine.journal("samplepoint-kiosk.service"), timeout=30)
     camera.show(qr_image(badge))
     machine.wait("the revoked badge refused", lambda: f"revoked badge {badge_id} refused"
                  in machine.journal("samplepoint-kiosk.service"), timeout=30)
