@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # System packages: what the product needs at run time, and what the tests drive for real.
+# The apt repository is built with aptly; reprepro is not needed (Debian 12's reprepro keeps one
+# version per architecture, and a rollback needs two: provisioning/aptrepo.py).
 APT_RUNTIME := libzbar0 fonts-dejavu-core iw libusb-1.0-0
 APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg poppler-utils udev
 APT_ARM64 := qemu-user-static binfmt-support arch-test

@@ -76,29 +76,28 @@ class KeptSlips:
         """The kept slips still worth printing, oldest first; stale or unreadable files are removed."""
         if not self.folder.is_dir():
             return []
-        jobs, limit = [], self.clock() - timedelta(hours=KEEP_HOURS)
+        jobs = []
         for path in sorted(self.folder.glob("*.json")):
-            slip = self._read(path, limit)
-            if slip is None:
+            job = self._read(path)
+            if job is not None and self.stale(job):
+                log.info("kept slip %s is older than %d h: dropped", path.name, KEEP_HOURS)
+                job = None
+            if job is None:
                 self.remove(path.name)
             else:
-                jobs.append(_Job(slip, path.name, self._kept_at(path)))
+                jobs.append(job)
         for job in jobs[:-KEEP_FAILED]:
             self.remove(job.kept)
         return jobs[-KEEP_FAILED:]
 
-    @staticmethod
-    def _kept_at(path: Path) -> datetime:
-        try:
-            return datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["kept_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return datetime.now(timezone.utc)
-
     def stale(self, job: _Job) -> bool:
-        return job.at < self.clock() - timedelta(hours=KEEP_HOURS)
+        """Kept longer than KEEP_HOURS, or dated that far ahead (a damaged or forged file)."""
+        now, keep = self.clock(), timedelta(hours=KEEP_HOURS)
+        return not now - keep <= job.at <= now + keep
 
     @staticmethod
-    def _read(path: Path, limit: datetime):
+    def _read(path: Path) -> _Job | None:
+        """The job of one kept file, or None for anything that is not a well-formed kept slip."""
         try:
             if path.stat().st_size > MAX_KEPT_BYTES:
                 raise ValueError("too large")
@@ -107,9 +106,6 @@ class KeptSlips:
             kept_at = datetime.fromisoformat(doc["kept_at"])
             if kept_at.tzinfo is None:
                 raise ValueError("kept_at without a time zone")
-            if kept_at < limit:
-                log.info("kept slip %s is older than %d h: dropped", path.name, KEEP_HOURS)
-                return None
             fields, given = {}, doc["fields"]
             for f in dataclasses.fields(cls):
                 if f.name not in given:
@@ -124,7 +120,7 @@ class KeptSlips:
                         expected is None and not isinstance(value, str):
                     raise ValueError(f"{f.name} has the wrong type")
                 fields[f.name] = value
-            return cls(**fields)
+            return _Job(cls(**fields), path.name, kept_at)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             log.warning("kept slip %s is unreadable (%s): dropped", path.name, type(exc).__name__)
             return None

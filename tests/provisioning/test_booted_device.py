@@ -35,17 +35,21 @@ STAND_DOWN = {"samplepoint-display.service": "/dev/tty1",
 STARTED_BY_APPLY = ["samplepoint-hostapd.service", "samplepoint-dnsmasq.service"]
 
 
-@pytest.fixture(scope="module")
-def golden(tmp_path_factory):
+def golden_of(tmp_path_factory, suite: str):
+    """(root, timings) of a golden image of `suite`, removed after the module's tests."""
     if booted.missing_tools():
         pytest.skip(f"needs {', '.join(booted.missing_tools())} (make test installs them)")
-    work = tmp_path_factory.mktemp("golden")
+    work = tmp_path_factory.mktemp(f"golden-{suite}")
     root = work / "root"
     try:
-        times = booted.golden_image(root, work)
-        yield root, times
+        yield root, booted.golden_image(root, work, suite=suite)
     finally:
         booted.run(["rm", "-rf", "--one-file-system", str(root)])
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    yield from golden_of(tmp_path_factory, "bookworm")
 
 
 def test_the_golden_image_carries_its_software_and_is_sealed(golden):
@@ -285,15 +289,7 @@ def after_power_cut(machine: booted.Machine, camera: booted.Camera, central, tub
 
 @pytest.fixture(scope="module")
 def golden_trixie(tmp_path_factory):
-    if booted.missing_tools():
-        pytest.skip(f"needs {', '.join(booted.missing_tools())} (make test installs them)")
-    work = tmp_path_factory.mktemp("golden-trixie")
-    root = work / "root"
-    try:
-        times = booted.golden_image(root, work, suite="trixie")
-        yield root, times
-    finally:
-        booted.run(["rm", "-rf", "--one-file-system", str(root)])
+    yield from golden_of(tmp_path_factory, "trixie")
 
 
 def test_a_trixie_device_boots_enrols_and_delivers(golden_trixie, booted_central, tmp_path):

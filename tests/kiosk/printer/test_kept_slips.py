@@ -32,15 +32,21 @@ def settle(printer, timeout=10.0):
     time.sleep(0.05)
 
 
+def unplugged(kept: KeptSlips):
+    """(the dummy, a SlipPrinter on it) with the printer unplugged; plug it in with
+    `dummy.fail_with = None`."""
+    dummy = DummyPrinters()
+    dummy.fail_with = PrinterOffline("unplugged")
+    return dummy, SlipPrinter(dummy, 58, kept=kept)
+
+
 def files(folder):
     return sorted(p.name for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
 def test_failed_slips_outlive_a_restart_and_print_on_reprint(tmp_path):
     folder = tmp_path / "print-kept"
-    dummy = DummyPrinters()
-    dummy.fail_with = PrinterOffline("unplugged")
-    first = SlipPrinter(dummy, 58, kept=KeptSlips(folder))
+    dummy, first = unplugged(KeptSlips(folder))
     first.submit(receipt())
     first.submit(declaration())
     settle(first)
@@ -66,9 +72,7 @@ def test_failed_slips_outlive_a_restart_and_print_on_reprint(tmp_path):
 
 def test_a_slip_that_fails_again_is_kept_once(tmp_path):
     folder = tmp_path / "print-kept"
-    dummy = DummyPrinters()
-    dummy.fail_with = PrinterOffline("unplugged")
-    printer = SlipPrinter(dummy, 58, kept=KeptSlips(folder))
+    dummy, printer = unplugged(KeptSlips(folder))
     try:
         printer.submit(receipt())
         settle(printer)
@@ -90,9 +94,7 @@ def test_the_kept_slip_reads_back_equal(tmp_path):
 
 def test_beyond_the_limit_the_oldest_is_dropped_from_disk_too(tmp_path):
     folder = tmp_path / "print-kept"
-    dummy = DummyPrinters()
-    dummy.fail_with = PrinterOffline("unplugged")
-    printer = SlipPrinter(dummy, 58, kept=KeptSlips(folder))
+    dummy, printer = unplugged(KeptSlips(folder))
     try:
         for n in range(KEEP_FAILED + 3):
             printer.submit(receipt(f"DT{n:08d}"))
@@ -116,9 +118,7 @@ def test_stale_kept_slips_are_dropped(tmp_path):
 def test_a_folder_that_cannot_be_written_keeps_the_slip_in_memory(tmp_path):
     blocker = tmp_path / "print-kept"
     blocker.write_text("a file where the folder should be")
-    dummy = DummyPrinters()
-    dummy.fail_with = PrinterOffline("unplugged")
-    printer = SlipPrinter(dummy, 58, kept=KeptSlips(blocker))
+    dummy, printer = unplugged(KeptSlips(blocker))
     try:
         printer.submit(receipt())
         settle(printer)
@@ -145,6 +145,9 @@ HOSTILE = [
                 "fields": {"site_name": "s", "tube_code": "x", "test_type": "x",
                            "collected_at": AT.isoformat(), "people": "many"}}).encode(),
     b"\xff\xfe\x00garbage", b"{" * 50_000, b"[" * 16_000,
+    json.dumps({"kind": "TubeReceipt", "kept_at": "9999-12-31T23:59:59-23:59",
+                "fields": {"site_name": "s", "tube_code": "x", "test_type": "x",
+                           "collected_at": AT.isoformat()}}).encode(),
 ]
 
 
@@ -199,9 +202,7 @@ def test_slips_queued_but_not_yet_tried_survive_a_stop(tmp_path):
 def test_a_kiosk_running_for_days_does_not_reprint_a_stale_slip(tmp_path):
     now = [datetime.now(timezone.utc)]
     kept = KeptSlips(tmp_path / "print-kept", clock=lambda: now[0])
-    dummy = DummyPrinters()
-    dummy.fail_with = PrinterOffline("unplugged")
-    printer = SlipPrinter(dummy, 58, kept=kept)
+    dummy, printer = unplugged(kept)
     try:
         printer.submit(receipt())
         settle(printer)
