@@ -201,6 +201,16 @@ class Camera:
         from kiosk.framegen import code128_image
         self.show(code128_image(code))
 
+    def full_tube(self, rng: random.Random, people: int = 5) -> str:
+        """A tube and a full pool of fictional people (it closes by itself after the last);
+        returns the tube code."""
+        from kiosk.framegen import fictional_person, tube_code
+        code = tube_code(rng)
+        self.tube(code)
+        for _ in range(people):
+            self.person(fictional_person(rng))
+        return code
+
     def person(self, person) -> None:
         from kiosk.codes import format_personal_qr
         from kiosk.framegen import qr_image

@@ -156,11 +156,7 @@ def rotated_key_and_pins_arrive(machine, root: Path, camera: booted.Camera, cent
     assert key.hex() == new_key
     camera.show(qr_image(badge_code("NV08", "Trần Văn Bình", key, expires=expires,
                                     badge_id=str(badge_id))))
-    rng = random.Random(12)
-    code = tube_code(rng)
-    camera.tube(code)
-    for person in [fictional_person(rng) for _ in range(5)]:
-        camera.person(person)
+    code = camera.full_tube(random.Random(12))
     machine.wait("tube C at central", lambda: central.db.count_samples() == 3, timeout=120)
     body = central.db.db.execute("select body from samples where tube_code = ?", (code,)).fetchone()[0]
     assert json.loads(body)["staff_id"] == "NV08", "the badge signed with the rotated key signed in"
@@ -327,11 +323,7 @@ def test_a_trixie_device_boots_enrols_and_delivers(golden_trixie, booted_central
         for name in LONG_RUNNING:
             unit = machine.unit(name)
             assert (unit["ActiveState"], unit["Type"], unit["User"]) == ("active", "notify", "samplepoint")
-        rng = random.Random(31)
-        code_a = tube_code(rng)
-        camera.tube(code_a)
-        for person in [fictional_person(rng) for _ in range(5)]:
-            camera.person(person)
+        code_a = camera.full_tube(random.Random(31))
         machine.wait("the tube at central", lambda: central.db.count_samples() == 1, timeout=120)
         machine.wait("the outbox drained", lambda: machine.query(
             "select state, count(*) from outbox group by state") == [["delivered", "1"]], timeout=60)

@@ -23,7 +23,6 @@ import pytest
 from central.app import create_app
 from central.db import CentralDB
 from central.enrol import issue_code
-from kiosk.framegen import fictional_person, tube_code
 from provisioning import debpackage
 from provisioning.aptrepo import Repository
 from samplepoint.cli import main as cli_main
@@ -150,11 +149,11 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
         assert behind(central.db, repo.folder) == []
 
         # A tube reaches central; central goes down; the next tube waits in the outbox.
-        delivered = scan_tube(camera, rng)
+        delivered = camera.full_tube(rng)
         machine.wait("tube A at central", lambda: central.db.count_samples() == 1, timeout=120)
         port = central.port
         central.stop()
-        queued = scan_tube(camera, rng)
+        queued = camera.full_tube(rng)
         machine.wait("tube B queued", lambda: machine.query(
             "select state, count(*) from outbox group by state order by state") ==
             [["delivered", "1"], ["pending", "1"]], timeout=90)
@@ -197,7 +196,7 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
             assert f"update: environment {OLD} already built (kept from before): reused" in rollback.stdout
             check_running_version(machine, OLD)
             machine.wait("a heartbeat of N", lambda: heartbeat_version(central) == OLD, timeout=60)
-            third = scan_tube(camera, rng)
+            third = camera.full_tube(rng)
             machine.wait("tube C at central", lambda: central.db.count_samples() == 3, timeout=120)
             assert third in [r[0] for r in central.db.db.execute("select tube_code from samples")]
             assert machine.sh(f"sha256sum {CONFIG}").stdout == config_before
@@ -207,15 +206,6 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
     finally:
         machine.stop()
         machine.kill()
-
-
-def scan_tube(camera: Camera, rng: random.Random) -> str:
-    """A full pool of 5: the tube closes by itself after the fifth person."""
-    code = tube_code(rng)
-    camera.tube(code)
-    for _ in range(5):
-        camera.person(fictional_person(rng))
-    return code
 
 
 def heartbeat_version(central) -> str:
