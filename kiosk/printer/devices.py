@@ -26,6 +26,7 @@ _FIXED_MASK, _FIXED_BITS = 0x93, 0x12
 _COVER_OPEN, _PAPER_END_STOP, _ERROR = 0x04, 0x20, 0x40  # in the offline-cause answer
 _ROLL_END = 0x60                                        # in the paper-sensor answer
 READY_ANSWER = bytes((_FIXED_BITS, _FIXED_BITS))        # cover closed, no error, paper present
+MAX_DISCARDS = 64                                       # reads of stale bytes before a query
 CONFIRMED, NO_ANSWER, NO_PAPER, COVER_OPEN, FAULT = (
     "confirmed", "no-answer", "no-paper", "cover-open", "fault")
 
@@ -102,8 +103,9 @@ def _network_class():
         def discard_pending(self) -> None:
             self.device.setblocking(False)
             try:
-                while self.device.recv(256):
-                    pass
+                for _ in range(MAX_DISCARDS):          # a printer that never stops talking
+                    if not self.device.recv(256):
+                        break
             except OSError:                # nothing waiting (BlockingIOError)
                 pass
             finally:
@@ -131,8 +133,9 @@ def _usb_class():
                 return b""
 
         def discard_pending(self) -> None:
-            while self.read_answer(0.001):
-                pass
+            for _ in range(MAX_DISCARDS):
+                if not self.read_answer(0.001):
+                    break
     return UsbPrinter
 
 

@@ -5,6 +5,7 @@
 - "answering": reads everything and answers each real-time status query (DLE EOT n) with
   `answers[n]`, as a printer does when the query reaches it; `answers` may be changed while it runs;
 - "stalls": answers the first query of a connection, then stops reading (a printer jammed mid-slip).
+- "floods": never stops sending well-formed status bytes, whatever it is asked (a babbling printer).
 Each connection's received bytes are in `received` (one bytes object per closed connection).
 """
 from __future__ import annotations
@@ -50,6 +51,13 @@ class FakeNetworkPrinter:
     def _serve(self, conn: socket.socket) -> None:
         data, answered = b"", 0
         conn.settimeout(0.05)
+        while self.mode == "floods" and not self._stop.is_set():
+            try:
+                conn.send(bytes([FINE]) * 4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
         while not self._stop.is_set():
             if self.mode == "stalls" and answered:
                 self._stop.wait(0.05)                  # holds the connection, reads nothing more
