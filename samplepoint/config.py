@@ -467,10 +467,13 @@ class PrinterConfig:
     usb_product_id: int = key(0x5011, "USB product id of the printer.", between(0, 0xFFFF))
     host: str = key("", "Network printer's address (backend network).", host_name)
     port: int = key(9100, "Network printer's raw TCP port.", between(1, 65535))
-    timeout_s: float = key(5.0, "Seconds to wait for the printer before keeping the slip for reprint.",
-                           between(0.5, 60))
+    timeout_s: float = key(5.0, "Seconds to wait for the printer (to connect, to take a slip, to answer "
+                           "its status) before keeping the slip for reprint.", between(0.5, 60))
     paper_mm: int = key(58, "Paper width in millimetres: 58 or 80.", one_of(58, 80))
-    check_paper: bool = key(True, "Ask the printer for its paper sensor before each slip.")
+    check_paper: bool = key(True, "Also ask the printer's status before each slip, so no slip is sent to "
+                            "a printer without paper (after each slip it is always asked).")
+    keep_slips: int = key(20, "Slips kept for reprint while the printer does not confirm them; beyond "
+                          "this the oldest is dropped.", between(1, 500))
     receipt: str = key("per-person", "Tube receipts: off, per-tube (one per tube) or per-person "
                        "(one for each person in the tube).", one_of("off", "per-tube", "per-person"))
     result_hours: int = key(24, "Hours the receipt says a result usually takes.", between(1, 240))

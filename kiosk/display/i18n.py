@@ -86,6 +86,7 @@ SCRIPT_STRINGS = {
     "printer.printing": N_("Printing"),
     "printer.offline": N_("Printer not reachable"),
     "printer.no-paper": N_("Printer out of paper"),
+    "printer.cover-open": N_("Printer cover open"),
     "printer.waiting": N_("slips waiting"),
     "clock.unsynchronised": N_("Device clock not synchronised — check the network; times will be corrected"),
 }

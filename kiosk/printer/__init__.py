@@ -3,7 +3,8 @@
 `SlipPrinter` prints on its own thread, so a printer that is missing, out of paper or switched off
 never holds up scanning: the slip is kept, the display says what is wrong, and "Reprint" sends the
 kept slips again (or the last printed one when nothing failed). Slips are pictures (kiosk.printer.slips)
-sent with python-escpos's raster image command, then a cut.
+sent with python-escpos's raster image command, then a cut. A slip counts as printed only when the
+printer confirms it afterwards (kiosk.printer.devices.confirm), the first time and on reprint alike.
 
 Every slip is written to a folder when it is submitted (`KeptSlips`, in the data directory, 0600
 like the database that holds the same data), so a kiosk restart or a power cut, even before its turn
@@ -24,13 +25,13 @@ from pathlib import Path
 from typing import Callable
 
 from kiosk.printer import slips
-from kiosk.printer.devices import PaperOut, PrinterOffline, paper_out
+from kiosk.printer.devices import CoverOpen, PaperOut, PrinterOffline, confirm
 from samplepoint.durable import write_atomic
 from samplepoint.print_spool import KEEP_HOURS
 
 log = logging.getLogger(__name__)
-READY, PRINTING, OFFLINE, NO_PAPER = "ready", "printing", "offline", "no-paper"
-KEEP_FAILED = 20               # slips kept for reprint after a failure; older ones are dropped
+READY, PRINTING, OFFLINE, NO_PAPER, COVER_OPEN = "ready", "printing", "offline", "no-paper", "cover-open"
+KEEP_FAILED = 20               # default of printer.keep_slips: slips kept for reprint; older ones are dropped
 KINDS = {cls.__name__: cls for cls in (slips.TubeReceipt, slips.DeclarationSlip)}
 MAX_KEPT_BYTES = 16_384
 
@@ -40,14 +41,23 @@ class _Job:
     slip: object
     kept: str | None = None    # its file in the kept folder
     at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
+    memory_id: str = dataclasses.field(default_factory=lambda: "mem-" + secrets.token_hex(3))
+
+    def label(self) -> str:
+        """The slip for a log line: its id (its kept file) and kind, and a receipt's tube; no names."""
+        ident = self.kept.removesuffix(".json") if self.kept else self.memory_id
+        tube = getattr(self.slip, "tube_code", None)
+        return f"slip {ident} ({type(self.slip).__name__}" + (f", tube {tube})" if tube else ")")
 
 
 class KeptSlips:
     """Failed slips on disk, one JSON file each, so they outlive the kiosk process."""
 
-    def __init__(self, folder: str | Path, clock: Callable[[], datetime] | None = None):
+    def __init__(self, folder: str | Path, clock: Callable[[], datetime] | None = None,
+                 keep: int = KEEP_FAILED):
         self.folder = Path(folder)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.keep = keep
 
     def save(self, slip) -> str | None:
         """Write one slip; its file name, or None when it could not be written (logged)."""
@@ -86,9 +96,9 @@ class KeptSlips:
                 self.remove(path.name)
             else:
                 jobs.append(job)
-        for job in jobs[:-KEEP_FAILED]:
+        for job in jobs[:-self.keep]:
             self.remove(job.kept)
-        return jobs[-KEEP_FAILED:]
+        return jobs[-self.keep:]
 
     def stale(self, job: _Job) -> bool:
         """Kept longer than KEEP_HOURS, or dated that far ahead (a damaged or forged file)."""
@@ -128,12 +138,15 @@ class KeptSlips:
 
 class SlipPrinter:
     def __init__(self, connect: Callable, paper_mm: int = 58, *, check_paper: bool = True,
-                 on_change: Callable[[], None] | None = None, kept: KeptSlips | None = None):
+                 on_change: Callable[[], None] | None = None, kept: KeptSlips | None = None,
+                 timeout_s: float = 5.0):
         self.connect = connect
         self.paper_mm = paper_mm
-        self.check_paper = check_paper
+        self.check_paper = check_paper            # also ask before the slip: no bytes into a dead printer
+        self.timeout_s = timeout_s                # for the printer's answer to a status query
         self.on_change = on_change or (lambda: None)
         self.kept = kept
+        self.keep = kept.keep if kept else KEEP_FAILED
         self._queue: queue.Queue = queue.Queue()
         # Slips kept by an earlier run wait for "Reprint" like those that fail in this one.
         self._failed: collections.deque = collections.deque(kept.load() if kept else ())
@@ -196,7 +209,7 @@ class SlipPrinter:
             job = self._queue.get()
             if job is None:
                 return
-            state = self._print(job.slip)
+            state = self._print(job)
             dropped = None
             if state == READY:
                 if self.kept:
@@ -210,39 +223,44 @@ class SlipPrinter:
                     self._last = job.slip
                 else:
                     self._failed.append(job)
-                    if len(self._failed) > KEEP_FAILED:
+                    if len(self._failed) > self.keep:
                         dropped = self._failed.popleft()
             if dropped is not None:
-                log.warning("more than %d slips wait: the oldest %s is dropped",
-                            KEEP_FAILED, type(dropped.slip).__name__)
+                log.warning("more than %d slips wait: the oldest, %s, is dropped",
+                            self.keep, dropped.label())
                 if self.kept:
                     self.kept.remove(dropped.kept)
             self._changed()
 
-    def _print(self, slip) -> str:
-        kind = type(slip).__name__
+    def _print(self, job: _Job) -> str:
+        """Send one slip; READY only when the printer confirmed it after its bytes, else the state
+        that keeps it for reprint."""
         try:
-            image = slips.render(slip, self.paper_mm)
+            image = slips.render(job.slip, self.paper_mm)
         except Exception:
-            log.exception("a %s could not be drawn; skipped", kind)
+            log.exception("%s could not be drawn; skipped", job.label())
             return READY
         printer = None
         try:
             printer = self.connect()
-            if self.check_paper and paper_out(printer):
-                raise PaperOut("printer reports no paper")
+            if self.check_paper:
+                confirm(printer, self.timeout_s)
             printer.image(image, impl="bitImageRaster", center=False)
             printer.cut()
-            log.info("printed a %s", kind)
+            confirm(printer, self.timeout_s)
+            log.info("%s printed: the printer confirmed it", job.label())
             return READY
         except PaperOut:
-            log.warning("printer out of paper; %s kept for reprint", kind)
+            log.warning("%s kept for reprint: the printer reports no paper", job.label())
             return NO_PAPER
+        except CoverOpen:
+            log.warning("%s kept for reprint: the printer reports its cover open", job.label())
+            return COVER_OPEN
         except PrinterOffline as exc:
-            log.warning("%s; %s kept for reprint", exc, kind)
+            log.warning("%s kept for reprint: %s", job.label(), exc)
             return OFFLINE
-        except Exception as exc:             # a cable pulled mid-slip, a timeout, a USB error
-            log.warning("printing a %s failed (%s); kept for reprint", kind, type(exc).__name__)
+        except Exception as exc:             # a cable pulled mid-slip, a write timeout, a USB error
+            log.warning("%s kept for reprint: sending it failed (%s)", job.label(), type(exc).__name__)
             return OFFLINE
         finally:
             if printer is not None:
@@ -258,4 +276,5 @@ class SlipPrinter:
             log.exception("printer status listener failed")
 
 
-__all__ = ["SlipPrinter", "KeptSlips", "PrinterOffline", "PaperOut", "READY", "PRINTING", "OFFLINE", "NO_PAPER"]
+__all__ = ["SlipPrinter", "KeptSlips", "PrinterOffline", "PaperOut", "CoverOpen", "READY", "PRINTING",
+           "OFFLINE", "NO_PAPER", "COVER_OPEN"]

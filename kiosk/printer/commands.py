@@ -107,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
         print("samplepoint: slip: no printer configured (printer.backend = none); use --png FILE",
               file=sys.stderr)
         return 2
-    printer = SlipPrinter(connect, paper, check_paper=config.printer.check_paper)
+    printer = SlipPrinter(connect, paper, check_paper=config.printer.check_paper,
+                          timeout_s=config.printer.timeout_s)
     printer.submit(slip)
-    printer.close(timeout=config.printer.timeout_s * 3 + 5)
+    printer.close(timeout=config.printer.timeout_s * 4 + 5)   # connect, ask, write, confirm
     state = printer.status()["state"]
     print(f"printer: {state}")
     return 0 if state == "ready" else 1

@@ -11,7 +11,6 @@ import logging
 import re
 import threading
 from datetime import datetime, tzinfo
-from pathlib import Path
 
 from kiosk.check import masked_id
 from kiosk.printer import KeptSlips, SlipPrinter
@@ -67,9 +66,9 @@ class PrinterService:
         self.store = store
         self.tz = tz_from_offset(config.site.utc_offset)
         self.connect = connect or make_connector(config)
-        kept = KeptSlips(Path(config.device.data_dir) / "print-kept")
-        self.printer = SlipPrinter(self.connect, pc.paper_mm, check_paper=pc.check_paper,
-                                   kept=kept) if self.connect is not None else None
+        kept = KeptSlips(print_spool.kept_dir(config.device.data_dir), keep=pc.keep_slips)
+        self.printer = SlipPrinter(self.connect, pc.paper_mm, check_paper=pc.check_paper, kept=kept,
+                                   timeout_s=pc.timeout_s) if self.connect is not None else None
         self.spool = print_spool.spool_dir(config.device.data_dir)
         self.poll_s = poll_s
         self._stop = threading.Event()

@@ -1,6 +1,7 @@
 """Fixtures for the staff display: a kiosk with its display on an ephemeral loopback port, and scans."""
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
@@ -43,20 +44,30 @@ def qr(person) -> bytes:
     return format_personal_qr(person).encode()
 
 
-@pytest.fixture
-def rig(tmp_path):
-    """Kiosk + store + display service on 127.0.0.1:<ephemeral>, pool size 3; torn down after."""
-    path = write_config(tmp_path, display={"preview_fps": 10.0, "offline_after_s": 60.0})
-    config = config_module.load(path)
+@contextlib.contextmanager
+def running_rig(tmp_path, adjust=lambda config: config, **sections):
+    """Kiosk + store + display service on 127.0.0.1:<ephemeral>, configured by write_config's
+    `sections` (then `adjust`, for values a config file may not hold); torn down after."""
+    sections.setdefault("display", {"preview_fps": 10.0, "offline_after_s": 60.0})
+    config = adjust(config_module.load(write_config(tmp_path, **sections)))
     store = Store(config.db_path)
     clock = system_clock(config.site.utc_offset)
     service = DisplayService(config, store, clock, port=0)
     service.hub.refresh_s = 0.2
     kiosk = Kiosk(config, store, make_decoder(), FanOut(LogFeedback(), service.hub), clock)
     service.attach(kiosk).start()
-    yield DisplayRig(kiosk, store, service)
-    service.stop()
-    store.close()
+    try:
+        yield DisplayRig(kiosk, store, service)
+    finally:
+        service.stop()
+        store.close()
+
+
+@pytest.fixture
+def rig(tmp_path):
+    """The rig with the test configuration: pool size 3, no printer."""
+    with running_rig(tmp_path) as started:
+        yield started
 
 
 CHROMIUM = "/usr/bin/chromium"
