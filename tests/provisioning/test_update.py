@@ -12,33 +12,57 @@ URL = "http://central.example.vn/apt"
 
 def configured(tmp_path, url=URL):
     key = tmp_path / "etc/apt/keyrings/samplepoint.asc"
-    key.parent.mkdir(parents=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
     key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
-    return config_module.from_dict({"update": {"repository_url": url}})
+    return config_module.from_dict({"update": {"repository_url": url},
+                                    "device": {"data_dir": str(tmp_path / "data")}})
 
 
 class FakeDevice:
-    """dpkg, apt and systemctl of a device whose repository offers `offered`."""
+    """dpkg, apt and systemctl of a device whose repository offers `offered`; a version in
+    `broken` fails its postinst (dpkg leaves it half-configured)."""
 
-    def __init__(self, installed, offered, restart=True):
+    def __init__(self, installed, offered, restart=True, broken=(), state="installed"):
         self.installed, self.offered, self.restart = installed, offered, restart
+        self.broken, self.state = set(broken), state
         self.commands, self.pid = [], 100
 
     def __call__(self, command):
         self.commands.append(command)
-        if command[0] == "dpkg-query":
+        if command[0] == "dpkg-query" and command[-1] == "samplepoint":
             if not self.installed:
                 raise update.UpdateFailed("not installed")
-            return self.installed
+            return f"install ok {self.state}|{self.installed}"
+        if command[0] == "dpkg-query":
+            abbrev = {"installed": "ii ", "half-configured": "iF ", "unpacked": "iU "}[self.state]
+            return f"ii |adduser|3.134\n{abbrev}|samplepoint|{self.installed}\n" if self.installed else ""
+        if command[:2] == ["dpkg", "--configure"]:
+            return self.configure()
         if command[0] == "apt-cache":
             return "".join(f"samplepoint | {v} | {URL} bookworm/main amd64 Packages\n" for v in self.offered)
         if command[:2] == ["apt-get", "install"]:
-            self.installed = command[-1].split("=", 1)[1]
+            source = command[-1]
+            self.installed = source.split("=", 1)[1] if "=" in source else source.split("_")[1]
+            self.state = "unpacked"
+            self.configure()
             self.pid += self.restart
         if command[:2] == ["systemctl", "show"]:
             active = command[-1] in ("samplepoint-kiosk.service", "samplepoint-forwarder.service")
             return f"ActiveState={'active' if active else 'inactive'}\nMainPID={self.pid}\n"
         return ""
+
+    def configure(self):
+        if self.state == "installed":
+            return ""
+        if self.installed in self.broken:
+            self.state = "half-configured"
+            raise update.CommandFailed(["apt-get"], "samplepoint: building the Python environment\n"
+                                       "samplepoint: a service did not start\ndpkg: error processing "
+                                       "package samplepoint (--configure):\n installed samplepoint "
+                                       "package post-installation script subprocess returned error "
+                                       "exit status 1\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n")
+        self.state = "installed"
+        return "samplepoint: version installed\n"
 
 
 def test_the_apt_source_trusts_only_the_repository_key(tmp_path):
@@ -55,7 +79,8 @@ def test_an_update_installs_the_newest_and_reports_old_to_new(tmp_path):
     assert update.update(configured(tmp_path), None, False, run=device, out=lines.append,
                          root=tmp_path) == 0
     refresh = next(c for c in device.commands if c[:2] == ["apt-get", "update"])
-    assert "Dir::Etc::SourceList=/etc/apt/sources.list.d/samplepoint.list" in refresh
+    assert f"Dir::Etc::SourceList={tmp_path}/etc/apt/sources.list.d/samplepoint.list" in refresh
+    assert "APT::Update::Error-Mode=any" in refresh, "a list apt could not fetch or verify fails"
     assert "Dir::Etc::SourceParts=-" in refresh, "only the samplepoint list is refreshed"
     install = next(c for c in device.commands if c[:2] == ["apt-get", "install"])
     assert install[-1] == "samplepoint=0.1.0.10" and "--allow-downgrades" in install
@@ -88,8 +113,8 @@ def test_a_version_the_repository_does_not_have_is_refused_with_the_list(tmp_pat
 
 def test_a_service_left_on_the_old_process_fails_the_update(tmp_path):
     device, lines = FakeDevice("0.1.0.1", ["0.1.0.2"], restart=False), []
-    assert update.update(configured(tmp_path), None, False, run=device, out=lines.append,
-                         root=tmp_path) == 1
+    with pytest.raises(update.UpdateFailed, match="still run"):
+        update.update(configured(tmp_path), None, False, run=device, out=lines.append, root=tmp_path)
     assert any("still the old process" in line for line in lines)
 
 
@@ -102,9 +127,11 @@ def test_list_marks_the_installed_version(tmp_path):
 
 def test_without_a_repository_or_key_it_says_what_to_do(tmp_path):
     with pytest.raises(update.UpdateFailed) as no_repo:
-        update.update(config_module.Config(), None, False, run=FakeDevice("1", []), root=tmp_path)
+        update.update(config_module.from_dict({"device": {"data_dir": str(tmp_path / "data")}}),
+                      None, False, run=FakeDevice("1", []), root=tmp_path)
     assert "repository_url" in no_repo.value.fix
-    config = config_module.from_dict({"update": {"repository_url": URL}})
+    config = config_module.from_dict({"update": {"repository_url": URL},
+                                      "device": {"data_dir": str(tmp_path / "data")}})
     with pytest.raises(update.UpdateFailed, match="key /etc/apt/keyrings/samplepoint.asc is missing"):
         update.update(config, None, False, run=FakeDevice("1", []), root=tmp_path)
 
