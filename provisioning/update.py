@@ -366,7 +366,8 @@ def update(config: config_module.Config, version: str | None, list_only: bool,
     otherwise, after recording the outcome for doctor (a --list records nothing)."""
     if list_only:
         return list_versions(config, run, out, root)
-    good = read_state(config).get("good", "")
+    state, before = package_state(run)
+    good = read_state(config).get("good") or (before if state == "installed" else "")
     try:
         install(config, version, run, out, root, good)
     except UpdateFailed as exc:
