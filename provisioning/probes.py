@@ -152,14 +152,14 @@ def hotspot_stats(config):
 
 def update_state(config) -> dict:
     """What `samplepoint update` recorded on its last run ({} before the first)."""
-    from provisioning import update
-    return update.read_state(config)
+    from provisioning import updatestate
+    return updatestate.read_state(config)
 
 
 def unfinished_packages() -> list[str] | None:
     """Packages dpkg left unpacked or half-configured; None without dpkg."""
-    from provisioning import update
+    from provisioning import updatestate
     try:
-        return update.unfinished_packages(update.run_command)
+        return updatestate.unfinished_packages(updatestate.run_command)
     except FileNotFoundError:
         return None
