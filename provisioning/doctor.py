@@ -54,6 +54,8 @@ class Probes:
     db_integrity: object = real_probes.db_integrity            # (path) -> "ok" | problem
     service_state: object = real_probes.service_state          # (unit) -> "active" | ...
     hotspot_stats: object = real_probes.hotspot_stats          # (config) -> hotspot.stats.Stats
+    update_state: object = real_probes.update_state            # (config) -> last update's record
+    unfinished_packages: object = real_probes.unfinished_packages  # () -> ["pkg ver state"] | None
 
 
 def check_camera(config, p: Probes) -> Result:
@@ -221,6 +223,33 @@ def check_services(config, p: Probes) -> list[Result]:
     return results
 
 
+def check_update(config, p: Probes) -> Result:
+    """The outcome `samplepoint update` recorded on its last run (a failure stays until one succeeds)."""
+    state = p.update_state(config)
+    if not state:
+        return Result("update", OK, "no update has run on this device yet")
+    if state.get("result") == "ok":
+        return Result("update", OK, f"last run at {state.get('at')}: samplepoint {state.get('version')}")
+    if state.get("result") == "failed":
+        return Result("update", FAIL, f"last run failed at {state.get('at')}: {state.get('reason')}",
+                      state.get("fix") or "sudo samplepoint update (docs/updating.md)")
+    return Result("update", WARN, f"the record of the last update is unreadable: {state.get('reason')}",
+                  "sudo samplepoint update (it writes the record again)")
+
+
+def check_packages(config, p: Probes) -> Result:
+    """Packages dpkg left unfinished: apt installs nothing more, and samplepoint's may be half-switched."""
+    unfinished = p.unfinished_packages()
+    if unfinished is None:
+        return Result("packages", WARN, "dpkg not found: not a Debian system",
+                      "run samplepoint on Raspberry Pi OS or Debian (docs/install-pi.md)")
+    if unfinished:
+        return Result("packages", FAIL, f"dpkg left {', '.join(unfinished)}",
+                      "sudo samplepoint update (it finishes them, or installs the last good samplepoint "
+                      "again); for other packages: sudo dpkg --configure -a")
+    return Result("packages", OK, "every package fully installed and configured")
+
+
 def _guarded(name: str, check, *args):
     """Run one check; a check that breaks becomes its own FAIL line instead of ending doctor."""
     try:
@@ -239,6 +268,7 @@ def run_checks(config, p: Probes) -> list[Result]:
             _guarded("uplink", check_uplink, config, p),
             central, _guarded("clock", check_clock, config, p, server_time),
             _guarded("disk", check_disk, config, p), _guarded("database", check_database, config, p),
+            _guarded("update", check_update, config, p), _guarded("packages", check_packages, config, p),
             *(services if isinstance(services, list) else [services])]
 
 

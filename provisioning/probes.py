@@ -148,3 +148,18 @@ def hotspot_stats(config):
     """The hotspot's protection in use and its counters (hotspot.stats; counts only, no addresses)."""
     from hotspot import stats
     return stats.collect(config, time.time())
+
+
+def update_state(config) -> dict:
+    """What `samplepoint update` recorded on its last run ({} before the first)."""
+    from provisioning import updatestate
+    return updatestate.read_state(config)
+
+
+def unfinished_packages() -> list[str] | None:
+    """Packages dpkg left unpacked or half-configured; None without dpkg."""
+    from provisioning import updatestate
+    try:
+        return updatestate.unfinished_packages(updatestate.run_command)
+    except FileNotFoundError:
+        return None

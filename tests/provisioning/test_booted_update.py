@@ -1,7 +1,10 @@
 """A device updated in the field, booted under real systemd: samplepoint N installed from a signed apt
 repository (aptly, served over HTTP on the host's loopback), records queued while the central server
 is down, `samplepoint update` to N+1 from the repository, services restarted into N+1, the queue
-delivered once, the configuration untouched, and `samplepoint update --version N` rolls back.
+delivered once, the configuration untouched, and `samplepoint update --version N` rolls back. Then
+two broken releases are published: one whose postinst fails after the environment switch, one whose
+postinst fails before it; each update fails with one line, dpkg ends with N fully configured and
+running, and doctor shows the failure.
 
 The two versions are two .deb files of this checkout built with different version numbers, the way
 docs/updating.md builds a release.
@@ -201,6 +204,11 @@ def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp
             assert third in [r[0] for r in central.db.db.execute("select tube_code from samples")]
             assert machine.sh(f"sha256sum {CONFIG}").stdout == config_before
             assert_running(machine)
+            broken_releases_are_rolled_back(machine, repo, debs[NEW], tmp_path)
+            assert machine.sh(f"sha256sum {CONFIG}").stdout == config_before
+            fourth = camera.full_tube(rng)
+            machine.wait("tube D at central", lambda: central.db.count_samples() == 4, timeout=120)
+            assert fourth in [r[0] for r in central.db.db.execute("select tube_code from samples")]
         finally:
             central_again.stop()
     finally:
@@ -231,3 +239,52 @@ def check_running_version(machine: booted.Machine, version: str) -> None:
     pid = machine.unit("samplepoint-kiosk.service")["MainPID"]
     maps = machine.sh(f"cat /proc/{pid}/maps").stdout
     assert f"/opt/samplepoint/venvs/{version}/" in maps and "/venvs/" + ({OLD, NEW} - {version}).pop() + "/" not in maps
+
+
+# Broken releases: N+1's package, renumbered, with a failure put into its postinst at one place.
+AFTER_SWITCH, BEFORE_SWITCH = f"{BASE}.3", f"{BASE}.4"
+FAULTS = {AFTER_SWITCH: ('    "$LINK/bin/samplepoint" provision --package "$mode"\n',
+                         '    say "this release fails after the switch"; exit 3\n'),
+          BEFORE_SWITCH: ("configure)\n", '    say "this release fails before the switch"; exit 4\n')}
+
+
+def broken_release(deb: Path, version: str, work: Path) -> Path:
+    tree = work / f"broken-{version}"
+    booted.run(["dpkg-deb", "-R", str(deb), str(tree)])
+    control = tree / "DEBIAN/control"
+    control.write_text(control.read_text().replace(f"Version: {NEW}\n", f"Version: {version}\n"))
+    postinst = tree / "DEBIAN/postinst"
+    after, fault = FAULTS[version]
+    assert after in postinst.read_text()
+    postinst.write_text(postinst.read_text().replace(after, after + fault, 1))
+    out = work / f"samplepoint_{version}_amd64.deb"
+    booted.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(out)])
+    booted.run(["rm", "-rf", str(tree)])
+    return out
+
+
+def broken_releases_are_rolled_back(machine: booted.Machine, repo: Repository, new: Path,
+                                    tmp_path: Path) -> None:
+    for version, where in ((AFTER_SWITCH, "after"), (BEFORE_SWITCH, "before")):
+        repo.add([broken_release(new, version, tmp_path)])
+        started = time.monotonic()
+        done = machine.sh("samplepoint update", check=False, timeout=900)
+        print(f"failed update to {version} and rollback in {time.monotonic() - started:.1f} s")
+        assert done.returncode == 1, done.stdout + done.stderr
+        err = done.stderr.strip().splitlines()
+        assert len(err) == 1, err
+        assert err[0].startswith(f"samplepoint update: FAILED: samplepoint {version} did not install: "
+                                 "its post-installation script failed"), err
+        assert f"rolled back to {OLD}, which runs; fix: publish a fixed version newer than {version}" in err[0]
+        assert f"this release fails {where} the switch" in done.stdout
+        if where == "after":
+            assert f"the switch to {NEW} failed: /opt/samplepoint/venv points to {OLD} again" in done.stdout
+        assert f"update: rolling back to samplepoint {OLD}" in done.stdout
+        assert machine.sh("dpkg-query -W -f='${Status}' samplepoint").stdout == "install ok installed"
+        assert machine.sh("dpkg --audit").stdout == ""
+        check_running_version(machine, OLD)
+        checks = {c["name"]: c for c in machine.doctor()["checks"]}
+        assert checks["update"]["status"] == "FAIL", checks["update"]
+        assert checks["update"]["detail"].startswith("last run failed at ")
+        assert f"samplepoint {version} did not install" in checks["update"]["detail"]
+        assert checks["packages"]["status"] == "OK", checks["packages"]

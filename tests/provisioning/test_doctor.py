@@ -34,6 +34,9 @@ def healthy() -> doctor.Probes:
         token_status=lambda config, token: 200, ntp_synchronized=lambda: True, now=lambda: NOW,
         disk_usage=lambda path: (32 * 2**30, 20 * 2**30), db_integrity=lambda path: "ok",
         service_state=lambda unit: "active",
+        update_state=lambda config: {"result": "ok", "at": "2026-11-24T09:00:00+00:00",
+                                     "version": "0.1.0.2"},
+        unfinished_packages=lambda: [],
         hotspot_stats=lambda config: Stats("Enhanced Open (OWE) with an open transition network",
                                            3, 4, 0, {"outside_garden": 12}))
 
@@ -70,6 +73,15 @@ BROKEN = [
     ("database", {"db_integrity": lambda path: "database disk image is malformed"}, "FAIL", "recovery"),
     ("service:forwarder", {"service_state": lambda u: "failed" if "forwarder" in u else "active"},
      "FAIL", "journalctl -u samplepoint-forwarder.service"),
+    ("update", {"update_state": lambda c: {"result": "failed", "at": "2026-11-25T08:00:00+00:00",
+                                           "reason": "the repository http://x/apt is signed with a key "
+                                           "this device does not trust", "fix": "copy samplepoint.asc"}},
+     "FAIL", "samplepoint.asc"),
+    ("update", {"update_state": lambda c: {"result": "unreadable", "reason": "bad JSON"}}, "WARN",
+     "samplepoint update"),
+    ("packages", {"unfinished_packages": lambda: ["samplepoint 0.1.0.3 half-configured"]}, "FAIL",
+     "samplepoint update"),
+    ("packages", {"unfinished_packages": lambda: None}, "WARN", "Debian"),
 ]
 
 
@@ -91,7 +103,7 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 16 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 18 and "0 failing, 0 warning(s)" in out
     assert "Enhanced Open (OWE)" in out and "packets refused 12" in out
 
 
