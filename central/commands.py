@@ -309,8 +309,9 @@ def purge(args) -> int:
 
 
 def needs_retest(args) -> int:
-    """Spreadsheet CSV (BOM, formula-safe) of the people of positive pools who need an individual
-    test; times in the report time zone, named in the header."""
+    """Spreadsheet CSV (BOM, formula-safe) of the people who need an individual test (a positive
+    pool, or results that conflict: column `reason`); times in the report time zone, named in the
+    header."""
     tz = tz_from_offset(central_settings(args).report_utc_offset)
     sys.stdout.write(BOM)
     write_needs_retest(open_db(args.db), sys.stdout, tz)
@@ -318,7 +319,7 @@ def needs_retest(args) -> int:
 
 
 RETEST_COLUMNS = ["tube_code", "site_id", "collected_at", "result_at", "full_name", "id_number",
-                  "qid", "phone"]
+                  "qid", "phone", "reason"]
 
 
 def write_needs_retest(db, out, tz) -> int:

@@ -20,7 +20,7 @@ from central.db_console import ConsoleSQL
 from central.db_credentials import CredentialsSQL
 from central.db_fhir import FhirSQL
 from central.db_limits import LimitsSQL
-from central.db_results import ResultsSQL
+from central.db_results import DISPUTES_MIGRATION, ResultsSQL
 from samplepoint import wire
 
 CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
@@ -198,6 +198,8 @@ MIGRATIONS = [
     CREATE INDEX audit_username ON audit(username, id);
     """,
 ]
+# results a lab sent twice with different values under one key, and the view of every result
+MIGRATIONS.append(DISPUTES_MIGRATION)
 
 
 class DeviceExists(ValueError):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from itertools import groupby, islice
 from typing import Iterator
 
+from central import verdict as rule
 from central.db_results import _belongs, _sampled
 
 ROLES = ("admin", "viewer", "lab")
@@ -128,27 +130,30 @@ class ConsoleSQL:
         yield from self._sample_rows("(s.tube_code = ? OR s.record_id = ?)", (code, code), limit)
 
     def export_samples(self, since: str | None = None) -> Iterator[dict]:
-        """Every sample received at or after `since` (oldest first, streaming), with its latest result.
+        """Every sample received at or after `since` (oldest first, streaming), with the verdict of
+        its results (central.verdict).
 
         Each item: the stored body as a dict, plus `received_at`, `sampled_at` (the sampling time
-        the central server trusts, docs/results-and-retention.md), `site_name`, `result` and
-        `result_at` (None when there is none), all times as stored UTC text.
+        the central server trusts, docs/results-and-retention.md), `site_name`, `result` (the
+        verdict: negative, positive, invalid or conflict) and `result_at` (None when there is no
+        result), all times as stored UTC text, and `results`: each result, counted or not.
         """
         where, args = ("s.received_at >= ?", (since,)) if since else ("1 = 1", ())
         yield from self._sample_rows(where, args)
 
     def _sample_rows(self, where: str, args: tuple, limit: int | None = None) -> Iterator[dict]:
         query = (
-            f"SELECT s.body, s.received_at, {_sampled('s', 'c')} AS sampled_at, st.name AS site_name,"
-            " r.result, r.result_at FROM samples s"
+            f"SELECT s.record_id, s.body, s.received_at, {_sampled('s', 'c')} AS sampled_at,"
+            " st.name AS site_name, r.lab_id, r.result, r.result_at FROM samples s"
             " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
             " LEFT JOIN sites st ON st.site_id = s.site_id"
-            f" LEFT JOIN results r ON s.status = 'closed' AND {_belongs('s', 'c', 'r')}"
-            " AND NOT EXISTS (SELECT 1 FROM results r3 WHERE (r3.result_at, r3.lab_id) >"
-            f" (r.result_at, r.lab_id) AND {_belongs('s', 'c', 'r3')})"
+            f" LEFT JOIN lab_results r ON s.status = 'closed' AND {_belongs('s', 'c', 'r')}"
             f" WHERE {where} ORDER BY s.received_at, s.record_id")
-        if limit:
-            query += f" LIMIT {int(limit)}"
-        for row in self.stream(query, args):
-            yield {"body": json.loads(row[0]), "received_at": row[1], "sampled_at": row[2],
-                   "site_name": row[3], "result": row[4], "result_at": row[5]}
+        for _, group in islice(groupby(self.stream(query, args), key=lambda row: row[0]), limit):
+            rows = list(group)
+            readings = [rule.Reading.stored(r[5], r[7], r[6]) for r in rows if r[6] is not None]
+            verdict = rule.tube_verdict(readings)
+            first = rows[0]
+            yield {"body": json.loads(first[1]), "received_at": first[2], "sampled_at": first[3],
+                   "site_name": first[4], "result": verdict.outcome,
+                   "result_at": rule.utc_text(verdict.at), "results": rule.listed(readings, verdict)}

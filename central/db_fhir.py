@@ -9,8 +9,14 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from central import verdict as rule
 from central.db_results import _belongs, _sampled
 from central.fhir import LabResult, SampleData, result_unit
+
+
+# A disputed result (central/db_results.py) has no resources of its own; its unit makes the push
+# send the tube's verdict again.
+DISPUTE_UNIT = "'dispute:' || s.record_id || ':' || r.lab_id || ':' || r.result_at || ':' || r.result"
 
 
 class FhirSQL:
@@ -42,7 +48,7 @@ class FhirSQL:
                 yield row["record_id"]
                 continue
             yield SampleData(json.loads(row["body"]), row["sampled_at"],
-                             tuple(self.sample_results(row["record_id"])))
+                             tuple(self.sample_results(row["record_id"])), verdict=self._verdict(row))
 
     def fhir_unsent(self, destination: str, limit: int) -> list[SampleData]:
         """Up to `limit` samples, oldest first, with a unit `destination` has not yet accepted;
@@ -52,19 +58,36 @@ class FhirSQL:
             f"WHERE e.record_id IS NULL AND (NOT EXISTS ({sent_unit}'sample:' || s.record_id) OR"
             f" (s.status = 'closed' AND EXISTS (SELECT 1 FROM results r WHERE {_belongs('s', 'c', 'r')}"
             f" AND NOT EXISTS ({sent_unit}'result:' || s.record_id || ':' || r.lab_id || ':' ||"
-            f" r.result_at))))", (destination, destination), limit).fetchall()
+            f" r.result_at)) OR EXISTS (SELECT 1 FROM result_disputes r WHERE {_belongs('s', 'c', 'r')}"
+            f" AND NOT EXISTS ({sent_unit}{DISPUTE_UNIT}))))",
+            (destination, destination, destination), limit).fetchall()
         out = []
         for row in rows:
             record_id = row["record_id"]
             prefix = f"result:{record_id}:"
             sent = {r[0] for r in self.db.execute(
                 "SELECT unit FROM fhir_sent WHERE destination = ? AND (unit = ? OR"
-                " substr(unit, 1, ?) = ?)", (destination, f"sample:{record_id}", len(prefix), prefix))}
+                " substr(unit, 1, ?) = ? OR substr(unit, 1, ?) = ?)",
+                (destination, f"sample:{record_id}", len(prefix), prefix, len(prefix) + 1,
+                 f"dispute:{record_id}:"))}
             results = tuple(r for r in self.sample_results(record_id)
                             if result_unit(record_id, r) not in sent)
+            disputes = tuple(unit for unit in self._dispute_units(record_id) if unit not in sent)
             out.append(SampleData(json.loads(row["body"]), row["sampled_at"], results,
-                                  include_sample=f"sample:{record_id}" not in sent))
+                                  include_sample=f"sample:{record_id}" not in sent,
+                                  verdict=self._verdict(row), disputes=disputes))
         return out
+
+    def _dispute_units(self, record_id: str) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            f"SELECT {DISPUTE_UNIT} FROM samples s LEFT JOIN sample_clock c ON c.record_id ="
+            f" s.record_id JOIN result_disputes r ON {_belongs('s', 'c', 'r')}"
+            " WHERE s.record_id = ? AND s.status = 'closed'", (record_id,))]
+
+    def _verdict(self, row) -> rule.Verdict:
+        """The one result rule over every result of the sample (disputed ones too), so the
+        verdict a Bundle carries is the one the status API and the exports give."""
+        return rule.tube_verdict(self.sample_readings(row["record_id"]))
 
     def fhir_erased_unsent(self, destination: str) -> int:
         """Samples erased (retention) before `destination` got them: they will never be sent."""

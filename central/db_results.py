@@ -1,7 +1,9 @@
 """The central database's SQL for labs, results, corrected collection times and retention.
 
 A mixin of `central.db.CentralDB` (it uses its `db` connection and `transaction()`), kept apart so
-that each file stays one readable size; the schema is migration 2 in central/db.py.
+that each file stays one readable size; the schema is migration 3 in central/db.py, and
+DISPUTES_MIGRATION below. The SQL here only finds which results belong to which sample; what they
+say together is central.verdict's rule, applied in Python, never an ORDER BY or LIMIT here.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
+from central import status as status_module
+from central import verdict as rule
 from central.clocktrust import DeliveryClock, correct, with_offset
 from central.results import LabResult
 from samplepoint import wire
@@ -26,8 +30,31 @@ PROBLEMS = {
     CANCELLED_TUBE: "this tube was cancelled at the sampling point",
     BEFORE_SAMPLE: "result_time is before every sample with this tube code was collected",
     WRONG_TEST_TYPE: "test_type differs from the sample's test type",
-    CONFLICT: "a different result for this tube, lab and time is already stored",
+    CONFLICT: "a different result for this tube, lab and time is already stored; both are kept and "
+              "the tube shows a conflict that needs a new test",
 }
+# A lab that sends two different results under one key (tube, lab, result time) has said both:
+# the second is kept beside the first, and `lab_results` (every result either way) is what the
+# result rule reads. Appended to central.db.MIGRATIONS.
+DISPUTES_MIGRATION = """
+    CREATE TABLE result_disputes (
+        tube_code   TEXT NOT NULL,
+        lab_id      TEXT NOT NULL,
+        result_at   TEXT NOT NULL,
+        test_type   TEXT NOT NULL,
+        result      TEXT NOT NULL CHECK (result IN ('negative', 'positive', 'invalid')),
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (tube_code, lab_id, result_at, result)
+    );
+    CREATE VIEW lab_results AS
+        SELECT tube_code, lab_id, result_at, test_type, result, received_at FROM results
+        UNION ALL
+        SELECT tube_code, lab_id, result_at, test_type, result, received_at FROM result_disputes;
+"""
+SAMPLE_RESULT_COLUMNS = (  # the shape status.from_rows reads, with `s` the sample and `r` a result
+    "s.record_id, s.test_type, {sampled} AS collected_at,"
+    " (SELECT COUNT(*) FROM persons x WHERE x.record_id = s.record_id) AS people,"
+    " r.lab_id, r.result, r.result_at")
 PERSONAL_COLUMNS = ("id_number = '', full_name = '', date_of_birth = NULL, phone = NULL, qid = NULL, "
                     "declarer_qid = NULL")
 
@@ -136,38 +163,64 @@ class ResultsSQL:
         row = db.execute("SELECT result FROM results WHERE tube_code = ? AND lab_id = ? AND "
                          "result_at = ?", key).fetchone()
         if row is not None:
-            return DUPLICATE if row[0] == item.result else CONFLICT
+            if row[0] == item.result:
+                return DUPLICATE
+            db.execute("INSERT INTO result_disputes VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                       (*key, item.test_type, item.result, now))
+            log.warning("results: two different results for one tube from lab %s at %s; both kept",
+                        item.lab_id, item.result_at_utc)
+            return CONFLICT
         db.execute("INSERT INTO results VALUES (?,?,?,?,?,?)", (*key, item.test_type, item.result, now))
         return CREATED
 
     def count_results(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
-    def person_samples(self, *, qid: str | None = None, id_number: str | None = None
-                       ) -> list[sqlite3.Row]:
-        """Every closed sample of one person with its results (one row per result, or none)."""
-        column, value = ("qid", qid) if qid else ("id_number", id_number)
+    def person_samples(self, *, qid: str | None = None, id_number: str | None = None,
+                       record_id: str | None = None) -> list[sqlite3.Row]:
+        """Every closed sample of one person (or the one sample `record_id`) with each of its
+        results, disputed ones too (one row per result, or one with no result)."""
+        column, value = ("s.record_id", record_id) if record_id else ("p.qid", qid) if qid else \
+            ("p.id_number", id_number)
         return self.db.execute(
-            f"SELECT s.record_id, s.test_type, {_sampled('s', 'c')} AS collected_at,"
-            " (SELECT COUNT(*) FROM persons x WHERE x.record_id = s.record_id) AS people,"
-            " r.result, r.result_at FROM persons p"
+            f"SELECT DISTINCT {SAMPLE_RESULT_COLUMNS.format(sampled=_sampled('s', 'c'))} FROM persons p"
             " JOIN samples s ON s.record_id = p.record_id AND s.status = 'closed'"
             " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
-            f" LEFT JOIN results r ON {_belongs('s', 'c', 'r')} WHERE p.{column} = ?",
+            f" LEFT JOIN lab_results r ON {_belongs('s', 'c', 'r')} WHERE {column} = ?",
             (value,)).fetchall()
 
-    def needing_individual_test(self) -> Iterator[sqlite3.Row]:
-        """People of pooled tubes whose latest result is positive, with the tube (streaming)."""
-        yield from self.stream(
-            f"SELECT s.tube_code, s.site_id, {_sampled('s', 'c')} AS collected_at,"
-            " r.result_at, p.full_name, p.id_number, p.qid, p.phone FROM samples s"
-            " JOIN persons p ON p.record_id = s.record_id"
-            " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
-            f" JOIN results r ON r.result = 'positive' AND {_belongs('s', 'c', 'r')}"
-            " WHERE s.status = 'closed' AND (SELECT COUNT(*) FROM persons x WHERE x.record_id ="
-            " s.record_id) > 1 AND NOT EXISTS (SELECT 1 FROM results r3 WHERE r3.result_at >"
-            f" r.result_at AND {_belongs('s', 'c', 'r3')}) AND p.full_name != ''"
-            " ORDER BY s.tube_code, p.position")
+    def sample_readings(self, record_id: str) -> list[rule.Reading]:
+        """Every result belonging to one sample, disputed ones too: what the result rule reads."""
+        rows = status_module.from_rows(self.person_samples(record_id=record_id))
+        return [rule.Reading(r.lab_id, r.result_at, r.result) for r in rows if r.result]
+
+    def needing_individual_test(self) -> Iterator[dict]:
+        """People who need a new individual test (central.verdict.needs_individual_test) because of
+        the sample listed with them: a positive pool, or results that conflict. A person whose
+        later sample has a usable result is not listed. Streaming, by tube."""
+        for row in self.stream(
+                f"SELECT s.record_id, s.tube_code, s.site_id, p.full_name, p.id_number, p.qid, p.phone"
+                " FROM samples s JOIN persons p ON p.record_id = s.record_id"
+                " LEFT JOIN sample_clock c ON c.record_id = s.record_id"
+                " WHERE s.status = 'closed' AND p.full_name != '' AND EXISTS (SELECT 1 FROM"
+                f" lab_results r WHERE {_belongs('s', 'c', 'r')} AND (r.result = 'positive' OR"
+                f" EXISTS (SELECT 1 FROM lab_results r2 WHERE {_belongs('s', 'c', 'r2')}"
+                " AND r2.result != r.result)))"        # a superset: the rule decides below
+                " ORDER BY s.tube_code, s.record_id, p.position"):
+            found = self._retest_reason(row)
+            if found is not None:
+                yield {**{k: row[k] for k in ("tube_code", "site_id", "full_name", "id_number",
+                                              "qid", "phone")}, **found}
+
+    def _retest_reason(self, row) -> dict | None:
+        qid, id_number = row["qid"], row["id_number"]
+        if qid:
+            samples = self.person_samples(qid=qid)
+        elif id_number and "*" not in id_number:
+            samples = self.person_samples(id_number=id_number)
+        else:                   # nobody to look up: this sample alone
+            samples = self.person_samples(record_id=row["record_id"])
+        return status_module.retest_reason(status_module.from_rows(samples), row["record_id"])
 
     # --- retention ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Exports of stored samples, one row per person with the tube's latest result, in four formats.
+"""Exports of stored samples, one row per person with the verdict of the tube's results, in four formats.
 
 `xlsx` and `csv` are for people opening the file in a spreadsheet: Vietnamese or English column
 names, booleans as Có/Không (Yes/No), times in the report time zone named in the header; the `csv`
@@ -49,6 +49,7 @@ PERSON_COLUMNS = ["source", "id_number", "full_name", "date_of_birth", "gender",
 SAMPLE_COLUMNS = ["record_id", "tube_code", "test_type", "sample_type", "site_id", "device_id",
                   "staff_id", "pool_size", "status"]
 WORDS = {"vi": {"negative": "Âm tính", "positive": "Dương tính", "invalid": "Không xác định",
+                "conflict": "Mâu thuẫn — cần xét nghiệm lại",
                 "male": "Nam", "female": "Nữ", "unknown": "Không rõ", "closed": "Đã đóng",
                 "cancelled": "Đã huỷ", "rt-pcr": "RT-PCR", "rapid-antigen": "Test nhanh kháng nguyên",
                 True: "Có", False: "Không"},

@@ -22,9 +22,11 @@ WIDTHS = {"code": 20, "time": 20, "date": 12, "bool": 10, "int": 8, "text": 18}
 SHEET = {"vi": ("Mẫu xét nghiệm", "Thông tin"), "en": ("Samples", "About")}
 ABOUT = {
     "vi": [("Múi giờ của mọi thời gian", "{zone}"), ("Xuất lúc", "{now}"), ("Số dòng", "{rows}"),
-           ("Mỗi dòng", "một người trong một ống mẫu, với kết quả mới nhất của ống")],
+           ("Mỗi dòng", "một người trong một ống mẫu, với kết luận từ các kết quả của ống "
+                         "(kết quả mâu thuẫn thì cần xét nghiệm lại)")],
     "en": [("Time zone of every time", "{zone}"), ("Exported at", "{now}"), ("Rows", "{rows}"),
-           ("Each row", "one person in one tube, with the tube's latest result")],
+           ("Each row", "one person in one tube, with what the tube's results say together (a conflict "
+                         "needs a new test)")],
 }
 
 

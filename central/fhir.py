@@ -2,6 +2,9 @@
 
 Every resource is created with `ifNoneExist` on a business identifier (CCCD number, QID, tube record
 id, result key), so sending the same data again never makes duplicates on the receiving server. The
+tube's verdict (central.verdict: what all its results say together, a conflict included) is one
+DiagnosticReport and one Observation per person, each a conditional update (`PUT` on its
+identifier) sent again whenever a new result changes what the tube's results say. The
 same input always gives the same bytes: fullUrls are name-based UUIDs of those identifiers and no
 clock is read. Identifier and code systems, and their sources, are in docs/fhir.md.
 """
@@ -12,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import quote
+
+from central import verdict as rule
 
 FHIR_VERSION = "4.0.1"
 DEFAULT_BASE = "urn:samplepoint:"
@@ -33,6 +38,9 @@ TESTS = {
                                  "Rapid immunoassay"),
 }
 RESULT_CODES = {"positive": ("260373001", "Detected"), "negative": ("260415000", "Not detected")}
+VERDICT_CODES = {**RESULT_CODES, rule.CONFLICT: ("419984006", "Inconclusive")}
+VERDICT_TEXT = {rule.CONFLICT: "conflicting results for this tube: a new test is needed",
+                rule.INVALID: "only invalid results for this tube"}
 SPECIMEN_TYPES = {
     "nasopharyngeal-swab": ("258500001", "Nasopharyngeal swab"),
     "oropharyngeal-swab": ("258529004", "Throat swab"),
@@ -61,6 +69,8 @@ class SampleData:
     sampled_at: str         # the sampling time the status logic uses (corrected when possible)
     results: tuple[LabResult, ...] = ()
     include_sample: bool = True     # False: the sample's resources exist at the receiver already
+    verdict: rule.Verdict = rule.NO_VERDICT    # of all the sample's results, sent or not
+    disputes: tuple[str, ...] = ()  # push units of disputed results not sent yet (no resource each)
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,13 @@ def coding(system: str, code: str, display: str) -> dict:
 
 @dataclass
 class _Entry:
-    """A resource created only if none matches `keys` (its conditional-create identifiers)."""
+    """A resource created only if none matches `keys` (its conditional-create identifiers), or
+    with `update`, created or replaced where its first identifier matches (conditional update)."""
     resource_type: str
     keys: list[dict]
     resource: dict
     more_identifiers: list[dict] = field(default_factory=list)
+    update: bool = False
 
     @property
     def full_url(self) -> str:
@@ -105,11 +117,13 @@ class _Entry:
         return f"{self.resource_type}?{search(self.keys)}"
 
     def as_json(self) -> dict:
+        request = {"method": "PUT", "url": f"{self.resource_type}?{search(self.keys[:1])}"} \
+            if self.update else {"method": "POST", "url": self.resource_type,
+                                 "ifNoneExist": search(self.keys)}
         return {"fullUrl": self.full_url,
                 "resource": {"resourceType": self.resource_type,
                              "identifier": self.keys + self.more_identifiers, **self.resource},
-                "request": {"method": "POST", "url": self.resource_type,
-                            "ifNoneExist": search(self.keys)}}
+                "request": request}
 
 
 def person_identifiers(person: dict, record_id: str, position: int, systems: Systems) -> list[dict]:
@@ -238,6 +252,41 @@ class _SampleEntries:
                                                                     *RESULT_CODES[result.result])]}]
         return observations + [report]
 
+    def verdict_entries(self) -> list[_Entry]:
+        """What the tube's results say together, for each person and for the tube (replaced on
+        the receiver each time it is sent)."""
+        verdict, systems, record_id = self.data.verdict, self.systems, self.data.body["record_id"]
+        outcome = verdict.outcome
+        value = ({"valueCodeableConcept": {"coding": [coding(SNOMED, *VERDICT_CODES[outcome])],
+                                           **({"text": VERDICT_TEXT[outcome]} if outcome in
+                                              VERDICT_TEXT else {})}}
+                 if outcome in VERDICT_CODES else
+                 {"dataAbsentReason": {"coding": [coding(DATA_ABSENT, "error", "Error")]}})
+        retest = rule.needs_individual_test(verdict, self.pooled)
+        note = [{"text": "Verdict of every result of this tube. Each person needs an individual test."
+                 if retest else "Verdict of every result of this tube."}]
+        issued = verdict.at.isoformat(timespec="milliseconds")
+        observations = [_Entry("Observation", [
+            {"use": "official", "system": systems("verdict"), "value": f"{record_id}/{position}"}], {
+            "status": "final",
+            "category": [{"coding": [coding(OBSERVATION_CATEGORY, "laboratory", "Laboratory")]}],
+            "code": self.test, "subject": self.ref(patient), "effectiveDateTime": self.data.sampled_at,
+            "issued": issued, **value, "note": note, "specimen": self.ref(self.specimen),
+            "basedOn": [self.ref(self.request)]}, update=True)
+            for position, patient in enumerate(self.patients, start=1)]
+        report = _Entry("DiagnosticReport", [{"use": "official", "system": systems("verdict"),
+                                              "value": record_id}], {
+            "basedOn": [self.ref(self.request)], "status": "final",
+            "category": [{"coding": [coding(V2_0074, "LAB", "Laboratory")]}],
+            "code": self.test, "subject": self.subject, "effectiveDateTime": self.data.sampled_at,
+            "issued": issued, "specimen": [self.ref(self.specimen)],
+            "result": [{"reference": o.full_url} for o in observations],
+            "conclusion": VERDICT_TEXT.get(outcome, outcome) + (
+                f" (pool of {len(self.patients)})" if self.pooled else "")}, update=True)
+        if outcome in VERDICT_CODES:
+            report.resource["conclusionCode"] = [{"coding": [coding(SNOMED, *VERDICT_CODES[outcome])]}]
+        return observations + [report]
+
     def entries(self) -> list[_Entry]:
         out = []
         if self.data.include_sample:
@@ -245,6 +294,8 @@ class _SampleEntries:
         for result in sorted(self.data.results, key=lambda r: (r.result_at, r.lab_id)):
             if self.patients:
                 out += self.result_entries(result)
+        if self.patients and (self.data.results or self.data.disputes) and self.data.verdict.outcome:
+            out += self.verdict_entries()
         return out
 
 
@@ -263,7 +314,7 @@ def units(data: SampleData) -> list[str]:
     """The push units a SampleData carries: its sample (when included) and each result."""
     record_id = data.body["record_id"]
     out = [f"sample:{record_id}"] if data.include_sample else []
-    return out + [result_unit(record_id, r) for r in data.results]
+    return out + [result_unit(record_id, r) for r in data.results] + list(data.disputes)
 
 
 def result_unit(record_id: str, result: LabResult) -> str:

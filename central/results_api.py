@@ -70,7 +70,7 @@ def post_results():
     return jsonify(results=answers)
 
 
-CHECK_MODE_FIELDS = ("state", "valid_until", "result", "needs_individual_test")
+CHECK_MODE_FIELDS = ("state", "valid_until", "result", "needs_individual_test", "conflict")
 
 
 def _status_limiter():

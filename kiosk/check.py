@@ -22,15 +22,17 @@ from kiosk.codes import PersonScan
 log = logging.getLogger(__name__)
 
 # Feedback kinds of check mode (display colour and buzzer pattern per kind).
-CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE = (
-    "check-valid", "check-expired", "check-no-result", "check-unavailable")
+CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE, CHECK_CONFLICT = (
+    "check-valid", "check-expired", "check-no-result", "check-unavailable", "check-conflict")
 COLOURS = {CHECK_VALID: "green", CHECK_EXPIRED: "red", CHECK_NO_RESULT: "amber",
-           CHECK_UNAVAILABLE: "grey"}
+           CHECK_UNAVAILABLE: "grey", CHECK_CONFLICT: "red"}
 
 MSG_VALID = "CÒN HIỆU LỰC"
 MSG_EXPIRED = "HẾT HIỆU LỰC"
 MSG_NO_RESULT = "CHƯA CÓ KẾT QUẢ"
 MSG_UNAVAILABLE = "KHÔNG KIỂM TRA ĐƯỢC"
+MSG_CONFLICT = "CẦN XÉT NGHIỆM LẠI"
+MSG_CONFLICT_LINE = "Kết quả mâu thuẫn — cần xét nghiệm lại"
 MSG_OFFLINE = "Không kết nối được máy chủ — không thể kiểm tra lúc này"
 MSG_MASKED = "Mã QR bị che số định danh — đề nghị mở mã QR đầy đủ trên ứng dụng"
 MSG_TUBE_IN_CHECK = messages.TUBE_IN_CHECK
@@ -126,11 +128,15 @@ def _when(moment: datetime) -> str:
 
 
 def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
-    """The display for one status answer; an answer that does not make sense counts as no answer."""
+    """The display for one status answer; an answer that does not make sense counts as no answer.
+    Conflicting results (central.verdict) are shown to anyone, whatever else the answer says: the
+    person needs a new test and has no valid result."""
     if not isinstance(answer, dict):
         return unavailable()
     state = answer.get("state")
     until = _moment(answer.get("valid_until"), tz)
+    if state == "conflict" or answer.get("conflict") is True or answer.get("result") == "conflict":
+        return CheckOutcome(CHECK_CONFLICT, COLOURS[CHECK_CONFLICT], MSG_CONFLICT, (MSG_CONFLICT_LINE,))
     if state == "no-result":
         result = CheckOutcome(CHECK_NO_RESULT, COLOURS[CHECK_NO_RESULT], MSG_NO_RESULT)
     elif state == "valid" and until is not None:

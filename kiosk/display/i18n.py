@@ -67,6 +67,8 @@ SCRIPT_STRINGS = {
     "kind.check-expired": N_("RESULT EXPIRED"),
     "kind.check-no-result": N_("NO RESULT YET"),
     "kind.check-unavailable": N_("CANNOT CHECK"),
+    "kind.check-conflict": N_("RETEST NEEDED"),
+    "check.conflict": N_("Conflicting results — a new test is needed"),
     "check.until": N_("Valid until"),
     "check.expired-at": N_("Expired at"),
     "check.offline": N_("Cannot reach the central server — cannot check now"),

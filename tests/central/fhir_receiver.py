@@ -2,7 +2,7 @@
 
 It does what a FHIR server does with our Bundles: validates each against two independent model
 sets (fhirclient's R4 4.0.1 and fhir.resources' R4B), applies conditional creates (`ifNoneExist`
-with `identifier=` OR-lists and FHIR search escaping), rewrites `urn:uuid:` references to the
+with `identifier=` OR-lists and FHIR search escaping) and conditional updates (`PUT Type?identifier=`), rewrites `urn:uuid:` references to the
 created or matched resources, resolves conditional references (`Patient?identifier=...`) and
 commits all or nothing. It can refuse a Bundle, or commit one and then fail to answer, on request.
 """
@@ -105,8 +105,12 @@ class FhirReceiver:
         for entry in bundle.get("entry", []):
             resource, req = entry.get("resource") or {}, entry.get("request") or {}
             kind = resource.get("resourceType")
+            if req.get("method") == "PUT" and str(req.get("url", "")).startswith(kind + "?"):
+                self._update(staged, entry, kind, mapping, answers, created)
+                continue
             if req.get("method") != "POST" or req.get("url") != kind:
-                raise Refused(400, "not-supported", "only POST of a resource type is supported")
+                raise Refused(400, "not-supported", "only POST of a resource type, or a conditional "
+                                                    "PUT, is supported")
             if not req.get("ifNoneExist"):
                 raise Refused(400, "invalid", "every create must be conditional here")
             matches = self.search(staged, kind, req["ifNoneExist"])
@@ -128,6 +132,20 @@ class FhirReceiver:
         self.resources = staged
         return {"resourceType": "Bundle", "type": "transaction-response",
                 "entry": [{"response": a} for a in answers]}
+
+    def _update(self, staged, entry, kind, mapping, answers, created) -> None:
+        """Conditional update: create where nothing matches, replace the one match (same id)."""
+        matches = self.search(staged, kind, entry["request"]["url"].partition("?")[2])
+        if len(matches) > 1:
+            raise Refused(412, "multiple-matches", f"{kind}: more than one match")
+        new_id = matches[0].partition("/")[2] if matches else str(uuid.uuid4())
+        stored = copy.deepcopy(entry["resource"])
+        stored["id"] = new_id
+        staged[(kind, new_id)] = stored
+        created.append(stored)
+        mapping[entry["fullUrl"]] = f"{kind}/{new_id}"
+        answers.append({"status": "200 OK" if matches else "201 Created",
+                        "location": f"{kind}/{new_id}"})
 
     def _resolve(self, node, mapping: dict, staged: dict) -> None:
         if isinstance(node, list):

@@ -52,7 +52,7 @@ def test_pooled_positive_tube_exports_to_one_valid_bundle(central, pooled_positi
     assert bundle["type"] == "transaction"
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds == ["Patient"] * 5 + ["Group", "Specimen", "ServiceRequest"] + \
-        ["Observation"] * 5 + ["DiagnosticReport"]
+        ["Observation"] * 5 + ["DiagnosticReport"] + ["Observation"] * 5 + ["DiagnosticReport"]
     group, = resources(bundle, "Group")
     patients = {e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
     assert {m["entity"]["reference"] for m in group["member"]} == patients
@@ -60,9 +60,11 @@ def test_pooled_positive_tube_exports_to_one_valid_bundle(central, pooled_positi
     assert {o["subject"]["reference"] for o in observations} == patients
     assert all(o["valueCodeableConcept"]["coding"][0]["code"] == "260373001" for o in observations)
     assert all("individual test" in o["note"][0]["text"] for o in observations)
-    report, = resources(bundle, "DiagnosticReport")
+    report, verdict = resources(bundle, "DiagnosticReport")     # the lab's, and the tube's verdict
     assert report["subject"]["reference"] == next(e["fullUrl"] for e in bundle["entry"]
                                                   if e["resource"]["resourceType"] == "Group")
+    assert verdict["subject"] == report["subject"] and verdict["conclusionCode"] == \
+        report["conclusionCode"]
     assert report["code"]["coding"][0] == {"system": "http://loinc.org", "code": "94500-6",
                                            "display": fhir.TESTS["rt-pcr"][1]}
     specimen, = resources(bundle, "Specimen")
@@ -75,6 +77,12 @@ def test_every_entry_is_a_conditional_create_on_its_own_identifiers(central, poo
     (bundle,) = export(central.db.path)
     for entry in bundle["entry"]:
         request, resource = entry["request"], entry["resource"]
+        if request["method"] == "PUT":          # the tube's verdict: replaced when it changes
+            assert resource["identifier"][0]["system"] == "urn:samplepoint:verdict"
+            kind, _, query = request["url"].partition("?")
+            assert kind == resource["resourceType"] and parse_identifier_search(query) == [
+                (resource["identifier"][0]["system"], resource["identifier"][0]["value"])]
+            continue
         assert request["method"] == "POST" and request["url"] == resource["resourceType"]
         keys = parse_identifier_search(request["ifNoneExist"])
         assert keys and all(k in [(i["system"], i["value"]) for i in resource["identifier"]]
@@ -120,9 +128,9 @@ def test_a_receiver_stores_each_resource_once_however_often_it_is_sent(central, 
     again = receiver.transact(json.loads(json.dumps(bundle)))
     assert {e["response"]["status"] for e in first["entry"]} == {"201 Created"}
     assert {e["response"]["status"] for e in again["entry"]} == {"200 OK"}
-    assert len(receiver.resources) == len(bundle["entry"]) == 14
-    report, = receiver.of_type("DiagnosticReport")
-    assert report["subject"]["reference"].startswith("Group/")
+    assert len(receiver.resources) == len(bundle["entry"]) == 20
+    assert all(r["subject"]["reference"].startswith("Group/")
+               for r in receiver.of_type("DiagnosticReport"))
 
 
 def test_vietnamese_names_diacritics_and_birth_dates_survive_the_round_trip(central, poster, people):
@@ -162,10 +170,10 @@ def test_negative_pool_fans_out_and_invalid_result_is_no_value(central, poster, 
     (bundle,) = export(central.db.path)
     fhir.validate(bundle)
     observations = resources(bundle, "Observation")
-    assert len(observations) == 6 and len(resources(bundle, "DiagnosticReport")) == 2
+    assert len(observations) == 9 and len(resources(bundle, "DiagnosticReport")) == 3
     assert [o["dataAbsentReason"]["coding"][0]["code"] for o in observations[:3]] == ["error"] * 3
     assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in observations[3:]] == \
-        ["260415000"] * 3
+        ["260415000"] * 6          # the later negative corrects the lab's invalid: the verdict
     assert all("individual test" not in o["note"][0]["text"] for o in observations)
 
 

@@ -45,9 +45,11 @@ def push(central, receiver, config, *extra):
 
 
 def sent_units(bundles) -> list[str]:
-    """Each Bundle entry as what it carries: a sample's specimen or a result's report."""
+    """Each Bundle entry as what it carries: a sample's specimen or a result's report (the tube's
+    verdict is sent again whenever a result arrives: it is replaced, not a unit)."""
     return [e["resource"]["identifier"][0]["value"] for b in bundles for e in b["entry"]
-            if e["resource"]["resourceType"] in ("Specimen", "DiagnosticReport")]
+            if e["resource"]["resourceType"] in ("Specimen", "DiagnosticReport")
+            and not e["resource"]["identifier"][0]["system"].endswith("verdict")]
 
 
 def test_push_sends_each_sample_once_then_only_new_results(central, poster, people, receiver,
@@ -65,9 +67,10 @@ def test_push_sends_each_sample_once_then_only_new_results(central, poster, peop
     result, summary = push(central, receiver, central_config)
     assert summary == {"bundles": 1, "samples": 0, "results": 1, "skipped_erased": 0, "failed": None}
     last = receiver.received[-1]
-    assert [e["resource"]["resourceType"] for e in last["entry"]] == ["Observation"] * 5 + \
-        ["DiagnosticReport"]                      # the sample's resources are not sent again
-    report, = receiver.of_type("DiagnosticReport")
+    assert [e["resource"]["resourceType"] for e in last["entry"]] == (["Observation"] * 5 + \
+        ["DiagnosticReport"]) * 2                 # the sample's resources are not sent again
+    report, verdict = receiver.of_type("DiagnosticReport")
+    assert verdict["subject"] == report["subject"]
     group = [r for r in receiver.of_type("Group")
              if r["identifier"][0]["value"] == records[1].record_id][0]
     assert report["subject"]["reference"] == f"Group/{group['id']}"
@@ -99,7 +102,7 @@ def test_an_answer_lost_after_commit_never_makes_duplicates(central, poster, peo
     result, summary = push(central, receiver, central_config)
     assert result.returncode == 1 and central.db.fhir_sent_count(receiver.url) == 0
     stored = len(receiver.resources)
-    assert stored == 5 + 1 + 1 + 1 + 5 + 1
+    assert stored == 5 + 1 + 1 + 1 + 5 + 1 + 5 + 1          # ... and the tube's verdict
 
     result, summary = push(central, receiver, central_config)
     assert result.returncode == 0 and summary["samples"] == 1

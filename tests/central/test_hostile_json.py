@@ -110,5 +110,6 @@ def test_status_lookups_are_rate_limited_per_device_and_answer_only_check_fields
     answers = [ask(first) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert int(answers[-1].headers["Retry-After"]) >= 1
-    assert set(answers[0].get_json()) == {"state", "valid_until", "result", "needs_individual_test"}
+    assert set(answers[0].get_json()) == {"state", "valid_until", "result", "needs_individual_test",
+                                         "conflict"}
     assert ask(second).status_code == 200        # another device has its own allowance

@@ -65,10 +65,19 @@ def test_result_value_only_for_signed_in_staff():
                                            st.booleans()))))
 def test_nonsense_answers_say_cannot_check(data):
     result = check.outcome(data, staff_signed_in=True, tz=VN)
-    assert result.kind in (check.CHECK_UNAVAILABLE, check.CHECK_NO_RESULT, check.CHECK_VALID,
-                           check.CHECK_EXPIRED)
-    if not isinstance(data, dict) or data.get("state") not in ("valid", "expired", "no-result"):
+    assert result.kind in check.COLOURS
+    conflict = isinstance(data, dict) and "conflict" in (data.get("state"), data.get("result"))
+    if not isinstance(data, dict) or data.get("state") not in ("valid", "expired", "no-result") \
+            and not conflict:
         assert result.kind == check.CHECK_UNAVAILABLE
+
+
+@given(st.sampled_from(["valid", "expired", "no-result", "conflict"]), st.booleans())
+def test_a_conflict_is_shown_to_anyone_whatever_else_the_answer_says(state, signed_in):
+    shown = check.outcome(answer(state, conflict=True), staff_signed_in=signed_in, tz=VN)
+    assert shown.kind == check.CHECK_CONFLICT and shown.colour == "red"
+    assert shown.message == "CẦN XÉT NGHIỆM LẠI\nKết quả mâu thuẫn — cần xét nghiệm lại"
+    assert "Âm tính" not in shown.message
 
 
 def test_masked_codes_are_not_looked_up():

@@ -7,7 +7,8 @@
   const lang = document.body.dataset.lang;
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
                   undone: "↶", "tube-cancelled": "✕", none: "…", "store-fault": "✗", "check-valid": "✓",
-                  "check-expired": "⌛", "check-no-result": "…", "check-unavailable": "?" };
+                  "check-expired": "⌛", "check-no-result": "…", "check-unavailable": "?",
+                  "check-conflict": "⚠" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
   let checkMode = false;
@@ -36,6 +37,7 @@
     if (kind === "check-valid" && facts.until) lines.push(T["check.until"] + " " + facts.until);
     if (kind === "check-expired" && facts.until) lines.push(T["check.expired-at"] + " " + facts.until);
     if (kind === "check-no-result") lines.push(T["check.no-result"]);
+    if (kind === "check-conflict") lines.push(T["check.conflict"]);
     if (kind === "check-unavailable") lines.push(T["check." + (facts.reason || "offline")]);
     return lines;
   }
