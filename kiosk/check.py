@@ -22,10 +22,11 @@ from kiosk.codes import PersonScan
 log = logging.getLogger(__name__)
 
 # Feedback kinds of check mode (display colour and buzzer pattern per kind).
-CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE, CHECK_CONFLICT = (
-    "check-valid", "check-expired", "check-no-result", "check-unavailable", "check-conflict")
+CHECK_VALID, CHECK_EXPIRED, CHECK_NO_RESULT, CHECK_UNAVAILABLE, CHECK_CONFLICT, CHECK_SEE_STAFF = (
+    "check-valid", "check-expired", "check-no-result", "check-unavailable", "check-conflict",
+    "check-see-staff")
 COLOURS = {CHECK_VALID: "green", CHECK_EXPIRED: "red", CHECK_NO_RESULT: "amber",
-           CHECK_UNAVAILABLE: "grey", CHECK_CONFLICT: "red"}
+           CHECK_UNAVAILABLE: "grey", CHECK_CONFLICT: "red", CHECK_SEE_STAFF: "red"}
 
 MSG_VALID = "CÒN HIỆU LỰC"
 MSG_EXPIRED = "HẾT HIỆU LỰC"
@@ -33,6 +34,8 @@ MSG_NO_RESULT = "CHƯA CÓ KẾT QUẢ"
 MSG_UNAVAILABLE = "KHÔNG KIỂM TRA ĐƯỢC"
 MSG_CONFLICT = "CẦN XÉT NGHIỆM LẠI"
 MSG_CONFLICT_LINE = "Kết quả mâu thuẫn — cần xét nghiệm lại"
+MSG_SEE_STAFF = "MỜI GẶP NHÂN VIÊN Y TẾ"
+MSG_SEE_STAFF_LINE = "Kết quả cần nhân viên y tế trao đổi trực tiếp"
 MSG_OFFLINE = "Không kết nối được máy chủ — không thể kiểm tra lúc này"
 MSG_MASKED = "Mã QR bị che số định danh — đề nghị mở mã QR đầy đủ trên ứng dụng"
 MSG_TUBE_IN_CHECK = messages.TUBE_IN_CHECK
@@ -139,6 +142,10 @@ def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
         return CheckOutcome(CHECK_CONFLICT, COLOURS[CHECK_CONFLICT], MSG_CONFLICT, (MSG_CONFLICT_LINE,))
     if state == "no-result":
         result = CheckOutcome(CHECK_NO_RESULT, COLOURS[CHECK_NO_RESULT], MSG_NO_RESULT)
+    elif state == "valid" and until is not None and _positive(answer):
+        # Never the green "valid" for a positive: to anyone not signed in that reads as negative.
+        result = CheckOutcome(CHECK_SEE_STAFF, COLOURS[CHECK_SEE_STAFF], MSG_SEE_STAFF,
+                              (MSG_SEE_STAFF_LINE,), until=_when(until))
     elif state == "valid" and until is not None:
         result = CheckOutcome(CHECK_VALID, COLOURS[CHECK_VALID], MSG_VALID,
                               (f"Hiệu lực đến {_when(until)}",), until=_when(until))
@@ -157,6 +164,11 @@ def outcome(answer, *, staff_signed_in: bool, tz: tzinfo) -> CheckOutcome:
             extra, code = [f"Kết quả: {word}"], answer["result"]
         result = replace(result, lines=result.lines + tuple(extra), result=code)
     return result
+
+
+def _positive(answer: dict) -> bool:
+    return answer.get("result") in ("positive", "pool-positive") \
+        or answer.get("needs_individual_test") is True
 
 
 def lookup_for(scan: PersonScan) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ from typing import Callable
 log = logging.getLogger("kiosk.feedback")
 # Their detail may name a person or carry a result.
 PRIVATE_KINDS = ("accepted", "duplicate", "warning", "signed-in", "check-valid", "check-expired",
-                 "check-no-result", "check-unavailable", "check-conflict")
+                 "check-no-result", "check-unavailable", "check-conflict", "check-see-staff")
 
 
 class FeedbackSink:
@@ -85,6 +85,9 @@ PATTERNS: dict[str, tuple[Step, ...]] = {
     # check-conflict: the expired pattern's red, three low beeps, so staff look at the screen.
     "check-conflict": (Step(0.3, red=True, tone=LOW), Step(0.1, red=True), Step(0.3, red=True, tone=LOW),
                        Step(0.1, red=True), Step(0.3, red=True, tone=LOW), Step(1.2, red=True)),
+    # check-see-staff (a positive): long, short, long low beeps; never the green rising pair.
+    "check-see-staff": (Step(0.3, red=True, tone=LOW), Step(0.1, red=True), Step(0.1, red=True, tone=LOW),
+                        Step(0.1, red=True), Step(0.3, red=True, tone=LOW), Step(1.2, red=True)),
     "check-unavailable": (Step(0.15, red=True, amber=True, tone=LOW), Step(0.15),
                           Step(0.15, red=True, amber=True, tone=LOW), Step(1.0, red=True, amber=True)),
     "clock-unsynchronised": (Step(0.2, amber=True, tone=MID), Step(0.8, amber=True)),

@@ -69,6 +69,8 @@ SCRIPT_STRINGS = {
     "kind.check-unavailable": N_("CANNOT CHECK"),
     "kind.check-conflict": N_("RETEST NEEDED"),
     "check.conflict": N_("Conflicting results — a new test is needed"),
+    "kind.check-see-staff": N_("SEE THE MEDICAL STAFF"),
+    "check.see-staff": N_("The medical staff must talk this result through in person"),
     "check.until": N_("Valid until"),
     "check.expired-at": N_("Expired at"),
     "check.offline": N_("Cannot reach the central server — cannot check now"),

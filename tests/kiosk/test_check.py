@@ -58,6 +58,18 @@ def test_result_value_only_for_signed_in_staff():
     assert "Âm tính" in check.outcome(answer("valid"), staff_signed_in=True, tz=VN).message
 
 
+@given(st.sampled_from([{"result": "positive"}, {"result": "pool-positive"},
+                        {"result": "positive", "needs_individual_test": True},
+                        {"result": "negative", "needs_individual_test": True}]), st.booleans())
+def test_a_valid_positive_is_never_the_green_valid_for_anyone(facts, signed_in):
+    shown = check.outcome(answer("valid", **facts), staff_signed_in=signed_in, tz=VN)
+    assert shown.kind == check.CHECK_SEE_STAFF and shown.colour == "red"
+    assert shown.message.startswith("MỜI GẶP NHÂN VIÊN Y TẾ\n")
+    assert "CÒN HIỆU LỰC" not in shown.message and "Âm tính" not in shown.message
+    if not signed_in:                       # the value itself stays for staff only
+        assert "Dương" not in shown.message
+
+
 @given(st.one_of(st.none(), st.text(), st.lists(st.integers()),
                  st.dictionaries(st.sampled_from(["state", "valid_until", "result",
                                                   "needs_individual_test"]),

@@ -5,8 +5,8 @@ from kiosk.feedback import PATTERNS
 
 SAMPLING = ("accepted", "refused", "duplicate", "warning", "tube-closed", "tube-cancelled", "undone",
             "error")
-CHECKING = ("check-valid", "check-expired", "check-no-result", "check-unavailable", "refused",
-            "signed-out", "signed-in")
+CHECKING = ("check-valid", "check-expired", "check-no-result", "check-unavailable", "check-conflict",
+            "check-see-staff", "refused", "signed-out", "signed-in")
 
 
 def heard(kind):
@@ -22,5 +22,5 @@ def test_sampling_outcomes_each_sound_different():
 def test_check_outcomes_each_sound_different_and_never_like_an_accepted_sample():
     for a, b in combinations(CHECKING, 2):
         assert heard(a) != heard(b), (a, b)
-    for kind in CHECKING[:4]:
+    for kind in CHECKING[:6]:
         assert heard(kind) != heard("accepted")

@@ -8,7 +8,7 @@
   const ICONS = { accepted: "✓", warning: "!", refused: "✗", duplicate: "⟲", "tube-full": "■",
                   undone: "↶", "tube-cancelled": "✕", none: "…", "store-fault": "✗", "check-valid": "✓",
                   "check-expired": "⌛", "check-no-result": "…", "check-unavailable": "?",
-                  "check-conflict": "⚠" };
+                  "check-conflict": "⚠", "check-see-staff": "⚠" };
   const $ = (id) => document.getElementById(id);
   let lastSeq = null;
   let checkMode = false;
@@ -38,6 +38,7 @@
     if (kind === "check-expired" && facts.until) lines.push(T["check.expired-at"] + " " + facts.until);
     if (kind === "check-no-result") lines.push(T["check.no-result"]);
     if (kind === "check-conflict") lines.push(T["check.conflict"]);
+    if (kind === "check-see-staff") lines.push(T["check.see-staff"]);
     if (kind === "check-unavailable") lines.push(T["check." + (facts.reason || "offline")]);
     return lines;
   }
