@@ -91,7 +91,7 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 16 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 17 and "0 failing, 0 warning(s)" in out
     assert "Enhanced Open (OWE)" in out and "packets refused 12" in out
 
 

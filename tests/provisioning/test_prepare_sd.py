@@ -19,7 +19,7 @@ from samplepoint.cli import main as cli_main
 SITES_CSV = """device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url,hostname
 DEV-DT-01,SITE-CL-01,"Trạm Y tế Phường 1, Cao Lãnh",DiemLayMau-01,5,rt-pcr,https://central.example.vn,
 DEV-DT-02,SITE-CL-02,Trạm Y tế Xã Mỹ Tân,DiemLayMau-02,10,rt-pcr,https://central.example.vn,sp-my-tan
-DEV-DT-03,SITE-SD-01,Bệnh viện Sa Đéc,Wi-Fi Miễn phí,1,rapid-antigen,http://10.20.0.5:8700,
+DEV-DT-03,SITE-SD-01,Bệnh viện Sa Đéc,Wi-Fi Miễn phí,1,rapid-antigen,https://10.20.0.5:8700,
 """
 CODE = "SP-ABCD-EFGH-JKLM"
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
@@ -325,7 +325,7 @@ def test_hostile_user_data_is_merged_or_refused(text):
     ("device_id,site_id\nA,B\n", "lacks column"),
     (SITES_CSV.replace(",5,", ",0,"), "pool_size"),
     (SITES_CSV.replace("rapid-antigen", "pcr"), "test_type"),
-    (SITES_CSV.replace("http://10.20.0.5:8700", "ftp://x"), "central_url"),
+    (SITES_CSV.replace("https://10.20.0.5:8700", "ftp://x"), "central_url"),
     (SITES_CSV.replace("DiemLayMau-02", "A" * 33), "32"),
     (SITES_CSV.replace("DEV-DT-02", "DEV-DT-01"), "appears twice"),
     (SITES_CSV.replace("DEV-DT-03", "../etc"), "device_id"),
