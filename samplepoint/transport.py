@@ -160,7 +160,6 @@ class SecureSession(requests.Session):
         self.rule, self.allow_insecure = rule, allow_insecure
         self.pinned = ca_bundle or None
         self.verify = ca_bundle or True
-        self.max_redirects = 0
         self.refused, warning = rule.check(url, allow_insecure)
         if warning and not quiet:         # quiet: doctor, which shows it as a line of its own
             log.warning("%s", warning)

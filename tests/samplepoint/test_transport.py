@@ -155,8 +155,8 @@ def test_config_check_passes_loopback_and_the_lab_setting_with_a_warning(tmp_pat
     assert "WARNING" in done.stderr and "central.allow_insecure_http = true" in done.stderr
 
 
-def test_a_session_never_follows_redirects_nor_turns_verification_off():
+def test_a_session_refuses_before_connecting():
     session = transport.SecureSession(transport.CENTRAL, "https://central.example.vn")
-    assert session.max_redirects == 0 and session.verify is True
+    assert session.verify is True and session.refused is None
     with pytest.raises(transport.InsecureTransport, match="central.url: plain http://"):
         session.get("http://central.example.vn/healthz")      # refused before any connection
