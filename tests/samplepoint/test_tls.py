@@ -196,3 +196,23 @@ def test_verification_cannot_be_turned_off_nor_the_pinned_ca_replaced(tmp_path, 
     assert CentralClient(url, central.token).session.get(url + "/healthz").status_code == 200
     with pytest.raises(requests.exceptions.SSLError):
         CentralClient(url, central.token, ca_bundle=str(other_ca)).session.get(url + "/healthz")
+
+
+def test_the_enrolment_code_is_never_sent_in_clear(tmp_path, eavesdropper):
+    path = write_config(tmp_path, "http://central.example.vn")
+    done = subprocess.run([sys.executable, "-m", "samplepoint.cli", "enrol", "--config", str(path),
+                           "--code", "SP-ABCD-EFGH-JKLM"], env=through(eavesdropper.url),
+                          capture_output=True, text=True, timeout=60)
+    assert eavesdropper.seen == [], "the enrolment code crossed the path in clear"
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert "central.url: plain http:// to a non-loopback host" in line
+
+
+def test_check_mode_does_not_ask_a_remote_central_in_clear(tmp_path, eavesdropper):
+    from kiosk.check import CheckUnavailable, StatusClient
+    client = StatusClient("http://central.example.vn", "the-device-token")
+    assert client.refused.startswith("central.url: plain http://")
+    with pytest.raises(CheckUnavailable):
+        client.status({"qid": "42"})
+    assert eavesdropper.seen == []
