@@ -9,12 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from central.app import create_app
 from samplepoint import config as config_module
+from samplepoint import site_credentials
 from samplepoint.httpserver import BackgroundServer
 from samplepoint.store import Store
 from tests.conftest import write_config
@@ -140,7 +142,8 @@ def test_the_forwarder_process_sends_nothing_in_clear_to_a_remote_central(tmp_pa
     assert "central.url: plain http:// to a non-loopback host sends the device token in clear" in log
     assert "heartbeat not sent: central.url: plain http://" in log
     assert store.outbox_counts()["pending"] == 2
-    assert not list(config_module.Path(config.device.data_dir).glob("site-credentials*"))
+    assert not (Path(config.device.data_dir) / site_credentials.FILE_NAME).exists(), \
+        "a stranger's answer replaced the site key"
 
 
 def test_the_lab_setting_sends_in_clear_and_says_so_at_start(tmp_path, eavesdropper):
