@@ -396,14 +396,16 @@ def push_fhir(args) -> int:
     from central import fhir
     from central.fhir_push import Pusher, PushError, PushLock, session_from
 
+    from samplepoint import transport
+
     settings = central_settings(args)
-    problem = config_module.http_url(args.url)
+    problem = transport.FHIR.refusal(args.url, settings.fhir_allow_insecure_http)
     if problem:
-        raise config_module.ConfigError(f"--url {problem}")
+        raise config_module.ConfigError(problem)
     if not 1 <= args.samples_per_bundle <= 1000:
         raise config_module.ConfigError("--samples-per-bundle must be 1-1000")
     try:
-        session = session_from(settings)
+        session = session_from(settings, args.url)
     except OSError as exc:
         raise config_module.ConfigError(f"cannot read the FHIR credentials ({exc.strerror}: "
                                         f"{exc.filename})") from None

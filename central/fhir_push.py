@@ -104,11 +104,11 @@ class Pusher:
         bundle = fhir.bundle(chunk, self.systems)
         fhir.validate(bundle)
         try:
-            # verify per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify
             response = self.session.post(self.url, data=json.dumps(bundle, ensure_ascii=False)
                                          .encode("utf-8"), timeout=self.timeout,
-                                         verify=self.session.verify,
                                          headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
+        except requests.exceptions.InvalidURL as exc:      # the transport rule refused the URL
+            raise PushError(str(exc)) from None
         except requests.RequestException as exc:
             raise PushError(f"cannot reach the FHIR server ({type(exc).__name__})") from None
         check_answer(response, len(bundle["entry"]))
@@ -150,15 +150,16 @@ class PushLock:
         os.close(self.fd)
 
 
-def session_from(settings) -> requests.Session:
-    """A session with the bearer token and/or client certificate of [central_server]."""
+def session_from(settings, url: str) -> requests.Session:
+    """A session for `url` with the bearer token and/or client certificate of [central_server]:
+    verified TLS (or loopback, or the lab setting), redirects never followed."""
+    from samplepoint import transport
     from samplepoint.durable import read_secret
 
-    session = requests.Session()
+    session = transport.SecureSession(transport.FHIR, url, ca_bundle=settings.fhir_ca_bundle,
+                                      allow_insecure=settings.fhir_allow_insecure_http)
     if settings.fhir_token_file:
         session.headers["Authorization"] = "Bearer " + read_secret(settings.fhir_token_file)
     if settings.fhir_client_cert:
         session.cert = (settings.fhir_client_cert, settings.fhir_client_key or None)
-    if settings.fhir_ca_bundle:
-        session.verify = settings.fhir_ca_bundle
     return session

@@ -18,6 +18,7 @@ import requests
 
 from kiosk import messages
 from kiosk.codes import PersonScan
+from samplepoint import transport
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,14 @@ def lookup_for(scan: PersonScan) -> dict[str, str] | None:
 class StatusClient:
     """Asks the central server for a person's status with the device token; bounded by a timeout."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 3.0, ca_bundle: str = ""):
+    def __init__(self, base_url: str, token: str, *, timeout: float = 3.0, ca_bundle: str = "",
+                 allow_insecure_http: bool = False):
         self.url = base_url.rstrip("/") + "/api/v1/persons/status"
         self.timeout = timeout
-        self.verify = ca_bundle or True      # per request: REQUESTS_CA_BUNDLE overrides a session's
-        self.session = requests.Session()
+        # Verified TLS (or loopback) only, redirects never followed: the answer decides what staff see.
+        self.session = transport.SecureSession(transport.CENTRAL, base_url, ca_bundle=ca_bundle,
+                                               allow_insecure=allow_insecure_http)
+        self.refused = self.session.refused
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "User-Agent": "samplepoint-kiosk/1"})
         # requests' timeout bounds each socket read, not the whole answer: a server dripping one
@@ -204,8 +208,7 @@ class StatusClient:
 
     def _fetch(self, params: dict[str, str]) -> dict:
         try:
-            response = self.session.get(self.url, params=params, timeout=self.timeout,
-                                        verify=self.verify)
+            response = self.session.get(self.url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
             raise CheckUnavailable(f"network: {type(exc).__name__}") from None
         if response.status_code != 200:

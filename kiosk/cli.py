@@ -156,7 +156,12 @@ def _check_mode(config):
         print(f"samplepoint: check mode cannot ask the central server ({exc})", file=sys.stderr)
         return None
     client = StatusClient(config.central.url, read_token(config.central.token_file),
-                          timeout=config.check.timeout_s, ca_bundle=config.central.ca_bundle)
+                          timeout=config.check.timeout_s, ca_bundle=config.central.ca_bundle,
+                          allow_insecure_http=config.central.allow_insecure_http)
+    if client.refused:         # sampling works; checks say they cannot check
+        print(f"samplepoint: check mode will not ask the central server ({client.refused})",
+              file=sys.stderr)
+        return None
     return CheckMode(client, tz_from_offset(config.site.utc_offset))
 
 

@@ -65,6 +65,8 @@ def register(sub, with_config) -> None:
     p.add_argument("--device", help="device_id of the row to write (default: the only row)")
     p.add_argument("--enrol-code", help="campaign enrolment code (or --enrol-code-file)")
     p.add_argument("--enrol-code-file", help="file holding the campaign enrolment code")
+    p.add_argument("--central-ca", help="PEM CA certificate of central's TLS certificate: pinned "
+                   "on the device (central.ca_bundle), installed at first boot")
     p.add_argument("--style", choices=["bookworm", "trixie"],
                    help="the card's Raspberry Pi OS (default: read off the card; a mismatch is refused)")
     target = p.add_mutually_exclusive_group()

@@ -137,8 +137,29 @@ def check_uplink(config, p: Probes) -> Result:
     return Result("uplink", OK, f"default route via {iface}")
 
 
+def check_central_tls(config, p: Probes) -> Result:
+    """How the device reaches central: verified TLS, loopback, or plain HTTP (refused or lab-only)."""
+    from samplepoint import transport
+    refusals, warnings = transport.central_problems(config)
+    if refusals:
+        return Result("central-tls", FAIL, refusals[0],
+                      "set central.url to the https:// address of the central server")
+    if warnings:
+        return Result("central-tls", WARN, warnings[0],
+                      "set central.url to https:// and remove central.allow_insecure_http")
+    if transport.parse(config.central.url).scheme == "http":
+        return Result("central-tls", OK, "plain http:// to loopback: nothing crosses the network")
+    trust = (f"the CA pinned in central.ca_bundle ({config.central.ca_bundle})"
+             if config.central.ca_bundle else "the system CA store")
+    return Result("central-tls", OK, f"https://, certificate verified against {trust}")
+
+
 def check_central(config, p: Probes) -> tuple[Result, datetime | None]:
     url = config.central.url
+    from samplepoint import transport
+    if transport.central_problems(config)[0]:
+        return Result("central", FAIL, f"{url} not contacted: the token would cross in clear",
+                      "see central-tls above"), None
     try:
         server_time = p.central_time(config)
     except Exception as exc:                                         # noqa: BLE001
@@ -266,7 +287,7 @@ def run_checks(config, p: Probes) -> list[Result]:
     return [_guarded("camera", check_camera, config, p), _guarded("gpio", check_gpio, config, p),
             _guarded("ap-radio", check_ap, config, p), _guarded("hotspot", check_hotspot, config, p),
             _guarded("uplink", check_uplink, config, p),
-            central, _guarded("clock", check_clock, config, p, server_time),
+            _guarded("central-tls", check_central_tls, config, p), central, _guarded("clock", check_clock, config, p, server_time),
             _guarded("disk", check_disk, config, p), _guarded("database", check_database, config, p),
             _guarded("update", check_update, config, p), _guarded("packages", check_packages, config, p),
             *(services if isinstance(services, list) else [services])]

@@ -13,7 +13,7 @@ from typing import Callable
 
 import requests
 
-from samplepoint import __version__, site_credentials
+from samplepoint import __version__, site_credentials, transport
 from samplepoint.central_client import parse_retry_after
 from samplepoint.config import Config
 from samplepoint.durable import read_secret, write_atomic
@@ -58,10 +58,11 @@ def request_enrolment(config: Config, code: str,
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
     body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
             "version": __version__}
-    http = session or requests.Session()
+    http = session or transport.central_session(config)
     try:
-        response = http.post(url, json=body, timeout=config.central.timeout_s,
-                             verify=config.central.ca_bundle or True)
+        response = http.post(url, json=body, timeout=config.central.timeout_s)
+    except transport.InsecureTransport as exc:
+        raise EnrolError(f"enrolment code not sent: {exc}") from None
     except requests.RequestException as exc:
         raise TryLater(f"central server unreachable ({type(exc).__name__})") from None
     finally:
@@ -106,6 +107,7 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
                          f"(samplepoint prepare-sd does) or pass --code") from None
     deadline = time.monotonic() + retry_for
     delay = 2.0
+    session = session or transport.central_session(config)     # one warning per run if insecure
     while True:
         try:
             token, credentials = request_enrolment(config, code, session)

@@ -3,6 +3,7 @@
 # Run by samplepoint-firstboot.service before every samplepoint service, on both Raspberry Pi OS
 # styles (Bookworm firstrun.sh and Trixie cloud-init are left to the Raspberry Pi Imager).
 #   - sets the hostname from samplepoint/hostname
+#   - installs samplepoint/central-ca.pem (prepare-sd --central-ca) as /etc/samplepoint/central-ca.pem
 #   - moves samplepoint/samplepoint.toml to /etc/samplepoint and samplepoint/enrol-code to
 #     /var/lib/samplepoint (0600, the service user's), deleting the boot copy of the code at once:
 #     the boot partition is readable by every local user
@@ -50,6 +51,13 @@ if [ -f "$SRC/samplepoint.toml" ]; then
         log "site config installed in /etc/samplepoint/samplepoint.toml"
     else
         log "FAILED to install the site config; services keep the image's config"; fail=1
+    fi
+    if [ -f "$SRC/central-ca.pem" ]; then
+        if install -m 0644 "$SRC/central-ca.pem" "$R/etc/samplepoint/central-ca.pem"; then
+            log "central's CA installed in /etc/samplepoint/central-ca.pem (central.ca_bundle)"
+        else
+            log "FAILED to install central's CA"; fail=1
+        fi
     fi
     if [ -f "$SRC/enrol-code" ]; then
         if install -m 0600 "$SRC/enrol-code" "$R/var/lib/samplepoint/enrol-code"; then

@@ -75,10 +75,13 @@ def default_route(route_table: Path = Path("/proc/net/route")) -> str | None:
 
 def central_time(config) -> datetime:
     """The central server's clock from /healthz; raises with a short reason when unreachable."""
+    from samplepoint import transport
     try:
-        response = requests.get(config.central.url.rstrip("/") + "/healthz",
-                                timeout=config.central.timeout_s,
-                                verify=config.central.ca_bundle or True)
+        with transport.central_session(config, quiet=True) as session:
+            response = session.get(config.central.url.rstrip("/") + "/healthz",
+                                   timeout=config.central.timeout_s)
+    except transport.InsecureTransport as exc:
+        raise ConnectionError(f"not asked: {exc}") from None
     except requests.exceptions.SSLError:
         raise ConnectionError("TLS certificate not trusted (central.ca_bundle)") from None
     except requests.Timeout:
@@ -91,9 +94,11 @@ def central_time(config) -> datetime:
 
 
 def token_status(config, token: str) -> int:
-    response = requests.get(config.central.url.rstrip("/") + "/api/v1/device",
-                            headers={"Authorization": f"Bearer {token}"},
-                            timeout=config.central.timeout_s, verify=config.central.ca_bundle or True)
+    from samplepoint import transport
+    with transport.central_session(config, quiet=True) as session:
+        response = session.get(config.central.url.rstrip("/") + "/api/v1/device",
+                               headers={"Authorization": f"Bearer {token}"},
+                               timeout=config.central.timeout_s)
     return response.status_code
 
 

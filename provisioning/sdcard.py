@@ -23,6 +23,8 @@ CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{3,63}")
 STYLES = ("bookworm", "trixie")
 CLOUD_SEEDS = ("user-data", "meta-data", "network-config")
 OURS = "# samplepoint"          # marks files an older prepare-sd wrote itself
+CARD_CA = "samplepoint/central-ca.pem"         # prepare-sd --central-ca; first boot installs it as
+DEVICE_CA = "/etc/samplepoint/central-ca.pem"  # this, the device's central.ca_bundle
 
 
 class SdError(RuntimeError):
@@ -208,14 +210,46 @@ def _drop_old_firstrun(boot, written: list[str]) -> None:
     written.append("firstrun.sh (an older samplepoint one, neutralised)")
 
 
+def read_central_ca(path: str | Path) -> str:
+    """The PEM CA certificate(s) central's certificate must chain to, checked before a card is written."""
+    import ssl
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SdError(f"--central-ca {path}: cannot read a PEM file ({exc})") from None
+    if "PRIVATE KEY" in text:
+        raise SdError(f"--central-ca {path} holds a private key; pass the CA certificate only")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:
+        text = ""
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise SdError(f"--central-ca {path} is not a PEM CA certificate (-----BEGIN CERTIFICATE-----)")
+    return text
+
+
+def _with_pinned_ca(base: dict | None) -> dict:
+    """The base config with central.ca_bundle naming the CA file first boot installs."""
+    import copy
+    pinned = copy.deepcopy(base or {})
+    if not isinstance(pinned.setdefault("central", {}), dict):
+        raise SdError("the base config's central must be a [central] table")
+    pinned["central"]["ca_bundle"] = DEVICE_CA
+    return pinned
+
+
 def write_card(boot, row: sites_module.DeviceRow, code: str, style: str,
-               base: dict | None = None, notes: list[str] | None = None) -> list[str]:
-    """Write one device's first-boot files; returns the names written."""
+               base: dict | None = None, notes: list[str] | None = None,
+               central_ca: str | None = None) -> list[str]:
+    """Write one device's first-boot files; returns the names written. `central_ca`: PEM text of
+    the CA pinned for central (first boot installs it as DEVICE_CA)."""
     notes = notes if notes is not None else []
     code = check_code(code)
-    config = sites_module.device_config(row, base)
+    config = sites_module.device_config(row, _with_pinned_ca(base) if central_ca else base)
     files = {"samplepoint/samplepoint.toml": sites_module.config_toml(config),
              "samplepoint/hostname": row.hostname + "\n"}
+    if central_ca:
+        files[CARD_CA] = central_ca
     if style == "trixie":
         files.update(_cloud_init_files(boot, row, notes))
     for name, text in files.items():
@@ -246,10 +280,23 @@ def _base(args) -> dict | None:
     return raw
 
 
+def _allows_insecure_http(base: dict | None) -> bool:
+    """The base config's central.allow_insecure_http (the base is validated before this is read)."""
+    return bool(((base or {}).get("central") or {}).get("allow_insecure_http", False))
+
+
+def _rows(args, base: dict | None):
+    text = sites_module.decode_csv(Path(args.sites).read_bytes())
+    return sites_module.parse_sites(text, allow_insecure_http=_allows_insecure_http(base))
+
+
 def check(args) -> int:
-    """`prepare-sd --check`: the sites CSV (and base config) validated, with no card."""
-    rows = sites_module.parse_sites(sites_module.decode_csv(Path(args.sites).read_bytes()))
+    """`prepare-sd --check`: the sites CSV (and base config, and --central-ca) validated, with no card."""
     base = _base(args)
+    rows = _rows(args, base)
+    if getattr(args, "central_ca", None):
+        read_central_ca(args.central_ca)
+        base = _with_pinned_ca(base)
     for row in rows:
         config = sites_module.device_config(row, base)
         print(f"ok  {row.device_id:<16} {row.site_id:<14} pool {config.site.pool_size:<3} "
@@ -263,9 +310,9 @@ def main(args) -> int:
     try:
         if args.check:
             return check(args)
-        text = sites_module.decode_csv(Path(args.sites).read_bytes())
-        row = _pick(sites_module.parse_sites(text), args.device)
         base = _base(args)
+        row = _pick(_rows(args, base), args.device)
+        central_ca = read_central_ca(args.central_ca) if args.central_ca else None
         code = args.enrol_code
         if code is None and args.enrol_code_file:
             code = Path(args.enrol_code_file).read_text(encoding="utf-8")
@@ -276,7 +323,7 @@ def main(args) -> int:
         boot = FolderBoot(args.boot) if args.boot else FatImage(args.image, args.image_offset)
         style = choose_style(boot, args.style)
         notes: list[str] = []
-        written = write_card(boot, row, code, style, base, notes)
+        written = write_card(boot, row, code, style, base, notes, central_ca)
     except (SdError, sites_module.SitesError, ConfigError, UnicodeDecodeError) as exc:
         print(f"samplepoint prepare-sd: {exc}", file=sys.stderr)
         return 1

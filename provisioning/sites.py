@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from samplepoint import config as config_module
+from samplepoint import transport
 
 REQUIRED = ("device_id", "site_id", "site_name", "hotspot_ssid", "pool_size", "test_type",
             "central_url")
@@ -48,7 +49,7 @@ def _clean_text(value: str, where: str, limit: int) -> str:
     return value
 
 
-def _row(raw: dict, line: int) -> DeviceRow:
+def _row(raw: dict, line: int, allow_insecure_http: bool = False) -> DeviceRow:
     def cell(name):
         value = raw.get(name)
         return "" if value is None else value
@@ -75,8 +76,12 @@ def _row(raw: dict, line: int) -> DeviceRow:
         raise SitesError(f"{where('test_type')} must be one of: {', '.join(config_module.TEST_TYPES)}")
     values["test_type"] = test_type
     url = cell("central_url").strip()
-    if config_module.http_url(url):
-        raise SitesError(f"{where('central_url')} must be an http:// or https:// URL")
+    problem = config_module.base_url(url)
+    if problem:
+        raise SitesError(f"{where('central_url')} {problem}")
+    refusal = transport.CENTRAL.named(where("central_url")).refusal(url, allow_insecure_http)
+    if refusal:
+        raise SitesError(refusal)
     values["central_url"] = url
     hostname = cell("hostname").strip().lower() or values["device_id"].lower().replace("_", "-").replace(".", "-")
     if not HOSTNAME_RE.fullmatch(hostname):
@@ -105,8 +110,9 @@ def _delimiter(header: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def parse_sites(text: str) -> list[DeviceRow]:
-    """Every row of the CSV as a DeviceRow; raises SitesError for the first problem found."""
+def parse_sites(text: str, allow_insecure_http: bool = False) -> list[DeviceRow]:
+    """Every row of the CSV as a DeviceRow; raises SitesError for the first problem found.
+    `allow_insecure_http`: the base config's central.allow_insecure_http (plain http:// central_url)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SitesError("the CSV is larger than 1 MB; split it by campaign")
     if "\0" in text:
@@ -125,7 +131,7 @@ def parse_sites(text: str) -> list[DeviceRow]:
                 raise SitesError(f"more than {MAX_ROWS} rows; split the CSV")
             if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
                 continue
-            row = _row(raw, line)
+            row = _row(raw, line, allow_insecure_http)
             if row.device_id in seen:
                 raise SitesError(f"row {line}: device_id {row.device_id} appears twice")
             seen.add(row.device_id)

@@ -14,7 +14,7 @@ import requests
 
 from samplepoint.clock import Clock, offset_from_exchange
 from samplepoint.store import OutboxItem
-from samplepoint import wire
+from samplepoint import transport, wire
 from samplepoint.wire import SERVER_TIME_HEADER
 
 OFFSET_MAX_AGE_S = 600.0
@@ -100,17 +100,17 @@ def _reason(response: requests.Response) -> str:
 
 class CentralClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, ca_bundle: str = "",
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, allow_insecure_http: bool = False):
         self.base_url = base_url.rstrip("/")
         # The device clock whose offset from the server's is measured on every answer.
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         # (offset s, monotonic when measured, device wall clock minus monotonic then)
         self._offset: tuple[float, float, float] | None = None
         self.timeout = timeout
-        self.session = requests.Session()
-        # Passed per request: requests lets REQUESTS_CA_BUNDLE override a session-level verify.
-        self.verify = ca_bundle or True
-        self.session.verify = self.verify      # for other users of the session (heartbeat)
+        # Verified TLS (or loopback), no redirects; shared with the heartbeat.
+        self.session = transport.SecureSession(transport.CENTRAL, self.base_url,
+                                               allow_insecure=allow_insecure_http, ca_bundle=ca_bundle)
+        self.refused = self.session.refused     # why nothing will be sent, or None
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "Content-Type": "application/json",
                                      "User-Agent": "samplepoint-forwarder/1"})
@@ -119,12 +119,18 @@ class CentralClient:
         sent = self.clock()
         try:
             response = self.session.post(self.base_url + path, data=body.encode("utf-8"),
-                                         headers=headers, timeout=self.timeout, verify=self.verify)
+                                         headers=headers, timeout=self.timeout)
+        except transport.InsecureTransport as exc:
+            raise TransientError(f"not sent: {exc}") from None
         except requests.RequestException as exc:
             raise TransientError(f"network: {type(exc).__name__}") from exc
         self._measure(sent, self.clock(), response)    # every answer, even an error, tells the time
         if response.status_code in RETRY_STATUSES:
             raise TransientError(_reason(response), parse_retry_after(response.headers.get("Retry-After")))
+        if response.is_redirect:
+            # Never followed: the token, the records and the trust of the answer stay with central.url.
+            raise TransientError(f"central redirected (HTTP {response.status_code}) and redirects are "
+                                 f"not followed; set central.url to the final https:// address")
         if response.status_code in (401, 403):
             # The device's credentials are wrong, not the record: keep everything queued.
             raise TransientError(f"{_reason(response)} (device token rejected: {wire.rekey_advice()})")

@@ -73,7 +73,8 @@ def cmd_forwarder(args) -> int:
     token = (read_token(config.central.token_file) if args.until_drained
              else _wait_for_token(config, watchdog))
     client = CentralClient(config.central.url, token,
-                           timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle)
+                           timeout=config.central.timeout_s, ca_bundle=config.central.ca_bundle,
+                           allow_insecure_http=config.central.allow_insecure_http)
     store, clock = Store(config.db_path), system_clock(config.site.utc_offset)
     beat = heartbeat.Heartbeat(client.session, config.central.url,
                                lambda: heartbeat.build(store, config.device.data_dir, clock),
@@ -153,8 +154,14 @@ def cmd_config(args) -> int:
     if args.action == "example":
         print(config_module.example_toml(), end="")
     else:
-        config_module.load(args.config)
-        print(f"{args.config or config_module.DEFAULT_PATH}: OK")
+        from samplepoint import transport
+        path = args.config or config_module.DEFAULT_PATH
+        refusals, warnings = transport.central_problems(config_module.load(args.config))
+        if refusals:
+            raise config_module.ConfigError(f"{path}: {refusals[0]}")
+        for warning in warnings:
+            print(f"samplepoint: WARNING: {warning}", file=sys.stderr)
+        print(f"{path}: OK")
     return 0
 
 

@@ -80,6 +80,12 @@ def http_url(value):
     return "must be an http:// or https:// URL such as https://central.example.vn"
 
 
+def base_url(value):
+    """A URL that carries a secret (central.url): the transport module's one syntax rule."""
+    from samplepoint.transport import base_url_problem
+    return base_url_problem(value)
+
+
 def utc_offset(value):
     return None if re.fullmatch(r"[+-](0\d|1[0-4]):[0-5]\d", value) else "must look like +07:00"
 
@@ -203,10 +209,15 @@ class DeviceConfig:
 @dataclass(frozen=True)
 class CentralConfig:
     """The central system that receives sample records."""
-    url: str = key("http://127.0.0.1:8700", "Base URL of the central server.", http_url)
+    url: str = key("http://127.0.0.1:8700", "Base URL of the central server: https:// (plain "
+                   "http:// only to loopback, or with allow_insecure_http).", base_url)
+    allow_insecure_http: bool = key(False, "Lab only: allow plain http:// to a non-loopback "
+                                    "central.url (the token and records cross in clear; logged "
+                                    "as a WARNING at every start, shown by doctor).")
     token_file: str = key("/var/lib/samplepoint/device-token",
                           "File holding this device's bearer token (mode 0600).")
-    ca_bundle: str = key("", "PEM file of CA certificates to trust; empty = system store.")
+    ca_bundle: str = key("", "PEM file of the CA certificates central's certificate must chain to "
+                         "(pinned: the only ones trusted); empty = system store.")
     timeout_s: float = key(10.0, "Seconds to wait for the central server per request.", positive)
     batch_size: int = key(200, "Records sent per request when a backlog drains.", between(1, 1000))
     backoff_base_s: float = key(1.0, "First retry delay in seconds (doubles per failure).", positive)
@@ -401,6 +412,9 @@ class CentralServerConfig:
     fhir_client_key: str = key("", "PEM private key of fhir_client_cert (mode 0600).")
     fhir_ca_bundle: str = key("", "PEM CA certificates to trust for the FHIR server; empty = system "
                               "store.")
+    fhir_allow_insecure_http: bool = key(False, "Lab only: let `central push-fhir` send to a "
+                                         "plain http:// --url that is not loopback (personal "
+                                         "data and credentials cross in clear).")
     fhir_timeout_s: float = key(60.0, "Seconds to wait for the FHIR server per Bundle.", positive)
 
     def validity_hours(self) -> dict[str, float]:

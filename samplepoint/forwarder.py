@@ -109,6 +109,9 @@ class Forwarder:
 
     def run(self, until_drained: bool = False) -> None:
         log.info("forwarder started: %s, %s", self.config.central.url, self.store.outbox_counts())
+        refused = getattr(self.client, "refused", None)       # other adapters may not check
+        if refused:
+            log.error("nothing will be sent to central (records stay queued): %s", refused)
         while not self.stopping.is_set():
             try:
                 self.retention.run_if_due()

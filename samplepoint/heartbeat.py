@@ -15,6 +15,7 @@ import requests
 from samplepoint import __version__
 from samplepoint.clock import Clock, iso
 from samplepoint.store import Store
+from samplepoint.transport import InsecureTransport
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,11 @@ class Heartbeat:
             log.exception("heartbeat not built")
             return False
         try:
-            # verify passed per request: requests lets REQUESTS_CA_BUNDLE override the session's.
-            response = self.session.post(self.url, data=payload,
-                                         timeout=self.timeout, verify=getattr(self.session, "verify", True))
+            # The forwarder's session: verified TLS (or loopback) only, redirects never followed.
+            response = self.session.post(self.url, data=payload, timeout=self.timeout)
+        except InsecureTransport as exc:
+            log.error("heartbeat not sent: %s", exc)
+            return False
         except (requests.RequestException, OSError) as exc:
             log.warning("heartbeat not sent (%s)", type(exc).__name__)
             return False

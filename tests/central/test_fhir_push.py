@@ -213,3 +213,38 @@ def test_vietnamese_names_survive_the_push(central, poster, people, receiver, ce
     assert result.returncode == 0
     patient, = receiver.of_type("Patient")
     assert (patient["name"][0]["text"], patient["birthDate"]) == ("Đặng Thị Ngọc Hà", "2004-12-31")
+
+
+def test_push_never_sends_personal_data_in_clear_to_a_remote_server(central, poster, people,
+                                                                    central_config, tmp_path):
+    """An http:// FHIR URL that is not loopback is refused before anything is sent (here a loopback
+    proxy stands for whoever is on the path); the lab setting lets it through."""
+    import os
+    from samplepoint.httpserver import BackgroundServer
+    seen = []
+
+    def on_the_path(environ, start_response):
+        seen.append(environ.get("HTTP_AUTHORIZATION", ""))
+        start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    poster(people[:1], "DT00000900", COLLECTED)
+    with BackgroundServer(on_the_path) as proxy:
+        env = {**{k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy")},
+               "HTTP_PROXY": proxy.url, "http_proxy": proxy.url}
+
+        def push_to(config):
+            return subprocess.run([sys.executable, "-m", "samplepoint.cli", "central", "push-fhir",
+                                   "--db", str(central.db.path), "--url", "http://fhir.example.vn/fhir",
+                                   "--config", str(config)], capture_output=True, text=True,
+                                  timeout=120, env=env)
+        refused = push_to(central_config)
+        assert seen == [] and refused.returncode == 2
+        (line,) = refused.stderr.splitlines()
+        assert "--url: plain http:// to a non-loopback host sends personal data" in line
+        assert "central_server.fhir_allow_insecure_http = true" in line
+        lab = tmp_path / "lab.toml"
+        lab.write_text(central_config.read_text() + "fhir_allow_insecure_http = true\n")
+        sent = push_to(lab)
+        assert seen == ["Bearer fhir-secret-token"] and sent.returncode == 1
+        assert "fhir_allow_insecure_http = true" in sent.stderr

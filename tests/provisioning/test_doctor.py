@@ -103,7 +103,7 @@ def run(path, probes_, as_json=False):
 def test_all_well(device):
     code, out = run(device[0], healthy())
     assert code == 0, out
-    assert out.count("\nOK ") == 18 and "0 failing, 0 warning(s)" in out
+    assert out.count("\nOK ") == 19 and "0 failing, 0 warning(s)" in out
     assert "Enhanced Open (OWE)" in out and "packets refused 12" in out
 
 
@@ -274,3 +274,40 @@ def test_a_read_only_data_directory_is_a_fail_with_what_to_do(tmp_path):
     code, out = run(path, dataclasses.replace(healthy(), read_only=lambda p: True))
     assert code == 1 and "FAIL  disk" in out and "read-only file system" in out
     assert "replace the card" in out
+
+
+def test_plain_http_to_a_remote_central_is_one_fail_line_naming_the_key(tmp_path):
+    path = write_config(tmp_path, "http://central.example.vn", token="device-token-value",
+                        feedback={"backend": "gpio"})
+    asked = []
+    probes_ = dataclasses.replace(healthy(), central_time=lambda c: asked.append(c) or NOW)
+    code, out = run(path, probes_)
+    assert code == 1 and asked == [], "central is not even asked"
+    (line,) = [l for l in out.splitlines() if l.startswith("FAIL  central-tls")]
+    assert "central.url: plain http:// to a non-loopback host sends the device token in clear" in line
+    assert "central.allow_insecure_http = true" in line
+
+
+def test_the_lab_setting_is_shown_as_a_warning(tmp_path):
+    path = write_config(tmp_path, "http://10.0.0.5:8700", token="device-token-value",
+                        feedback={"backend": "gpio"}, central={"allow_insecure_http": True})
+    code, out = run(path, healthy())
+    assert code == 0
+    (line,) = [l for l in out.splitlines() if "central-tls" in l]
+    assert line.startswith("WARN") and "central.allow_insecure_http = true" in line
+
+
+def test_https_says_what_the_certificate_is_checked_against(tmp_path):
+    path = write_config(tmp_path, "https://central.example.vn", token="device-token-value",
+                        feedback={"backend": "gpio"}, central={"ca_bundle": "/etc/samplepoint/ca.pem"})
+    _, out = run(path, healthy(), as_json=True)
+    (check,) = [c for c in json.loads(out)["checks"] if c["name"] == "central-tls"]
+    assert check["status"] == "OK" and "pinned in central.ca_bundle" in check["detail"]
+
+
+def test_the_real_probes_refuse_before_sending_the_token(tmp_path):
+    config = config_module.load(write_config(tmp_path, "http://central.example.vn"))
+    with pytest.raises(ConnectionError, match="central.url: plain http://"):
+        probes.central_time(config)
+    with pytest.raises(Exception, match="central.url: plain http://"):
+        probes.token_status(config, "device-token-value")

@@ -19,7 +19,7 @@ from samplepoint.cli import main as cli_main
 SITES_CSV = """device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url,hostname
 DEV-DT-01,SITE-CL-01,"Trạm Y tế Phường 1, Cao Lãnh",DiemLayMau-01,5,rt-pcr,https://central.example.vn,
 DEV-DT-02,SITE-CL-02,Trạm Y tế Xã Mỹ Tân,DiemLayMau-02,10,rt-pcr,https://central.example.vn,sp-my-tan
-DEV-DT-03,SITE-SD-01,Bệnh viện Sa Đéc,Wi-Fi Miễn phí,1,rapid-antigen,http://10.20.0.5:8700,
+DEV-DT-03,SITE-SD-01,Bệnh viện Sa Đéc,Wi-Fi Miễn phí,1,rapid-antigen,https://10.20.0.5:8700,
 """
 CODE = "SP-ABCD-EFGH-JKLM"
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
@@ -325,7 +325,7 @@ def test_hostile_user_data_is_merged_or_refused(text):
     ("device_id,site_id\nA,B\n", "lacks column"),
     (SITES_CSV.replace(",5,", ",0,"), "pool_size"),
     (SITES_CSV.replace("rapid-antigen", "pcr"), "test_type"),
-    (SITES_CSV.replace("http://10.20.0.5:8700", "ftp://x"), "central_url"),
+    (SITES_CSV.replace("https://10.20.0.5:8700", "ftp://x"), "central_url"),
     (SITES_CSV.replace("DiemLayMau-02", "A" * 33), "32"),
     (SITES_CSV.replace("DEV-DT-02", "DEV-DT-01"), "appears twice"),
     (SITES_CSV.replace("DEV-DT-03", "../etc"), "device_id"),
@@ -414,3 +414,74 @@ def test_first_boot_applies_the_card_once(tmp_path, sites_csv, style):
     again = first_boot()
     assert again.returncode == 0 and "applied" not in again.stdout
     assert config_file.read_text().endswith("# edited on the device\n"), "the next boot changes nothing"
+
+
+def test_check_refuses_plain_http_to_a_remote_central_in_one_line(tmp_path, capsys):
+    plain = tmp_path / "plain.csv"
+    plain.write_text(SITES_CSV.replace("https://10.20.0.5:8700", "http://10.20.0.5:8700"))
+    assert cli_main(["prepare-sd", "--sites", str(plain), "--check"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == ("samplepoint prepare-sd: row 4, column central_url: plain http:// to a "
+                    "non-loopback host sends the device token in clear; use https:// (or "
+                    "central.allow_insecure_http = true for a lab)")
+    boot = folder_card(tmp_path)
+    assert cli_main(["prepare-sd", "--sites", str(plain), "--device", "DEV-DT-01", "--enrol-code",
+                     CODE, "--boot", str(boot)]) == 1
+    assert not (boot / "samplepoint").exists(), "no card is written from a refused CSV"
+    lab = tmp_path / "lab.toml"
+    lab.write_text("[central]\nallow_insecure_http = true\n")
+    assert cli_main(["prepare-sd", "--sites", str(plain), "--base-config", str(lab), "--check"]) == 0
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1.evil.vn", "http://[::1]@evil", "HTTP://x.vn",
+                                 "https://u:p@central.example.vn", "https://central.example.vn:0"])
+def test_hostile_central_urls_in_the_csv_are_refused(url):
+    with pytest.raises(sites.SitesError, match="row 4, column central_url"):
+        sites.parse_sites(SITES_CSV.replace("https://10.20.0.5:8700", url))
+
+
+def test_central_ca_from_the_card_is_pinned_after_first_boot(tmp_path, sites_csv, central, capsys):
+    """prepare-sd --central-ca puts the CA on the card; first boot installs it and the config names
+    it: the device then trusts central's private certificate (and only that CA), for enrolment
+    and for records."""
+    from central import enrol as central_enrol
+    from central.app import create_app
+    from provisioning.enrol import EnrolError, enrol
+    from samplepoint.store import Store
+    from tests.samplepoint.test_forwarder import make_forwarder, queue_records
+    from tests.samplepoint.test_tls import make_ca, tls_server
+
+    (tmp_path / "pki").mkdir()
+    ca, _ = make_ca(tmp_path / "pki")
+    key = tmp_path / "pki" / "ca.key"
+    assert cli_main(["prepare-sd", "--sites", str(sites_csv), "--check", "--central-ca", str(key)]) == 1
+    assert "private key" in capsys.readouterr().err
+    boot, root = folder_card(tmp_path), tmp_path / "root"
+    assert cli_main(["prepare-sd", "--sites", str(sites_csv), "--device", "DEV-DT-02",
+                     "--enrol-code", CODE, "--central-ca", str(ca), "--boot", str(boot)]) == 0
+    done = subprocess.run(["bash", str(FIRSTBOOT), str(boot)], capture_output=True, text=True,
+                          env={**os.environ, "SAMPLEPOINT_ROOT": str(root)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    installed = root / "etc/samplepoint/central-ca.pem"
+    assert installed.read_text() == ca.read_text()
+    card = tomllib.loads((root / "etc/samplepoint/samplepoint.toml").read_text())
+    assert card["central"]["ca_bundle"] == "/etc/samplepoint/central-ca.pem"
+
+    code, _ = central_enrol.issue_code(central.db, "pinned", uses=2, valid_hours=24)
+    with tls_server(tmp_path / "pki", create_app(central.db)) as (url, _):
+        def device(folder, ca_bundle):
+            folder.mkdir()
+            card["central"].update(url=url, ca_bundle=ca_bundle,
+                                   token_file=str(folder / "device-token"))
+            card["device"]["data_dir"] = str(folder)
+            (folder / "enrol-code").write_text(code)
+            return config_module.from_dict(card)
+        unpinned = device(tmp_path / "unpinned", "")
+        with pytest.raises(EnrolError, match="SSLError"):
+            enrol(unpinned, tmp_path / "unpinned" / "enrol-code")
+        pinned = device(tmp_path / "pinned", str(installed))     # the file first boot installed
+        assert enrol(pinned, tmp_path / "pinned" / "enrol-code") == "enrolled"
+        store = Store(pinned.db_path)
+        queue_records(store, 2, device_id="DEV-DT-02")
+        assert make_forwarder(pinned, store).step() == 2
+        assert store.outbox_counts()["delivered"] == 2
