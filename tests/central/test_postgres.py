@@ -59,14 +59,15 @@ def free_port() -> int:
 
 
 class Workers:
-    """`central serve --workers N` on `url`, on a free loopback port, until stop()."""
+    """`central serve --workers N` on `url` (or a SQLite file, with one worker), on a free
+    loopback port, until stop(); `extra` are more `serve` arguments (--config FILE)."""
 
-    def __init__(self, url: str, workers: int = 3):
+    def __init__(self, url: str, workers: int = 3, *extra: str):
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(
             [sys.executable, "-m", "samplepoint.cli", "central", "serve", "--db", url, "--bind",
-             f"127.0.0.1:{port}", "--workers", str(workers)],
+             f"127.0.0.1:{port}", "--workers", str(workers), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:
