@@ -96,7 +96,7 @@ def serve(args) -> int:
     # Proxy headers reach the app, which believes them only from central_server.trusted_proxy.
     server = create_server(create_app(db, settings), host=host, port=int(port), threads=8,
                            clear_untrusted_proxy_headers=False)
-    log.info("central server on %s:%d", host, server.effective_port)
+    log.info("central server on %s:%s", host, server.effective_port)
     start_health_watch(local_url(host, server.effective_port, "/healthz"))
     server.run()
     return 0

@@ -18,6 +18,7 @@ from central.db_postgres import PostgresCentralDB
 from samplepoint import wire
 from samplepoint.cli import main
 from samplepoint.config import CentralServerConfig
+from tests.central.console.conftest import csrf
 from tests.samplepoint.test_wire import record
 
 pytestmark = pytest.mark.postgresql_only
@@ -135,8 +136,10 @@ def test_workers_share_the_status_and_sign_in_limits(pg_cluster):
 
         def guess(_):
             # Each guess on a fresh connection, so the workers share them out.
-            return requests.post(workers.base + "/console/sign-in", timeout=20,
-                                 data={"username": "admin", "password": "wrong"}).status_code
+            browser = requests.Session()
+            form = browser.get(workers.base + "/console/sign-in", timeout=90).text
+            return browser.post(workers.base + "/console/sign-in", timeout=90, data={
+                "username": "admin", "password": "wrong", "csrf_token": csrf(form)}).status_code
 
         with ThreadPoolExecutor(12) as pool:
             asked = list(pool.map(ask, range(per_minute * 2)))

@@ -62,14 +62,16 @@ class Served:
     config: str
 
     def sign_in(self, browser, username: str, password: str, address: str = "192.0.2.1", **kw):
-        headers = {"X-Forwarded-For": address, **kw.pop("headers", {})}
-        page = browser.get(self.base + "/console/sign-in", headers=headers, timeout=20)
-        return browser.post(self.base + "/console/sign-in", headers=headers, timeout=20,
+        # One connection per request: a test keeps its answers, and they would keep theirs open
+        # up to the server's connection limit.
+        headers = {"X-Forwarded-For": address, "Connection": "close", **kw.pop("headers", {})}
+        page = browser.get(self.base + "/console/sign-in", headers=headers, timeout=90)
+        return browser.post(self.base + "/console/sign-in", headers=headers, timeout=90,
                             allow_redirects=False, data={"username": username, "password": password,
                                                          "csrf_token": csrf(page.text)}, **kw)
 
     def page(self, browser, path: str = "/console/samples", **kw):
-        return browser.get(self.base + path, allow_redirects=False, timeout=20, **kw)
+        return browser.get(self.base + path, allow_redirects=False, timeout=90, **kw)
 
 
 @pytest.fixture
