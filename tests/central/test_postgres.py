@@ -123,12 +123,14 @@ def test_workers_store_each_record_once_under_racing_resends(pg_cluster):
 
 
 @pytest.mark.slow
-def test_workers_share_the_status_and_sign_in_limits(pg_cluster):
+def test_workers_share_the_status_and_sign_in_limits(pg_cluster, tmp_path):
     url = pg_cluster.database()
     db = PostgresCentralDB(url)
     token = db.add_device("DEV-1", "SITE-1")
     per_minute = CentralServerConfig().status_per_device_per_min
-    workers = Workers(url)
+    config = tmp_path / "central.toml"          # plain HTTP here: the form's cookie must come back
+    config.write_text("[central_server]\nconsole_secure_cookies = false\n", encoding="utf-8")
+    workers = Workers(url, 3, "--config", str(config))
     try:
         def ask(_):
             return requests.get(workers.base + "/api/v1/persons/status", params={"qid": "123"},
@@ -145,6 +147,8 @@ def test_workers_share_the_status_and_sign_in_limits(pg_cluster):
             asked = list(pool.map(ask, range(per_minute * 2)))
             guessed = list(pool.map(guess, range(15)))
         # Three processes, one allowance: in memory each would have let its own limit through.
+        # Failed sign-ins from one address: 10 put the account under attack, then that address
+        # waits.
         assert asked.count(200) == per_minute and asked.count(429) == per_minute
         assert guessed.count(401) == 10 and guessed.count(429) == 5
     finally:

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 
-from central.console.sessions import SESSION_ID
 from samplepoint.cli import main
 from tests.central.console.conftest import PASSWORD, csrf, sign_in
 
 COOKIE = "samplepoint_console"
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")          # 256 random bits, nothing else
 
 
 def signed_in(served, username: str = "admin") -> requests.Session:
