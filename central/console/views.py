@@ -167,11 +167,8 @@ def sign_in():
     _sign_in_limiter().succeeded(held)
     if rehash:
         central_db().set_password_hash(row["username"], rehash)
-    lang = session.get("lang")
-    session.clear()                                   # a new session, with a new id
-    session.regenerate()
-    if lang:
-        session["lang"] = lang
+    _fresh_session()
+    session.regenerate()                              # a new session id: no fixation
     login_user(auth.User(row["username"], row["role"]))
     central_db().audit(row["username"], "sign-in", address)
     return redirect(_next_page())
@@ -192,11 +189,16 @@ def sign_out():
         ended = central_db().end_console_sessions(current_user.get_id())
         audit("sign-out", f"{ended} session(s) ended")
         logout_user()
-        lang = session.get("lang")
-        session.clear()
-        if lang:
-            session["lang"] = lang
+        _fresh_session()
     return redirect(url_for("console.sign_in"))
+
+
+def _fresh_session() -> None:
+    """Nothing of the session before, but the language it chose."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 # --- fleet ---------------------------------------------------------------------------------------
