@@ -44,6 +44,13 @@ def register(sub, with_config) -> None:
                         "lab: upload results")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--reset", action="store_true", help="new password and role for an existing account")
+    for name, handler, text in (
+            ("disable-user", "disable_user", "disable a console account: it cannot sign in, and its "
+             "sessions end now"),
+            ("enable-user", "enable_user", "let a disabled console account sign in again")):
+        p = action(name, handler, text)
+        p.add_argument("name", nargs="?", metavar="NAME", help="the account (or --username NAME)")
+        p.add_argument("--username")
     p = action("enrol-code", "enrol_code", "issue a campaign enrolment code (printed once)")
     p.add_argument("--campaign", required=True, help="campaign name, for the records")
     p.add_argument("--uses", type=int, default=1, help="how many devices may enrol with it")

@@ -6,7 +6,6 @@ Called from samplepoint/cli.py, which owns the argument parser; see docs/results
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from central.results import CsvFileError
 from samplepoint import config as config_module
 from samplepoint import wire
 from samplepoint.clock import tz_from_offset
+from central.account_commands import add_user, disable_user, enable_user  # noqa: F401
 from central.staff_commands import (badge, badge_sheet, badges, pin,  # noqa: F401  (handlers)
                                     revoke_badge, rotate_key)
 
@@ -96,7 +96,7 @@ def serve(args) -> int:
     # Proxy headers reach the app, which believes them only from central_server.trusted_proxy.
     server = create_server(create_app(db, settings), host=host, port=int(port), threads=8,
                            clear_untrusted_proxy_headers=False)
-    log.info("central server on %s:%d", host, server.effective_port)
+    log.info("central server on %s:%s", host, server.effective_port)
     start_health_watch(local_url(host, server.effective_port, "/healthz"))
     server.run()
     return 0
@@ -116,29 +116,6 @@ def add_device(args) -> int:
         raise config_module.ConfigError(
             f"device {args.device_id} is already registered; add --rekey to issue it a new token "
             f"(its current token then stops working: write the new one onto the device)") from None
-    return 0
-
-
-def add_user(args) -> int:
-    """Create a console account; the password is hashed with argon2 and never stored."""
-    from central.console.auth import hash_password, password_problem
-
-    _check_ids(args, "username")
-    db = open_db(args.db)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            raise config_module.ConfigError("the two passwords differ")
-    problem = password_problem(password)
-    if problem:
-        raise config_module.ConfigError(problem)
-    if not db.add_user(args.username, hash_password(password), args.role,
-                                     replace=args.reset):
-        raise config_module.ConfigError(f"account {args.username} exists; add --reset to set a new "
-                                        f"password and role")
-    log.info("console account %s (%s) ready", args.username, args.role)
     return 0
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from central.clocktrust import DeliveryClock
-from central.db_console import ConsoleSQL
+from central.db_console import SESSIONS_SCHEMA, ConsoleSQL
 from central.db_credentials import CredentialsSQL
 from central.db_fhir import FhirSQL
 from central.db_limits import LimitsSQL
@@ -197,9 +197,9 @@ MIGRATIONS = [
     CREATE INDEX audit_action ON audit(action, id);
     CREATE INDEX audit_username ON audit(username, id);
     """,
+    SESSIONS_SCHEMA,     # 8: console sessions held server-side (central/db_console.py)
+    DISPUTES_MIGRATION,  # 9: results a lab sent twice with different values, the view of every result
 ]
-# results a lab sent twice with different values under one key, and the view of every result
-MIGRATIONS.append(DISPUTES_MIGRATION)
 
 
 class DeviceExists(ValueError):

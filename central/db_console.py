@@ -1,12 +1,13 @@
 """The central database's SQL for the web console and exports: accounts, the audit log, fleet counts.
 
 A mixin of `central.db.CentralDB` (it uses its `db` connection and `transaction()`); the schema is
-migration 4 in central/db.py.
+migration 5 in central/db.py, console sessions and repeated audit entries `SESSIONS_SCHEMA` below.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import groupby, islice
 from typing import Iterator
 
@@ -14,19 +15,41 @@ from central import verdict as rule
 from central.db_results import _belongs, _sampled
 
 ROLES = ("admin", "viewer", "lab")
+# Migration 8: signed-in console sessions, one row each, keyed by the SHA-256 of the random id the
+# cookie carries (central/console/sessions.py); an audit entry can stand for repeated ones.
+SESSIONS_SCHEMA = """
+    CREATE TABLE console_sessions (
+        id_hash    TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        seen_ms    BIGINT NOT NULL,
+        data       TEXT NOT NULL
+    );
+    CREATE INDEX console_sessions_user ON console_sessions(username);
+    CREATE INDEX console_sessions_seen ON console_sessions(seen_ms);
+    ALTER TABLE audit ADD COLUMN times INTEGER NOT NULL DEFAULT 1
+    """
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _id_hash(session_id: str) -> str:
+    """What the database keeps of a session id: a copy of the table signs nobody in."""
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
 class ConsoleSQL:
     # --- accounts -------------------------------------------------------------------------------
 
     def add_user(self, username: str, password_hash: str, role: str, *, replace: bool = False) -> bool:
-        """Create an account (or, with `replace`, set its password and role); False if it exists."""
+        """Create an account (or, with `replace`, set its password and role and end every session
+        it has); False if it exists."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if not username.isprintable():
+            raise ValueError("an account name holds no control characters")
         with self.transaction() as db:
             known = db.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone()
             if known and not replace:
@@ -34,6 +57,18 @@ class ConsoleSQL:
             db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)"
                        " ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash,"
                        " role = excluded.role, disabled = 0", (username, password_hash, role, _now()))
+            db.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+        return True
+
+    def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        """Disable an account (ending every session it has) or enable it again; False if unknown."""
+        with self.transaction() as db:
+            known = db.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone()
+            if not known:
+                return False
+            db.execute("UPDATE users SET disabled = ? WHERE username = ?", (int(disabled), username))
+            if disabled:
+                db.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
         return True
 
     def user(self, username: str):
@@ -47,6 +82,47 @@ class ConsoleSQL:
     def users(self) -> list:
         return self.db.execute("SELECT username, role, created_at, disabled FROM users "
                                "ORDER BY username").fetchall()
+
+    # --- console sessions (central/console/sessions.py) ----------------------------------------
+
+    def open_console_session(self, session_id: str, username: str, data: str, now_ms: int,
+                             oldest_ms: int, replaces: str | None = None) -> None:
+        """Store a new signed-in session (ending `replaces`, the one it follows), and forget
+        sessions last seen before `oldest_ms`."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM console_sessions WHERE seen_ms < ?", (oldest_ms,))
+            if replaces:
+                db.execute("DELETE FROM console_sessions WHERE id_hash = ?", (_id_hash(replaces),))
+            db.execute("INSERT INTO console_sessions VALUES (?,?,?,?,?)",
+                       (_id_hash(session_id), username, now_ms, now_ms, data))
+
+    def console_session(self, session_id: str, seen_after_ms: int, created_after_ms: int):
+        """(username, data, seen_ms) of a session seen and created late enough, else None."""
+        return self.db.execute(
+            "SELECT username, data, seen_ms FROM console_sessions WHERE id_hash = ? AND seen_ms > ?"
+            " AND created_ms > ?", (_id_hash(session_id), seen_after_ms, created_after_ms)).fetchone()
+
+    def save_console_session(self, session_id: str, data: str | None, now_ms: int) -> None:
+        """Note that the session was used now (and store its new `data`, unless None)."""
+        with self.transaction() as db:
+            if data is None:
+                db.execute("UPDATE console_sessions SET seen_ms = ? WHERE id_hash = ?",
+                           (now_ms, _id_hash(session_id)))
+            else:
+                db.execute("UPDATE console_sessions SET seen_ms = ?, data = ? WHERE id_hash = ?",
+                           (now_ms, data, _id_hash(session_id)))
+
+    def end_console_session(self, session_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM console_sessions WHERE id_hash = ?", (_id_hash(session_id),))
+
+    def end_console_sessions(self, username: str) -> int:
+        """End every session of an account (sign-out ends them all); returns how many there were."""
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM console_sessions WHERE username = ?",
+                               (username,)).fetchone()[0]
+            db.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+        return int(count)
 
     def console_key(self, name: str, make) -> str:
         """A secret shared by every worker (the session signing key): created once, then read."""
@@ -65,9 +141,23 @@ class ConsoleSQL:
             db.execute("INSERT INTO audit (at, username, action, detail) VALUES (?,?,?,?)",
                        (_now(), username, action, detail))
 
+    def audit_repeated(self, username: str, action: str, detail: str, window_s: float) -> None:
+        """One entry for every (username, action) a window long: a repeat within `window_s` of the
+        entry that opened the window counts in its `times` instead of writing another."""
+        since = (datetime.now(timezone.utc) - timedelta(seconds=window_s)).isoformat(
+            timespec="milliseconds")
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM audit WHERE username = ? AND action = ? AND at >= ?"
+                             " ORDER BY id DESC LIMIT 1", (username, action, since)).fetchone()
+            if row:
+                db.execute("UPDATE audit SET times = times + 1 WHERE id = ?", (row[0],))
+            else:
+                db.execute("INSERT INTO audit (at, username, action, detail) VALUES (?,?,?,?)",
+                           (_now(), username, action, detail))
+
     def audit_log(self, limit: int = 500) -> list:
-        return self.db.execute("SELECT at, username, action, detail FROM audit ORDER BY id DESC "
-                               "LIMIT ?", (limit,)).fetchall()
+        return self.db.execute("SELECT at, username, action, detail, times FROM audit ORDER BY id "
+                               "DESC LIMIT ?", (limit,)).fetchall()
 
     def audit_page(self, size: int, *, before: int | None = None, after: int | None = None,
                    action: str | None = None, username: str | None = None) -> tuple[list, bool, bool]:
@@ -82,7 +172,7 @@ class ConsoleSQL:
         for column, value in (("action", action), ("username", username)):
             if value is not None:
                 where, args = f"{where} AND {column} = ?", (*args, value)
-        select = f"SELECT id, at, username, action, detail FROM audit WHERE {where}"
+        select = f"SELECT id, at, username, action, detail, times FROM audit WHERE {where}"
         rows = []
         if after is not None:
             rows = self.db.execute(select + " AND id > ? ORDER BY id LIMIT ?",

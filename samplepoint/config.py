@@ -398,6 +398,10 @@ class CentralServerConfig:
                                 "switch).", one_of("vi", "en"))
     console_secure_cookies: bool = key(True, "Mark console cookies Secure (browsers then send them "
                                        "only over HTTPS or to localhost); keep true behind TLS.")
+    console_idle_minutes: float = key(30.0, "Minutes a console session may go unused before it "
+                                      "ends (the user signs in again).", positive)
+    console_session_hours: float = key(8.0, "Hours a console session lasts at most, however "
+                                       "busy.", positive)
     trusted_proxy: str = key("", "Address of the reverse proxy (nginx, Caddy) in front, whose "
                              "X-Forwarded-For/-Proto are believed; empty: no proxy.")
     status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "

@@ -3,12 +3,12 @@ results, exports and the audit log, served by the same Flask app as the ingest A
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from flask import Flask, redirect, request, url_for
 from flask_login import LoginManager
 
 from central.console import auth
+from central.console.sessions import ConsoleSessions
 
 
 def init_console(app: Flask) -> None:
@@ -20,12 +20,10 @@ def init_console(app: Flask) -> None:
     app.config.update(
         SECRET_KEY=db.console_key("session", lambda: secrets.token_urlsafe(48)),
         SESSION_COOKIE_NAME="samplepoint_console",
-        SESSION_COOKIE_SECURE=settings.console_secure_cookies,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=int(settings.console_session_hours * 3600),
     )
+    # Signed-in sessions live in the database, so they can be ended (central/console/sessions.py).
+    app.session_interface = ConsoleSessions(db, settings, lambda: app.extensions["central_clock"]())
     manager = LoginManager(app)
     manager.login_view = "console.sign_in"
     manager.login_message = None

@@ -21,7 +21,7 @@ from central.console.forms import (ExportForm, PersonForm, ResultsForm, RetestFo
 from central.console.i18n import LANGUAGES, catalog, problem_text, translator
 from central.export import zone_label
 from central.importer import import_csv
-from central.rate_limits import SharedRateLimiter
+from central.rate_limits import Held, SignInLimiter
 from central.requests_common import central_db
 from central.results import CsvFileError
 from samplepoint.clock import tz_from_offset
@@ -129,50 +129,49 @@ def error_page(exc):
 
 # --- signing in --------------------------------------------------------------------------------
 
-def _sign_in_limiter() -> SharedRateLimiter:
-    """Per client address and per account, and overall, counted in the database for every worker."""
+def _sign_in_limiter() -> SignInLimiter:
+    """Failures per address and per account, counted in the database for every worker."""
     return current_app.extensions.setdefault(
-        "console_sign_in_limiter", SharedRateLimiter(central_db(), "sign-in", per_client=10,
-                                                     overall=200, window_s=SIGN_IN_WINDOW_S))
+        "console_sign_in_limiter", SignInLimiter(central_db(), window_s=SIGN_IN_WINDOW_S))
+
+
+def _sign_in_page(problem: str | None, code: int, form=None, headers=None):
+    return render_template("sign_in.html", form=form or SignInForm(), problem=problem), code, \
+        headers or {}
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     form = SignInForm()
-    problem = None
-    if request.method == "POST":
-        username = printable(form.username.data or "")[:64]
-        clients = ["ip:" + (request.remote_addr or "?")]
-        if username:
-            clients.append("user:" + username.lower())
-        wait = _sign_in_limiter().allow(*clients)
-        if wait is not None:
-            central_db().audit(username or "-", "sign-in-limited", request.remote_addr or "")
-            problem = g.t("sign_in.limited", minutes=max(1, round(wait / 60)))
-            return render_template("sign_in.html", form=form, problem=problem), 429
-        if not form.validate_on_submit():
-            problem = g.t("sign_in.expired") if "csrf_token" in form.errors else g.t("sign_in.wrong")
-        else:
-            row = central_db().user(username)
-            good, rehash = auth.check_password(row["password_hash"] if row else auth.DUMMY_HASH,
-                                               form.password.data)
-            if row and good and not row["disabled"]:
-                if rehash:
-                    central_db().set_password_hash(username, rehash)
-                lang = session.get("lang")
-                session.clear()                       # a new session for the signed-in user
-                if lang:
-                    session["lang"] = lang
-                session.permanent = True
-                login_user(auth.User(row["username"], row["role"]))
-                central_db().audit(username, "sign-in", request.remote_addr or "")
-                return redirect(_next_page())
-            central_db().audit(username or "-", "sign-in-refused", request.remote_addr or "")
-            problem = g.t("sign_in.wrong")
-        return render_template("sign_in.html", form=form, problem=problem), 401
-    if request.args.get("next"):
-        problem = g.t("sign_in.needed")
-    return render_template("sign_in.html", form=form, problem=problem)
+    if request.method == "GET":
+        return _sign_in_page(g.t("sign_in.needed") if request.args.get("next") else None, 200, form)
+    if not (form.username.data or "").isprintable():
+        # A name with control characters is no account's name: say so rather than strip them.
+        return _sign_in_page(g.t("sign_in.bad_name"), 400, form)
+    if not form.validate_on_submit():                  # no password was checked: nothing counted
+        return _sign_in_page(g.t("sign_in.expired") if "csrf_token" in form.errors
+                             else g.t("sign_in.wrong"), 401, form)
+    username, address = form.username.data.strip(), request.remote_addr or "?"
+    held = _sign_in_limiter().attempt(address, username.lower())
+    row = central_db().user(username)
+    account = row["username"] if row else "-"        # never a typed name that is no account
+    if not isinstance(held, Held):
+        central_db().audit_repeated(account, "sign-in-limited", address, SIGN_IN_WINDOW_S)
+        return _sign_in_page(g.t("sign_in.limited", minutes=max(1, round(held / 60))), 429, form,
+                             {"Retry-After": str(max(1, round(held)))})
+    good, rehash = auth.check_password(row["password_hash"] if row else auth.DUMMY_HASH,
+                                       form.password.data)
+    if not (row and good and not row["disabled"]):
+        central_db().audit_repeated(account, "sign-in-refused", address, SIGN_IN_WINDOW_S)
+        return _sign_in_page(g.t("sign_in.wrong"), 401, form)
+    _sign_in_limiter().succeeded(held)
+    if rehash:
+        central_db().set_password_hash(row["username"], rehash)
+    _fresh_session()
+    session.regenerate()                              # a new session id: no fixation
+    login_user(auth.User(row["username"], row["role"]))
+    central_db().audit(row["username"], "sign-in", address)
+    return redirect(_next_page())
 
 
 def _next_page() -> str:
@@ -185,11 +184,21 @@ def _next_page() -> str:
 
 @blueprint.post("/sign-out")
 def sign_out():
+    """Signing out ends every session of the account, on every browser it signed in from."""
     if SignOutForm().validate_on_submit() and current_user.is_authenticated:
-        audit("sign-out")
+        ended = central_db().end_console_sessions(current_user.get_id())
+        audit("sign-out", f"{ended} session(s) ended")
         logout_user()
-        session.clear()
+        _fresh_session()
     return redirect(url_for("console.sign_in"))
+
+
+def _fresh_session() -> None:
+    """Nothing of the session before, but the language it chose."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 # --- fleet ---------------------------------------------------------------------------------------
