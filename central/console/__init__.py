@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, redirect, url_for
 from flask_login import LoginManager
 
 from central.console import auth
@@ -13,7 +13,7 @@ from central.console import auth
 
 def init_console(app: Flask) -> None:
     """Configure sessions, sign-in and the console blueprint on the central app."""
-    from central.console.views import blueprint, error_page
+    from central.console.views import blueprint
 
     db = app.extensions["central_db"]
     settings = app.extensions["central_settings"]
@@ -36,12 +36,8 @@ def init_console(app: Flask) -> None:
         return auth.User(row["username"], row["role"]) if row and not row["disabled"] else None
 
     app.register_blueprint(blueprint)
-    app.extensions["console_error_page"] = error_page
 
     @app.get("/")
     def root():
         return redirect(url_for("console.fleet"))
 
-
-def wants_console_page() -> bool:
-    return request.path == "/" or request.path.startswith("/console")
