@@ -7,6 +7,7 @@ off once it passes the limit (waitress counts what it buffers, werkzeug what the
 """
 from __future__ import annotations
 
+import io
 from typing import Callable, Mapping
 
 from flask import Flask, request
@@ -45,13 +46,38 @@ def limit_bodies(app: Flask, limits: BodyLimits, *, form_parts: int = 1000) -> N
 
     def refuse_large_bodies():
         limit = limits.limit(request.path)
-        request.max_content_length = limit
         request.max_form_memory_size = limit
-        if request.content_length is not None and request.content_length > limit:
-            raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+        if request.content_length is not None:
+            request.max_content_length = limit
+            if request.content_length > limit:
+                raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")
+        elif request.environ.get("wsgi.input_terminated"):
+            # Chunked (gunicorn): werkzeug would stop reading at its limit and parse what it got, a
+            # truncated form; let it read one byte more, which this stream refuses.
+            request.environ["wsgi.input"] = CappedStream(request.environ["wsgi.input"], limit)
+            request.max_content_length = limit + 1
 
     # First of all hooks: before a blueprint's hook can touch the form or the session.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_large_bodies)
+
+
+class CappedStream(io.RawIOBase):
+    """A request body that raises 413 as soon as it has delivered more than `limit` bytes."""
+
+    def __init__(self, stream, limit: int):
+        super().__init__()
+        self.stream, self.limit, self.delivered = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.delivered += len(data)
+        if self.delivered > self.limit:
+            raise RequestEntityTooLarge(f"the body is larger than {self.limit} bytes")
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def waitress_parser(limits: BodyLimits):
