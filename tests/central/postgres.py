@@ -50,6 +50,13 @@ class Cluster:
                   "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
                         f"-c fsync=off -c full_page_writes=off -c max_connections=300", "start")
 
+    def running(self) -> bool:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "status")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
     def pause(self) -> None:
         """Stop the server as an outage would (clients are cut off), keeping its data."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")

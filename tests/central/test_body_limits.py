@@ -34,6 +34,11 @@ def served(tmp_path):
 
 
 def test_an_oversized_sign_in_is_a_413_page_at_once_and_never_spooled(served):
+    # Headers alone, announcing 9 MB: the answer comes without a byte of the body sent.
+    status, head_only = raw_request(served.base, "POST /console/sign-in HTTP/1.1\r\nHost: x\r\n"
+                                                 "Content-Type: application/x-www-form-urlencoded"
+                                                 "\r\nContent-Length: 9000000", timeout=5)
+    assert status == 413 and "quá lớn" in head_only.decode()
     with TempWatch(served.pid, served.tmp) as spool:
         started = time.monotonic()
         answer = requests.post(served.base + "/console/sign-in", timeout=30,

@@ -136,7 +136,7 @@ def test_workers_answer_503_while_postgresql_is_stopped_and_recover_without_rest
         assert server.process.poll() is None
     finally:
         server.stop()
-        if server.process.returncode is None:
+        if not own_cluster.running():
             own_cluster.resume()
 
 
