@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Callable
 
 from flask import Flask, jsonify, request
+
 from central import errors, results_api
 from central.clocktrust import SERVER_TIME_HEADER, parse_headers
 from central.requests_common import authenticate_device, central_db, json_body
