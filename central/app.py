@@ -7,27 +7,29 @@ from datetime import datetime
 from typing import Callable
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
 
-from central import results_api
+from central import errors, results_api
 from central.clocktrust import SERVER_TIME_HEADER, parse_headers
 from central.requests_common import authenticate_device, central_db, json_body
 from central.db import CONFLICT, CREATED, CentralDB, utc_now
 from samplepoint import wire
+from samplepoint.bodylimits import limit_bodies
 from samplepoint.config import CentralServerConfig
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
-MAX_BODY = 8 * 1024 * 1024
+# Flask-WTF logs every refused form token at INFO: a line per hostile request, the answer says it.
+logging.getLogger("flask_wtf.csrf").setLevel(logging.WARNING)
 
 
 def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
                clock: Callable[[], datetime] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["central_db"] = db if isinstance(db, CentralDB) else CentralDB(db)
     # Results and clock trust (docs/results-and-retention.md); the clock is injectable for tests.
     app.extensions["central_settings"] = settings or CentralServerConfig()
+    # Each path's body limit, checked before any view or hook reads the body (docs/central.md).
+    limit_bodies(app, errors.body_limits(app.extensions["central_settings"]))
     app.extensions["central_clock"] = clock or results_api.utc_clock
     app.register_blueprint(results_api.blueprint)
     if app.extensions["central_settings"].trusted_proxy:
@@ -43,20 +45,10 @@ def create_app(db: CentralDB | str, settings: CentralServerConfig | None = None,
     from central.enrol import blueprint as enrol_blueprint
     app.register_blueprint(enrol_blueprint)
 
-    from central.console import init_console, wants_console_page
+    from central.console import init_console
     init_console(app)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if wants_console_page():
-            return app.extensions["console_error_page"](exc)
-        return jsonify(error=exc.name.lower().replace(" ", "-"), message=exc.description), exc.code
-
-    @app.errorhandler(RecursionError)
-    def too_deep(exc: RecursionError):
-        # Whatever slipped past the depth checks is the client's nesting, not a server fault.
-        log.warning("request refused: %s nested too deeply", request.path)
-        return jsonify(error="invalid", field="(body)", message="nested too deeply"), 400
+    errors.install(app)
 
     @app.get("/healthz")
     def healthz():

@@ -77,9 +77,9 @@ def init(args) -> int:
 def serve(args) -> int:
     """Serve the API and the console: waitress threads in one process, or --workers processes
     (gunicorn, PostgreSQL only). Ready and watchdog pings to systemd only while /healthz answers."""
-    from waitress.server import create_server
-
+    from central import errors
     from central.app import create_app
+    from samplepoint.httpserver import create_server
     from samplepoint.sdnotify import local_url, start_health_watch
 
     settings = central_settings(args)
@@ -94,10 +94,11 @@ def serve(args) -> int:
     host, _, port = args.bind.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     # Proxy headers reach the app, which believes them only from central_server.trusted_proxy.
-    server = create_server(create_app(db, settings), host=host, port=int(port), threads=8,
-                           clear_untrusted_proxy_headers=False)
+    # A body over its path's limit is refused before waitress buffers it (docs/central.md).
+    server = create_server(create_app(db, settings), host, int(port), threads=8,
+                           limits=errors.body_limits(settings), clear_untrusted_proxy_headers=False)
     log.info("central server on %s:%s", host, server.effective_port)
-    start_health_watch(local_url(host, server.effective_port, "/healthz"))
+    start_health_watch(local_url(host, int(server.effective_port), "/healthz"))
     server.run()
     return 0
 

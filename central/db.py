@@ -24,6 +24,9 @@ from central.db_results import DISPUTES_MIGRATION, ResultsSQL
 from samplepoint import wire
 
 CREATED, DUPLICATE, CONFLICT = "created", "duplicate", "conflict"
+# SQLite result codes of a database that cannot be used now: no permission, busy or locked past the
+# timeout, out of memory, read-only, I/O error, corrupt, full, cannot open, lock protocol, not a database.
+SQLITE_OUTAGES = {3, 5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
 
 MIGRATIONS = [
     """
@@ -244,6 +247,16 @@ class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL, LimitsSQL):
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
+
+    @staticmethod
+    def is_outage(exc: BaseException) -> bool:
+        """Whether `exc` says the database cannot be used now (answer 503), not that a query is wrong."""
+        return isinstance(exc, sqlite3.DatabaseError) and \
+            (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in SQLITE_OUTAGES
+
+    def ping(self) -> None:
+        """Raises unless the database answers a query now."""
+        self.db.execute("SELECT 1").fetchone()
 
     @contextmanager
     def transaction(self):

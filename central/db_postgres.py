@@ -101,6 +101,11 @@ class PostgresCentralDB(CentralDB):
                     conn.execute(statement.replace("INTEGER PRIMARY KEY,", "BIGSERIAL PRIMARY KEY,"))
                 conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s", (number,))
 
+    @staticmethod
+    def is_outage(exc: BaseException) -> bool:
+        """Whether `exc` says the server cannot be used now (down, restarting, connection lost)."""
+        return isinstance(exc, psycopg.OperationalError)
+
     def _connect(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:

@@ -14,9 +14,8 @@ def cmd_hotspot(args) -> int:
 
 
 def cmd_portal(args) -> int:
-    from waitress import serve
-
-    from hotspot.portal.app import create_app
+    from hotspot.portal.app import BODY_LIMITS, create_app
+    from samplepoint.httpserver import create_server
 
     config = config_of(args)
     address = config.hotspot.address.split("/")[0]
@@ -25,9 +24,10 @@ def cmd_portal(args) -> int:
     from samplepoint.sdnotify import local_url, start_health_watch
     start_health_watch(local_url(host, int(port), "/privacy"))     # READY/WATCHDOG under systemd
     # many phones open pages at once when a crowd joins: more connections than waitress's default
-    serve(create_app(config), host=host.strip("[]"), port=int(port),
-          threads=config.portal.threads, connection_limit=1000, channel_timeout=30,
-          clear_untrusted_proxy_headers=True, ident="samplepoint-portal")
+    # A body over 64 KiB is refused before waitress buffers it on the SD card.
+    create_server(create_app(config), host.strip("[]"), int(port), limits=BODY_LIMITS,
+                  threads=config.portal.threads, connection_limit=1000, channel_timeout=30,
+                  clear_untrusted_proxy_headers=True, ident="samplepoint-portal").run()
     return 0
 
 

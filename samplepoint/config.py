@@ -406,6 +406,10 @@ class CentralServerConfig:
                              "X-Forwarded-For/-Proto are believed; empty: no proxy.")
     status_per_device_per_min: int = key(60, "Person status look-ups a device may make per minute "
                                          "(check mode); more are answered 429.", positive)
+    results_upload_max_mib: int = key(64, "Largest lab results file the console takes, in MiB "
+                                      "(larger: 413; use `central import-results`).", between(1, 1024))
+    outage_retry_after_s: int = key(30, "Retry-After (seconds) of the 503 answered while the "
+                                    "database cannot be reached.", between(1, 3600))
     fhir_identifier_base: str = key("urn:samplepoint:", "Prefix of the FHIR identifier systems of "
                                     "our own records (tube, QID, results); set once, never change.",
                                     fhir_base)

@@ -1,16 +1,43 @@
-"""Serving a WSGI app with waitress, in the foreground or on a background thread (tests, demo)."""
+"""Serving a WSGI app with waitress, in the foreground or on a background thread (tests, demo), with
+per-path body limits applied before waitress buffers a body (samplepoint/bodylimits.py)."""
 from __future__ import annotations
 
 import threading
 
-from waitress.server import create_server
+from waitress import server as waitress_server
+
+from samplepoint.bodylimits import BodyLimits, waitress_parser
+
+# Every app served here takes small headers: a huge header line is refused (431) long before
+# waitress's default of 256 KiB; a connection silent this long is closed.
+MAX_HEADER_BYTES = 64 * 1024
+CHANNEL_TIMEOUT_S = 30
+
+
+def create_server(app, host: str, port: int, *, limits: BodyLimits | None = None, **options):
+    """A waitress server for `app`; with `limits`, a body over its path's limit gets the app's 413
+    answer as soon as its headers are read (or, chunked, once it passes the limit)."""
+    options.setdefault("max_request_header_size", MAX_HEADER_BYTES)
+    options.setdefault("channel_timeout", CHANNEL_TIMEOUT_S)
+    if limits is not None:
+        options["max_request_body_size"] = limits.largest + 1
+    server = waitress_server.create_server(app, host=host, port=port, **options)
+    if limits is not None:
+        parser = waitress_parser(limits)
+        several = getattr(server, "map", None)        # a MultiSocketServer: one listener per address
+        for listener in [server] if several is None else list(several.values()):
+            if hasattr(listener, "channel_class"):
+                listener.channel_class = type("PathLimitedChannel", (listener.channel_class,),
+                                              {"parser_class": parser})
+    return server
 
 
 class BackgroundServer:
     """A waitress server on its own thread; `port` is the real port when 0 was asked for."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
-        self._server = create_server(app, host=host, port=port, threads=threads,
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
+                 limits: BodyLimits | None = None):
+        self._server = create_server(app, host, port, limits=limits, threads=threads,
                                      clear_untrusted_proxy_headers=True,
                                      asyncore_loop_timeout=0.2)  # so stop() returns promptly
         self.host = host
@@ -45,7 +72,7 @@ class BackgroundServer:
         self.stop()
 
 
-def serve_forever(app, bind: str, threads: int = 8) -> None:
+def serve_forever(app, bind: str, threads: int = 8, limits: BodyLimits | None = None) -> None:
     host, _, port = bind.rpartition(":")
-    server = create_server(app, host=host.strip("[]") or "127.0.0.1", port=int(port), threads=threads)
-    server.run()
+    create_server(app, host.strip("[]") or "127.0.0.1", int(port), limits=limits,
+                  threads=threads).run()

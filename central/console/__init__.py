@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, redirect, url_for
 from flask_login import LoginManager
 
 from central.console import auth
-from central.console.sessions import ConsoleSessions
+from central.console.sessions import ConsoleSessions, raise_unreadable
 
 
 def init_console(app: Flask) -> None:
     """Configure sessions, sign-in and the console blueprint on the central app."""
-    from central.console.views import blueprint, error_page
+    from central.console.views import blueprint
 
     db = app.extensions["central_db"]
     settings = app.extensions["central_settings"]
@@ -24,6 +24,7 @@ def init_console(app: Flask) -> None:
     )
     # Signed-in sessions live in the database, so they can be ended (central/console/sessions.py).
     app.session_interface = ConsoleSessions(db, settings, lambda: app.extensions["central_clock"]())
+    app.before_request(raise_unreadable)
     manager = LoginManager(app)
     manager.login_view = "console.sign_in"
     manager.login_message = None
@@ -34,12 +35,8 @@ def init_console(app: Flask) -> None:
         return auth.User(row["username"], row["role"]) if row and not row["disabled"] else None
 
     app.register_blueprint(blueprint)
-    app.extensions["console_error_page"] = error_page
 
     @app.get("/")
     def root():
         return redirect(url_for("console.fleet"))
 
-
-def wants_console_page() -> bool:
-    return request.path == "/" or request.path.startswith("/console")

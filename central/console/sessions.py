@@ -22,9 +22,13 @@ TOUCH_MS = 60_000          # a session's last use is written at most once a minu
 
 
 class ConsoleSession(SecureCookieSession):
-    def __init__(self, initial=None, session_id: str | None = None, seen_ms: int = 0):
+    def __init__(self, initial=None, session_id: str | None = None, seen_ms: int = 0,
+                 unreadable: BaseException | None = None):
         super().__init__(initial)
         self.session_id, self.seen_ms, self.renew = session_id, seen_ms, False
+        # Why the session could not be read (the database is down): nothing is saved, and
+        # raise_unreadable() lets the app's error handlers answer 503 (central/errors.py).
+        self.unreadable = unreadable
 
     def regenerate(self) -> None:
         """Sign-in: whatever id the browser came with, the signed-in session gets a new one."""
@@ -48,7 +52,14 @@ class ConsoleSessions(SecureCookieSessionInterface):
         value = request.cookies.get(self.get_cookie_name(app), "")
         if SESSION_ID.fullmatch(value):
             now = self._now_ms()
-            row = self.db.console_session(value, now - self.idle_ms, now - self.absolute_ms)
+            try:
+                row = self.db.console_session(value, now - self.idle_ms, now - self.absolute_ms)
+            except Exception as exc:
+                # Raised here, Flask could neither answer through its handlers nor finish the
+                # request (every after-request hook needs a session): hold it for the first hook.
+                if not self.db.is_outage(exc):
+                    raise
+                return ConsoleSession(unreadable=exc)
             if row is None:                      # ended or expired: signed out
                 return ConsoleSession()
             return ConsoleSession(json.loads(row["data"]), session_id=value, seen_ms=row["seen_ms"])
@@ -58,6 +69,8 @@ class ConsoleSessions(SecureCookieSessionInterface):
         return ConsoleSession({key: signed[key] for key in BEFORE_SIGN_IN if key in signed})
 
     def save_session(self, app, session, response) -> None:
+        if session.unreadable is not None:
+            return
         if session.accessed:
             response.vary.add("Cookie")
         if "_user_id" in session:
@@ -97,3 +110,12 @@ class ConsoleSessions(SecureCookieSessionInterface):
         response.delete_cookie(self.get_cookie_name(app), path=self.get_cookie_path(app),
                                httponly=True, samesite="Lax",
                                secure=self.always_secure or request.is_secure)
+
+
+def raise_unreadable() -> None:
+    """First before-request hook: a session the database could not read fails the request here,
+    where the error handlers answer it."""
+    from flask import session
+    unreadable = getattr(session, "unreadable", None)
+    if unreadable is not None:
+        raise unreadable

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                       static_folder="static", static_url_path="/static")
 SHOWN_PROBLEMS = 200
-UPLOAD_LIMIT = 64 * 1024 * 1024
 SIGN_IN_WINDOW_S = 300.0
 AUDIT_PAGE = 50
 _ENTRY_ID = re.compile(r"[0-9]{1,18}")
@@ -116,15 +115,6 @@ def page_helpers():
     return {"t": t, "lang": lang, "other_lang": other, "when": when, "ago": ago,
             "zone": zone_label(tz), "switch_url": request.path + "?lang=" + other,
             "sign_out_form": SignOutForm(), "user": current_user}
-
-
-def error_page(exc):
-    """Errors on console paths as a page in the user's language (the API keeps its JSON)."""
-    code = getattr(exc, "code", 500) or 500
-    lang = session.get("lang") if session.get("lang") in LANGUAGES else settings().console_language
-    g.lang, g.t = lang, translator(lang)
-    key = f"error.{code}" if code in (403, 404, 429) else "error.other"
-    return render_template("error.html", message=g.t(key, code=code)), code
 
 
 # --- signing in --------------------------------------------------------------------------------
@@ -264,9 +254,7 @@ def person():
 @blueprint.route("/results", methods=["GET", "POST"])
 @auth.requires("results")
 def results():
-    if request.method == "POST":
-        request.max_content_length = UPLOAD_LIMIT    # before the form reads the body
-    form = ResultsForm()
+    form = ResultsForm()      # the file's size limit: central_server.results_upload_max_mib
     report = None
     if request.method == "POST":
         upload = request.files.get("file")

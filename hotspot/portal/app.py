@@ -12,6 +12,7 @@ from hotspot.portal import declare_routes, page_routes, probe_routes, volunteer
 from hotspot.portal.guards import Csrf, DeclarationLimit, DoneClients
 from hotspot.portal.site import EXTENSION, Portal
 from samplepoint import signed_codes
+from samplepoint.bodylimits import KIB, BodyLimits, limit_bodies
 from samplepoint.config import Config
 from samplepoint.durable import write_atomic
 from samplepoint.retention import boot_to_keep
@@ -19,13 +20,15 @@ from samplepoint.site_credentials import CredentialSource
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
+# Every form of the portal fits in 64 KiB; a phone on the hotspot cannot make the Pi buffer more.
+BODY_LIMITS = BodyLimits(64 * KIB, answer=page_routes.too_large_answer)
 
 
 def create_app(config: Config, store: Store | None = None, clock=time.time) -> Flask:
     """The portal for this config. Under policy `open`, "Done" records the phone in the store;
     `samplepoint hotspot admit` (root) lets it out."""
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    limit_bodies(app, BODY_LIMITS)
     store = store or Store(config.db_path)
     credentials = CredentialSource(config.device.data_dir, config.scan.code_key_file)
     if credentials.current() is None:           # neither central's credentials nor a key file yet

@@ -38,5 +38,10 @@ def not_found(_):
 
 @bp.app_errorhandler(413)
 def too_large(_):       # the body is not read again (no page(), no request.values): query only
-    t = i18n.translator(i18n.pick(request.args.get("lang")))
-    return Response(t("too_large"), 413, content_type="text/plain; charset=utf-8")
+    content_type, body = too_large_answer(request.path, request.args.get("lang"))
+    return Response(body, 413, content_type=content_type)
+
+
+def too_large_answer(path: str, lang: str | None = None) -> tuple[str, bytes]:
+    """The 413 text, also sent by the portal's waitress server before a body is read."""
+    return "text/plain; charset=utf-8", i18n.translator(i18n.pick(lang))("too_large").encode()

@@ -40,7 +40,7 @@ class DisplayService:
     """The hub plus its waitress server on the configured loopback address, started and stopped together."""
 
     def __init__(self, config, store, clock, threads: int = 12, port: int | None = None):
-        from kiosk.display.app import create_app
+        from kiosk.display.app import BODY_LIMITS, create_app
         display = config.display
         self.hub = DisplayHub(store, clock, site_name=config.site.name,
                               offline_after_s=display.offline_after_s,
@@ -50,7 +50,8 @@ class DisplayService:
         host, _, bind_port = display.bind.rpartition(":")
         self.server = BackgroundServer(create_app(self.hub, display.language),
                                        host=host.strip("[]"),
-                                       port=int(bind_port) if port is None else port, threads=threads)
+                                       port=int(bind_port) if port is None else port, threads=threads,
+                                       limits=BODY_LIMITS)
 
     @property
     def url(self) -> str:

@@ -15,11 +15,20 @@ from flask import Flask, Response, abort, jsonify, render_template, request
 
 from kiosk.display import actions, i18n
 from kiosk.display.preview import BOUNDARY
+from samplepoint.bodylimits import KIB, BodyLimits, limit_bodies
 
 log = logging.getLogger(__name__)
 BUTTON_HEADER = "X-Samplepoint-Display"
 KEEPALIVE_S = 15.0
 STREAM_MAX_S = 300.0        # the page reconnects by itself; bounded streams free server threads
+
+
+def too_large_answer(path: str) -> tuple[str, bytes]:
+    return "application/json", json.dumps({"ok": False, "error": "too-large"}).encode()
+
+
+# A button press is a few bytes of JSON; nothing else takes a body.
+BODY_LIMITS = BodyLimits(4 * KIB, answer=too_large_answer)
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -38,6 +47,12 @@ def create_app(hub, language: str = "vi") -> Flask:
     """The display app around a DisplayHub; `language` is shown first unless the page asks otherwise."""
     app = Flask(__name__)
     app.config["JSON_AS_ASCII"] = False
+    limit_bodies(app, BODY_LIMITS)
+
+    @app.errorhandler(413)
+    def too_large(_):
+        content_type, body = too_large_answer(request.path)
+        return Response(body, 413, content_type=content_type)
 
     @app.before_request
     def loopback_only():

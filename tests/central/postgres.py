@@ -41,10 +41,25 @@ class Cluster:
         self.data = self.root / "data"
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--encoding=UTF8", "--locale=C.UTF-8", "-N")
+        self.resume()
+        self.template = None
+
+    def resume(self) -> None:
+        """Start the server (again, after pause())."""
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
                   "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
                         f"-c fsync=off -c full_page_writes=off -c max_connections=300", "start")
-        self.template = None
+
+    def running(self) -> bool:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "status")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def pause(self) -> None:
+        """Stop the server as an outage would (clients are cut off), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bin / tool), *args]

@@ -210,3 +210,18 @@ def test_markup_in_the_query_is_never_echoed(rig):
     c, env = client(rig)
     page = c.get("/?lang=<script>alert(1)</script>&kiosk=<b>", environ_base=env).get_data(as_text=True)
     assert "<script>alert" not in page and "<b>" not in page
+
+
+def test_a_large_button_body_is_refused_from_its_headers_with_json(rig):
+    from tests.samplepoint.body_probes import raw_request
+    base = rig.url.rstrip("/")
+    # Headers alone, announcing 50 MB: waitress answers without waiting for (or buffering) the body.
+    status, answer = raw_request(base, f"POST /action/close HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       f"{BUTTON_HEADER}: 1\r\nContent-Type: application/json\r\n"
+                                       "Content-Length: 50000000", timeout=5)
+    assert status == 413
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"ok": False, "error": "too-large"}
+    test_client, environ = client(rig)
+    refused = test_client.post("/action/close", data=b"{" * 10_000, headers=BUTTON,
+                               content_type="application/json", environ_base=environ)
+    assert refused.status_code == 413 and refused.get_json()["error"] == "too-large"
