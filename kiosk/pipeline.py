@@ -184,7 +184,7 @@ class Kiosk:
         now = self.clock()
         keys = self.code_key if self.code_key is not None else self.credentials.verify_keys(now)
         scan = codes.classify(data, self.config.site.tube_pattern, keys, now)
-        if isinstance(scan, codes.StaffBadge) and self.credentials.is_revoked(scan.badge_id):
+        if isinstance(scan, codes.StaffBadge) and self.credentials.is_revoked(scan.badge_id, scan.staff_id):
             log.info("revoked badge %s refused", scan.badge_id)
             scan = codes.Refused("badge-revoked", codes.MSG_REVOKED)
         if isinstance(scan, codes.PersonScan) and scan.dropped:

@@ -58,6 +58,9 @@ def request_enrolment(config: Config, code: str,
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
     body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
             "version": __version__}
+    held = site_credentials.held_key_id(config.device.data_dir, config.scan.code_key_file)
+    if held:                          # central then never hands this device another site key
+        body["key_id"] = held
     http = session or requests.Session()
     try:
         response = http.post(url, json=body, timeout=config.central.timeout_s,

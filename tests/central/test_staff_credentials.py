@@ -47,7 +47,7 @@ def stored(path):
 
 
 def test_enrolment_brings_the_site_key_stored_0600(tmp_path, central):
-    code, _ = issue_code(central.db, "test", 1, 1.0)
+    code, _ = issue_code(central.db, "test", 1, 1.0, sites=["SITE-NEW"])
     path = write_config(tmp_path, central.url, site={"id": "SITE-NEW", "pool_size": 3},
                         device={"id": "DEV-NEW", "data_dir": str(tmp_path / "device")})
     config = config_module.load(path)
