@@ -40,8 +40,12 @@ def _code_rows(args) -> list[tuple[str | None, list[str]]]:
             raise config_module.ConfigError("--csv names the devices and sites itself: drop "
                                             "--site and --device")
         with open(args.csv, encoding="utf-8-sig", newline="") as f:
+            head = f.readline()
+            f.seek(0)
+            # prepare-sd's sites CSV will do: "," or ";" between columns, any further columns.
             rows = [((r.get("device_id") or "").strip(), [(r.get("site_id") or "").strip()])
-                    for r in csv.DictReader(f)]
+                    for r in csv.DictReader(f, delimiter=";" if head.count(";") > head.count(",")
+                                            else ",")]
         if not rows:
             raise config_module.ConfigError(f"{args.csv}: no rows (columns device_id,site_id)")
     elif not args.site:
