@@ -124,3 +124,19 @@ def test_enrolment_keeps_a_hand_key_and_replaces_only_the_portals_placeholder(tm
     assert results["placeholder"] == central_key, "a made-up key gives way to the site's"
     assert results["hand"] is None, "a hand key stays: central withheld its credentials"
     assert set(db.key_mismatches()) == {"DEV-hand"}
+
+
+def test_a_hostile_key_id_is_refused_and_flags_nothing(served):
+    import requests
+    db, url = served
+    token = db.add_device("DEV-X", "S-1")
+    body = {"queue_depth": 0, "quarantined": 0, "last_scan_at": None, "version": "x",
+            "disk_free_bytes": 1, "disk_total_bytes": 2, "sent_at": "2026-12-01T00:00:00Z"}
+    for bad in ["../../etc", "A" * 16, "0" * 17, "é" * 16, 7, ["0" * 16]]:
+        answer = requests.post(url + "/api/v1/heartbeat", json={**body, "key_id": bad}, timeout=10,
+                               headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 400 and "credentials" not in answer.json()
+    assert db.key_mismatches() == {}
+    answer = requests.post(url + "/api/v1/heartbeat", json={**body, "key_id": None}, timeout=10,
+                           headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.json()["credentials"]["site_id"] == "S-1"
