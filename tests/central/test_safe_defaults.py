@@ -14,7 +14,7 @@ from samplepoint.cli import main
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 COMMANDS = [
     ["serve"], ["add-device", "--device-id", "D", "--site-id", "S"], ["devices"], ["export"],
-    ["enrol-code", "--campaign", "c"], ["add-lab", "--lab-id", "L"], ["purge"], ["needs-retest"],
+    ["enrol-code", "--campaign", "c", "--site", "S"], ["add-lab", "--lab-id", "L"], ["purge"], ["needs-retest"],
     ["import-results", "x.csv"], ["add-user", "--username", "u", "--role", "admin",
                                   "--password-stdin"], ["backup", "copy.db"],
 ]
