@@ -86,20 +86,24 @@ class CredentialsSQL:
     def credentials_for_device(self, device_id: str, site_id: str,
                                key_id: str | None) -> tuple[dict | None, bool]:
         """(the site's credentials, False) for a device holding no key or one central knows for
-        the site (current or retired); else (None, whether this is news) with the device flagged."""
-        with self.transaction() as db:
-            known = {signed_codes.key_id(bytes.fromhex(r[0])) for r in db.execute(
-                "SELECT key_hex FROM site_keys WHERE site_id = ?", (site_id,))}
-            if key_id is None or key_id in known:
-                db.execute("DELETE FROM key_mismatches WHERE device_id = ?", (device_id,))
-            else:
-                before = db.execute("SELECT key_id FROM key_mismatches WHERE device_id = ?",
-                                    (device_id,)).fetchone()
+        the site (current or retired); else (None, whether this is news) with the device flagged.
+        Reads only, unless the flag changes: every heartbeat comes through here."""
+        known = {signed_codes.key_id(bytes.fromhex(r[0])) for r in self.db.execute(
+            "SELECT key_hex FROM site_keys WHERE site_id = ?", (site_id,))}
+        flagged = self.db.execute("SELECT key_id FROM key_mismatches WHERE device_id = ?",
+                                  (device_id,)).fetchone()
+        if key_id is None or key_id in known:
+            if flagged:
+                with self.transaction() as db:
+                    db.execute("DELETE FROM key_mismatches WHERE device_id = ?", (device_id,))
+            return self.site_credentials(site_id), False
+        if flagged is None or flagged[0] != key_id:
+            with self.transaction() as db:
                 db.execute("INSERT INTO key_mismatches VALUES (?,?,?,?) ON CONFLICT(device_id) DO"
                            " UPDATE SET site_id = excluded.site_id, key_id = excluded.key_id,"
                            " seen_at = excluded.seen_at", (device_id, site_id, key_id, _iso(_now())))
-                return None, before is None or before[0] != key_id
-        return self.site_credentials(site_id), False
+            return None, True
+        return None, False
 
     def key_mismatches(self) -> dict[str, str]:
         """device id → the unknown key id it reported (shown by `central devices`)."""
