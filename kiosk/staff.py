@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 from samplepoint import signed_codes
-from samplepoint.pins import check_pin, needs_reissue, parse_pin_entries, pin_entry  # noqa: F401
+from samplepoint.pins import (check_pin, needs_reissue, parse_pin_entries, pin_entry,  # noqa: F401
+                             reissue_ids)
 
 
 def badge_code(staff_id: str, name: str, key: bytes, check: bool = False,
