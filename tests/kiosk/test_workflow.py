@@ -9,10 +9,12 @@ from samplepoint import wire
 T0 = datetime(2021, 8, 20, 9, 0, tzinfo=timezone(timedelta(hours=7)))
 
 
+PINS = parse_pin_entries([pin_entry("NV02", "432198", salt=b"s" * 16)])     # argon2id: made once
+
+
 def settings(**kw):
     ids = iter(f"id-{i}" for i in range(100))
-    base = dict(pool_size=2, test_type="rt-pcr", require_sign_in=True,
-                pins=parse_pin_entries([pin_entry("NV02", "432198", salt=b"s" * 16)]),
+    base = dict(pool_size=2, test_type="rt-pcr", require_sign_in=True, pins=PINS,
                 open_prompt=timedelta(minutes=15), new_id=lambda: next(ids))
     base.update(kw)
     return wf.Settings(**base)
