@@ -42,7 +42,7 @@ def run() -> str:
             server = booted.start_central(work, host=link.host_ip)
             cleanup.callback(server.stop)
             db = server.db
-            code, _ = issue_code(db, "bench", uses=1, valid_hours=1)
+            code, _ = issue_code(db, "bench", uses=1, valid_hours=1, sites=[SITE])
             sites = work / "sites.csv"
             sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url\n"
                              f"{DEVICE},{SITE},Bench,Bench,1,rt-pcr,{server.url}\n", encoding="utf-8")

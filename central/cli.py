@@ -51,8 +51,15 @@ def register(sub, with_config) -> None:
         p = action(name, handler, text)
         p.add_argument("name", nargs="?", metavar="NAME", help="the account (or --username NAME)")
         p.add_argument("--username")
-    p = action("enrol-code", "enrol_code", "issue a campaign enrolment code (printed once)")
+    p = action("enrol-code", "enrol_code", "issue an enrolment code for a site's devices, or for "
+               "one device (printed once)")
     p.add_argument("--campaign", required=True, help="campaign name, for the records")
+    p.add_argument("--site", action="append", default=[], metavar="SITE_ID",
+                   help="a site the code enrols devices for (repeat for a few sites)")
+    p.add_argument("--device", metavar="DEVICE_ID",
+                   help="a code for this one device id only (one --site, one use)")
+    p.add_argument("--csv", help="one per-device code per row of this CSV (columns device_id,site_id)"
+                   "; prints device, site and code per line")
     p.add_argument("--uses", type=int, default=1, help="how many devices may enrol with it")
     p.add_argument("--valid-hours", type=float, default=72.0)
     p = action("devices", "devices", "devices with last-seen time and latest heartbeat")
@@ -103,11 +110,21 @@ def register(sub, with_config) -> None:
     p = action("badge-sheet", "badge_sheet", "the A4 sheet of a site's valid badges (PDF)")
     p.add_argument("--site", required=True)
     p.add_argument("--pdf", required=True)
+    p = action("import-site-key", "import_site_key", "bring a site key made with `samplepoint staff "
+               "key` into central, so its devices keep it (audited)")
+    p.add_argument("--site", required=True)
+    p.add_argument("--key-file", required=True, help="the key file (scan.code_key_file of a device)")
+    p.add_argument("--replace", action="store_true",
+                   help="the site already has another key at central: make this one current")
+    p.add_argument("--grace-hours", type=float, default=72.0,
+                   help="--replace: how long the key it replaces still verifies")
     p = action("badges", "badges", "list issued badges")
     p.add_argument("--site")
     p = action("revoke-badge", "revoke_badge", "take one badge back (devices refuse it after "
                "their next heartbeat)")
-    p.add_argument("--badge-id", type=int, required=True)
+    p.add_argument("--badge-id", type=int)
+    p.add_argument("--site", help="with --staff-id: that person's badges printed without a badge id")
+    p.add_argument("--staff-id")
     p = action("pin", "pin", "set a staff member's PIN for a site (asked, or --pin-stdin)")
     p.add_argument("--site", required=True)
     p.add_argument("--staff-id", required=True)

@@ -22,8 +22,9 @@ from samplepoint import config as config_module
 from samplepoint import wire
 from samplepoint.clock import tz_from_offset
 from central.account_commands import add_user, disable_user, enable_user  # noqa: F401
-from central.staff_commands import (badge, badge_sheet, badges, pin,  # noqa: F401  (handlers)
-                                    revoke_badge, rotate_key)
+from central.enrol_commands import enrol_code  # noqa: F401  (handler)
+from central.staff_commands import (badge, badge_sheet, badges, import_site_key,  # noqa: F401
+                                    pin, revoke_badge, rotate_key)
 
 log = logging.getLogger("samplepoint")
 
@@ -130,22 +131,12 @@ def clear_limits(args) -> int:
     return 0
 
 
-def enrol_code(args) -> int:
-    from central.enrol import issue_code
-
-    if not 1 <= args.uses <= 10_000 or not 0 < args.valid_hours <= 24 * 90:
-        raise config_module.ConfigError("--uses must be 1-10000 and --valid-hours 0-2160")
-    code, expires_at = issue_code(open_db(args.db), args.campaign, args.uses, args.valid_hours)
-    print(code)
-    log.info("enrolment code for campaign %r: %d uses until %s", args.campaign, args.uses, expires_at)
-    return 0
-
-
 def devices(args) -> int:
     from central.enrol import device_report, devices_table
 
-    report = device_report(open_db(args.db).device_overview(), datetime.now(timezone.utc),
-                           args.silent_after)
+    db = open_db(args.db)
+    report = device_report(db.device_overview(), datetime.now(timezone.utc), args.silent_after,
+                           db.key_mismatches())
     if args.behind:
         from central.behind import BehindError, behind, newest_version
         try:

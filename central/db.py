@@ -18,6 +18,7 @@ from pathlib import Path
 from central.clocktrust import DeliveryClock
 from central.db_console import SESSIONS_SCHEMA, ConsoleSQL
 from central.db_credentials import CredentialsSQL
+from central.db_enrol import EnrolSQL
 from central.db_fhir import FhirSQL
 from central.db_limits import LimitsSQL
 from central.db_results import DISPUTES_MIGRATION, ResultsSQL
@@ -202,6 +203,30 @@ MIGRATIONS = [
     """,
     SESSIONS_SCHEMA,     # 8: console sessions held server-side (central/db_console.py)
     DISPUTES_MIGRATION,  # 9: results a lab sent twice with different values, the view of every result
+    # 10: enrolment codes bound to sites (and, per device, to one device id; a code from before
+    # names no site and is refused); the key each badge was signed with; badges without a badge id
+    # revoked by staff id; devices holding a code key central does not know (docs/central.md).
+    """
+    ALTER TABLE enrol_codes ADD COLUMN device_id TEXT;
+    CREATE TABLE enrol_code_sites (
+        code_hash TEXT NOT NULL REFERENCES enrol_codes(code_hash),
+        site_id   TEXT NOT NULL,
+        PRIMARY KEY (code_hash, site_id)
+    );
+    ALTER TABLE badges ADD COLUMN key_id TEXT;
+    CREATE TABLE unnumbered_revocations (
+        site_id    TEXT NOT NULL,
+        staff_id   TEXT NOT NULL,
+        revoked_at TEXT NOT NULL,
+        PRIMARY KEY (site_id, staff_id)
+    );
+    CREATE TABLE key_mismatches (
+        device_id TEXT PRIMARY KEY,
+        site_id   TEXT NOT NULL,
+        key_id    TEXT NOT NULL,
+        seen_at   TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -217,7 +242,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL, LimitsSQL):
+class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL, EnrolSQL, LimitsSQL):
     """One connection per thread (waitress serves requests on a thread pool)."""
 
     def __init__(self, path: str | Path):
@@ -310,34 +335,6 @@ class CentralDB(ResultsSQL, FhirSQL, ConsoleSQL, CredentialsSQL, LimitsSQL):
     def devices(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT device_id, site_id, created_at, last_seen FROM devices "
                                "ORDER BY device_id").fetchall()
-
-    def enrol_with_code(self, code_hash: str, device_id: str, site_id: str, now: str) -> str:
-        """Spend one use of an enrolment code on a new device: returns the token, or why not.
-
-        The outcome is one of: a token, "unknown", "expired", "used", "enrolled" (device exists).
-        """
-        token = secrets.token_urlsafe(32)
-        with self.transaction() as db:
-            code = db.execute("SELECT max_uses, uses, expires_at FROM enrol_codes WHERE code_hash = ?",
-                              (code_hash,)).fetchone()
-            if code is None:
-                return "unknown"
-            if code["expires_at"] <= now:
-                return "expired"
-            if code["uses"] >= code["max_uses"]:
-                return "used"
-            if db.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)).fetchone():
-                return "enrolled"
-            db.execute("UPDATE enrol_codes SET uses = uses + 1 WHERE code_hash = ?", (code_hash,))
-            db.execute("INSERT INTO devices (device_id, site_id, token_hash, created_at, last_seen)"
-                       " VALUES (?,?,?,?,?)", (device_id, site_id, hash_token(token), now, now))
-            db.execute("INSERT INTO enrolments VALUES (?,?,?)", (device_id, code_hash, now))
-        return "token:" + token
-
-    def add_enrol_code(self, code_hash: str, campaign: str, max_uses: int, expires_at: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT INTO enrol_codes (code_hash, campaign, max_uses, expires_at, created_at)"
-                       " VALUES (?,?,?,?,?)", (code_hash, campaign, max_uses, expires_at, utc_now()))
 
     def record_heartbeat(self, device_id: str, body: str, now: str) -> None:
         with self.transaction() as db:

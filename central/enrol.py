@@ -1,9 +1,12 @@
 """Device enrolment and heartbeats at the central server: campaign codes in, device tokens out.
 
-A technician prints one campaign code (`samplepoint central enrol-code`) good for N devices until it
-expires. Each device spends one use to get its own bearer token; the code is stored only hashed,
-wrong guesses are rate-limited per client address and overall, and a device id that already exists
-is never re-keyed through a code (that would let anyone holding the code take over a device).
+A technician prints a code (`samplepoint central enrol-code`) for one site or a few, good for N
+devices until it expires, or a code for one named device. Each device spends one use to get its own
+bearer token and its site's credentials; a code never enrols a device for a site it was not issued
+for, so it cannot fetch another site's keys or PINs. The code is stored only hashed, wrong guesses
+are rate-limited per client address and overall, and a device id that already exists is never
+re-keyed through a code (that would let anyone holding the code take over a device). A device that
+already holds a code key central does not know keeps it: the answer then carries no credentials.
 """
 from __future__ import annotations
 
@@ -23,9 +26,13 @@ from samplepoint import wire
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: read aloud and typed by hand
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
+KEY_UNKNOWN = ("central does not know the code key this device holds; it keeps its key until the "
+               "operator brings it in (samplepoint central import-site-key)")
 HEARTBEAT_FIELDS = {"queue_depth": int, "quarantined": int, "last_scan_at": (str, type(None)),
                     "version": str, "disk_free_bytes": int, "disk_total_bytes": int, "sent_at": str}
-OPTIONAL_HEARTBEAT_FIELDS = {"oldest_pending_at": (str, type(None))}      # newer devices send these
+OPTIONAL_HEARTBEAT_FIELDS = {"oldest_pending_at": (str, type(None)),     # newer devices send these
+                             "key_id": (str, type(None))}
 
 
 def new_code(rng: Callable[[int], int] = secrets.randbelow) -> str:
@@ -50,12 +57,14 @@ def hash_code(compact: str) -> str:
     return hashlib.sha256(("enrol:" + compact).encode()).hexdigest()
 
 
-def issue_code(db, campaign: str, uses: int, valid_hours: float, now: datetime | None = None) -> tuple[str, str]:
-    """Create a code; returns (code, expiry as ISO UTC). Only its hash is stored."""
+def issue_code(db, campaign: str, uses: int, valid_hours: float, now: datetime | None = None, *,
+               sites: list[str], device_id: str | None = None) -> tuple[str, str]:
+    """Create a code for devices of `sites` (for `device_id` alone when given); returns (code,
+    expiry as ISO UTC). Only its hash is stored."""
     code = new_code()
     expires = ((now or datetime.now(timezone.utc)) + timedelta(hours=valid_hours))
     expires_at = expires.isoformat(timespec="milliseconds")
-    db.add_enrol_code(hash_code(normalise_code(code)), campaign, uses, expires_at)
+    db.add_enrol_code(hash_code(normalise_code(code)), campaign, uses, expires_at, sites, device_id)
     return code, expires_at
 
 
@@ -96,6 +105,14 @@ def _refuse(status: int, error: str, message: str, **headers):
 
 REFUSALS = {
     "unknown": (403, "enrolment code unknown; check it against the campaign sheet"),
+    "unbound": (410, "enrolment code from before codes named their site; ask for a new one "
+                     "(samplepoint central enrol-code --site SITE-ID)"),
+    "other-site": (403, "enrolment code not issued for site SITE-ID; check site.id in the device's "
+                        "config against the campaign sheet, or ask for a code for this site "
+                        "(samplepoint central enrol-code --site SITE-ID)"),
+    "other-device": (403, "enrolment code issued for another device; check device.id in the "
+                          "device's config against the campaign sheet, or ask for a code for this "
+                          "one (samplepoint central enrol-code --site SITE-ID --device DEVICE-ID)"),
     "expired": (410, "enrolment code expired; ask for a new one (samplepoint central enrol-code)"),
     "used": (410, "enrolment code used up; ask for a new one (samplepoint central enrol-code)"),
     "enrolled": (409, "device id already enrolled; a campaign code never re-keys a device: "
@@ -116,18 +133,34 @@ def enrol():
     for name, value in (("device_id", device_id), ("site_id", site_id)):
         if not isinstance(value, str) or not ID_RE.fullmatch(value):
             return _refuse(400, "invalid", f"{name} must be 1-64 letters, digits, '.', '_' or '-'")
+    key_id = body.get("key_id")
+    if key_id is not None and (not isinstance(key_id, str) or not KEY_ID_RE.fullmatch(key_id)):
+        return _refuse(400, "invalid", "key_id must be 16 lowercase hex digits")
     compact = normalise_code(body.get("code"))
     outcome = central_db().enrol_with_code(hash_code(compact), device_id, site_id, utc_now()) \
         if compact else "unknown"
     if not outcome.startswith("token:"):
         status, message = REFUSALS[outcome]
-        if outcome == "enrolled":
-            message = message.replace("DEVICE-ID", device_id).replace("SITE-ID", site_id)
+        message = message.replace("DEVICE-ID", device_id).replace("SITE-ID", site_id)
         current_app.logger.warning("enrolment of %s refused: %s", device_id, outcome)
         return _refuse(status, outcome, message)
     current_app.logger.info("device %s enrolled for site %s", device_id, site_id)
-    return jsonify(device_id=device_id, site_id=site_id, token=outcome[len("token:"):],
-                   credentials=central_db().site_credentials(site_id)), 201
+    answer = {"device_id": device_id, "site_id": site_id, "token": outcome[len("token:"):]}
+    return jsonify(**answer, **_credentials_answer(device_id, site_id, key_id)), 201
+
+
+def _credentials_answer(device_id: str, site_id: str, key_id: str | None) -> dict:
+    """The site's credentials for a device holding key `key_id`; when central does not know that
+    key for the site, none (the device keeps its own) and the mismatch is flagged and logged."""
+    credentials, first_time = central_db().credentials_for_device(device_id, site_id, key_id)
+    if credentials is not None:
+        return {"credentials": credentials}
+    if first_time:
+        current_app.logger.warning(
+            "device %s of site %s holds a code key (id %s) central does not know; its credentials "
+            "are withheld so it keeps that key: bring the key in with `samplepoint central "
+            "import-site-key` (docs/staff-credentials.md)", device_id, site_id, key_id)
+    return {"credentials_withheld": KEY_UNKNOWN}
 
 
 @blueprint.post("/api/v1/heartbeat")
@@ -137,9 +170,13 @@ def heartbeat():
         clean = parse_heartbeat(json_body())
     except ValueError as exc:
         return _refuse(400, "invalid", str(exc))
+    key_id = clean.get("key_id")
+    if key_id is not None and not KEY_ID_RE.fullmatch(key_id):
+        return _refuse(400, "invalid", "key_id must be 16 lowercase hex digits")
     central_db().record_heartbeat(device["device_id"], json.dumps(clean, sort_keys=True), utc_now())
     # The site's code keys, PIN entries and revoked badges ride on every answer (docs/staff-credentials.md).
-    return jsonify(ok=True, time=utc_now(), credentials=central_db().site_credentials(device["site_id"]))
+    return jsonify(ok=True, time=utc_now(),
+                   **_credentials_answer(device["device_id"], device["site_id"], key_id))
 
 
 @blueprint.get("/api/v1/device")
@@ -149,8 +186,11 @@ def whoami():
     return jsonify(device_id=device["device_id"], site_id=device["site_id"], time=utc_now())
 
 
-def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
-    """One dict per device: last seen, latest heartbeat fields, and whether it has gone silent."""
+def device_report(rows, now: datetime, silent_after_s: float,
+                  unknown_keys: dict[str, str] | None = None) -> list[dict]:
+    """One dict per device: last seen, latest heartbeat fields, whether it has gone silent, and the
+    id of a code key it holds that central does not know (None when none)."""
+    unknown_keys = unknown_keys or {}
     report = []
     for row in rows:
         last_seen = row["last_seen"]
@@ -158,7 +198,8 @@ def device_report(rows, now: datetime, silent_after_s: float) -> list[dict]:
         beat = json.loads(row["heartbeat"]) if row["heartbeat"] else {}
         report.append({"device_id": row["device_id"], "site_id": row["site_id"],
                        "last_seen": last_seen, "last_seen_age_s": None if age is None else round(age),
-                       "silent": age is None or age > silent_after_s, **beat})
+                       "silent": age is None or age > silent_after_s, **beat,
+                       "unknown_key_id": unknown_keys.get(row["device_id"])})
     return report
 
 
@@ -171,5 +212,6 @@ def devices_table(report: list[dict]) -> str:
         free = f"{d['disk_free_bytes'] // 2**20} MiB" if "disk_free_bytes" in d else "-"
         lines.append(f"{d['device_id']:<20} {d['site_id']:<16} {age:<10} {d.get('queue_depth', '-'):>5} "
                      f"{d.get('quarantined', '-'):>5} {d.get('last_scan_at') or '-':<25} "
-                     f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else ""))
+                     f"{d.get('version', '-'):<8} {free}" + ("  SILENT" if d["silent"] else "")
+                     + ("  KEY UNKNOWN (import-site-key)" if d.get("unknown_key_id") else ""))
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""Handlers of `samplepoint central rotate-key | badge | badge-sheet | revoke-badge | pin`: the
-staff credentials central holds for each site and sends to its devices (docs/staff-credentials.md)."""
+"""Handlers of `samplepoint central rotate-key | import-site-key | badge | badge-sheet | badges |
+revoke-badge | pin`: the staff credentials central holds for each site and sends to its devices
+(docs/staff-credentials.md)."""
 from __future__ import annotations
 
 import csv
@@ -10,6 +11,7 @@ from datetime import date
 
 from samplepoint import config as config_module
 from samplepoint.durable import write_atomic
+from samplepoint import signed_codes
 from samplepoint.pins import pin_entry
 
 log = logging.getLogger("samplepoint")
@@ -29,6 +31,35 @@ def rotate_key(args) -> int:
     until = db.rotate_site_key(args.site, args.grace_hours)
     log.info("site %s has a new code key; devices pick it up with their next heartbeat; the "
              "previous key verifies until %s", args.site, until)
+    return 0
+
+
+IMPORT_REFUSALS = {
+    "differs": "site {site} already has another code key at central; badges and codes signed with "
+               "it would stop working. Add --replace to make the imported key current (the other "
+               "verifies for --grace-hours more), or copy central's key to the device instead",
+    "retired": "that key was retired at central (rotate-key); it is not brought back. Give the "
+               "device central's current key instead (docs/staff-credentials.md)",
+}
+
+
+def import_site_key(args) -> int:
+    """Bring a site key made with `samplepoint staff key` into central, so that central sends the
+    devices the key they already hold instead of a new one; audited."""
+    if not 0 <= args.grace_hours <= 24 * 365:
+        raise config_module.ConfigError("--grace-hours must be 0 to 8760")
+    try:
+        key = signed_codes.load_key(args.key_file)
+    except (OSError, ValueError) as exc:
+        raise config_module.ConfigError(f"cannot read the code key ({exc}); give the file that "
+                                        f"`samplepoint staff key` wrote (scan.code_key_file)") from None
+    db = _db_and_site(args)
+    outcome = db.import_site_key(args.site, key, replace=args.replace, grace_hours=args.grace_hours)
+    if outcome in IMPORT_REFUSALS:
+        raise config_module.ConfigError(IMPORT_REFUSALS[outcome].format(site=args.site))
+    db.audit("-", "import-site-key", f"site {args.site}: key {signed_codes.key_id(key)} {outcome}")
+    log.info("site %s: code key %s %s; the site's devices keep it and get PINs and revocations "
+             "with their next heartbeat", args.site, signed_codes.key_id(key), outcome)
     return 0
 
 
@@ -92,24 +123,43 @@ def badge_sheet(args) -> int:
 
     db = _db_and_site(args)
     key = db.site_key(args.site)
-    today = date.today().isoformat()
     sheet = [Badge(badge_code(r["staff_id"], r["name"], key, expires=date.fromisoformat(r["expires"]),
                               badge_id=str(r["badge_id"])),
                    r["name"], r["staff_id"], _site_label(db, args.site), r["expires"], int(r["badge_id"]))
-             for r in db.badges(args.site) if r["revoked_at"] is None and r["expires"] >= today]
+             for r, state in db.badge_states(args.site) if state in ("valid", "key retired")]
     if not sheet:
         raise config_module.ConfigError(f"site {args.site} has no valid badges; issue some with "
                                         f"`samplepoint central badge`")
     write_atomic(args.pdf, render(sheet), mode=0o644)
+    db.badges_signed([b.badge_id for b in sheet], key)
     log.info("badge sheet: %s (%d badge(s), A4)", args.pdf, len(sheet))
     return 0
 
 
 def revoke_badge(args) -> int:
-    from central.commands import open_db
-    site = open_db(args.db).revoke_badge(args.badge_id)
+    """One badge by its id; or, with --site and --staff-id, that person's badges without an id."""
+    from central.commands import _check_ids, open_db
+    if args.badge_id is None:
+        if not (args.site and args.staff_id):
+            raise config_module.ConfigError("give --badge-id (see `central badges`), or --site and "
+                                            "--staff-id for that person's badges printed without one")
+        _check_ids(args, "site", "staff_id")
+        db = open_db(args.db)
+        db.revoke_unnumbered(args.site, args.staff_id)
+        db.audit("-", "revoke-badge", f"site {args.site}: badges of {args.staff_id} without an id")
+        log.info("badges of %s without a badge id are refused at site %s after the devices' next "
+                 "heartbeat; numbered badges are revoked one by one (--badge-id)", args.staff_id,
+                 args.site)
+        return 0
+    if args.site:
+        _check_ids(args, "site")
+    db = open_db(args.db)
+    site = db.revoke_badge(args.badge_id, args.site)
     if site is None:
-        raise config_module.ConfigError(f"no badge {args.badge_id} was issued; see `central badges`")
+        raise config_module.ConfigError(f"central issued no badge {args.badge_id} (see `central "
+                                        f"badges`); for a badge made with `samplepoint staff badge` "
+                                        f"add --site SITE")
+    db.audit("-", "revoke-badge", f"badge {args.badge_id} of site {site}")
     log.info("badge %d of site %s revoked; the site's devices refuse it after their next heartbeat",
              args.badge_id, site)
     return 0
@@ -117,8 +167,7 @@ def revoke_badge(args) -> int:
 
 def badges(args) -> int:
     from central.commands import open_db
-    for r in open_db(args.db).badges(args.site):
-        state = f"revoked {r['revoked_at'][:10]}" if r["revoked_at"] else "valid"
+    for r, state in open_db(args.db).badge_states(args.site):
         print(f"{r['badge_id']}\t{r['site_id']}\t{r['staff_id']}\t{r['name']}\t{r['expires']}\t{state}")
     return 0
 

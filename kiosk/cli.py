@@ -5,11 +5,13 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 from datetime import date
 
 from samplepoint import config as config_module
 from samplepoint.commands import config_of, open_store, read_token
+from samplepoint.site_credentials import placeholder_marker
 
 log = logging.getLogger("samplepoint")
 
@@ -111,12 +113,14 @@ def cmd_staff(args) -> int:
         if os.path.exists(path) and not args.force:
             raise config_module.ConfigError(f"{path} exists; every badge and declaration code signed "
                                             f"with it would stop working. Use --force to replace it")
-        write_atomic(path, signed_codes.new_key() + "\n")
-        print(f"wrote a new code key to {path}")
+        write_atomic(path, signed_codes.new_key() + "\n", mode=0o600)
+        placeholder_marker(path).unlink(missing_ok=True)     # this one is the site's key
+        print(f"wrote a new code key to {path}; to use central later, bring it in with "
+              f"`samplepoint central import-site-key --site SITE --key-file {path}`")
         return 0
     if args.action == "pin":
         import getpass
-        pin = args.pin or getpass.getpass("PIN (4-12 digits): ")
+        pin = args.pin or getpass.getpass("PIN (6-12 digits 0-9): ")
         try:
             print(staff.pin_entry(args.staff_id, pin))
         except ValueError as exc:
@@ -131,17 +135,22 @@ def cmd_staff(args) -> int:
     except (OSError, ValueError) as exc:
         raise config_module.ConfigError(f"cannot read the code key ({exc}); create it with "
                                         f"`samplepoint staff key`") from None
-    if args.badge_id and not re.fullmatch(r"[0-9]{1,30}", args.badge_id):
-        raise config_module.ConfigError("badge id: digits only")
+    if args.badge_id and not re.fullmatch(r"[0-9]{1,18}", args.badge_id):
+        raise config_module.ConfigError("badge id: 1-18 digits")
+    # Every badge is revocable by its id: one is drawn when none is given (12 digits, far above the
+    # ids central counts up from, so the two never meet at one site).
+    badge_id = args.badge_id or str(10**11 + secrets.randbelow(9 * 10**11))
     try:
         code = staff.badge_code(args.staff_id, args.name, key, check=args.action == "check-badge",
-                                expires=args.expires, badge_id=args.badge_id)
+                                expires=args.expires, badge_id=badge_id)
     except ValueError as exc:
         raise config_module.ConfigError(f"cannot make the badge: {exc}") from None
     if args.out:
         import segno
         segno.make_qr(code, error="m").save(args.out, scale=8, border=4)
     print(code)
+    print(f"badge id {badge_id} (revoke it with `samplepoint central revoke-badge --badge-id "
+          f"{badge_id}` once central serves the site)", file=sys.stderr)
     return 0
 
 

@@ -6,6 +6,7 @@ SIGNED_OUT = "Đã đăng xuất"
 SIGNED_OUT_REVOKED = ("Đã đăng xuất: thẻ nhân viên này vừa bị thu hồi — đăng nhập bằng thẻ khác "
                       "hoặc mã PIN")
 PIN_WRONG = "Mã PIN không đúng — đề nghị nhập lại"
+PIN_REISSUE = "Mã PIN này theo kiểu cũ, không còn dùng được — đề nghị trưởng điểm cấp lại PIN"
 PIN_LOCKED = "Nhập sai PIN quá nhiều lần — đề nghị đợi 1 phút hoặc quét thẻ nhân viên"
 SCAN_TUBE_FIRST = "Chưa có ống mẫu — đề nghị quét mã ống mẫu trước"
 DUPLICATE = "{name} đã có trong ống mẫu này"

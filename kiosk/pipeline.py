@@ -20,7 +20,7 @@ from kiosk.check import CheckMode, for_person, unavailable
 from kiosk.camera import FrameSource
 from kiosk.decode import Decoder, Symbol
 from kiosk.feedback import FeedbackSink, LogFeedback, make_feedback
-from kiosk.staff import parse_pin_entries
+from kiosk.staff import parse_pin_entries, reissue_ids
 from samplepoint import signed_codes
 from samplepoint.durable import write_atomic
 from samplepoint.clock import Clock, ClockEvidence, iso, system_evidence
@@ -91,6 +91,10 @@ class Kiosk:
         self.credentials = CredentialSource(config.device.data_dir, config.scan.code_key_file)
         self.settings = settings_from(config)
         self._config_pins = dict(self.settings.pins)
+        old = reissue_ids(self._config_pins)
+        if old:            # said at start: these sign nobody in until a new PIN is issued
+            log.warning("workflow.staff_pins: %d entr(ies) of the old kind sign nobody in (%s); "
+                        "issue new PINs with `samplepoint staff pin`", len(old), ", ".join(old))
         self._pins_from: object = None
         self.debouncer = workflow.Debouncer(config.scan.repeat_frames)
         self._lock = threading.RLock()
@@ -184,7 +188,7 @@ class Kiosk:
         now = self.clock()
         keys = self.code_key if self.code_key is not None else self.credentials.verify_keys(now)
         scan = codes.classify(data, self.config.site.tube_pattern, keys, now)
-        if isinstance(scan, codes.StaffBadge) and self.credentials.is_revoked(scan.badge_id):
+        if isinstance(scan, codes.StaffBadge) and self.credentials.is_revoked(scan.badge_id, scan.staff_id):
             log.info("revoked badge %s refused", scan.badge_id)
             scan = codes.Refused("badge-revoked", codes.MSG_REVOKED)
         if isinstance(scan, codes.PersonScan) and scan.dropped:

@@ -1,13 +1,14 @@
 """Staff credentials: PIN entries for the config file, and signed badge codes to print.
 
-A PIN entry is `STAFF_ID:SALT:HASH` (PBKDF2-SHA256, hex), so the config file never holds a PIN.
+A PIN entry is `STAFF_ID:$argon2id$…` (samplepoint/pins.py), so the config file never holds a PIN.
 """
 from __future__ import annotations
 
 from datetime import date
 
 from samplepoint import signed_codes
-from samplepoint.pins import PIN_ITERATIONS, check_pin, parse_pin_entries, pin_entry  # noqa: F401
+from samplepoint.pins import (check_pin, needs_reissue, parse_pin_entries, pin_entry,  # noqa: F401
+                             reissue_ids)
 
 
 def badge_code(staff_id: str, name: str, key: bytes, check: bool = False,

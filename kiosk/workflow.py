@@ -16,7 +16,7 @@ from typing import Callable
 
 from kiosk import messages as msg
 from kiosk.codes import PersonScan, Refused, StaffBadge, Tube
-from kiosk.staff import check_pin
+from kiosk.staff import check_pin, needs_reissue
 from samplepoint import wire
 
 # Feedback kinds (the display and the buzzer/LEDs map each to a pattern).
@@ -181,7 +181,7 @@ class Settings:
     test_type: str
     require_sign_in: bool = False
     default_staff: str = "unassigned"
-    pins: dict = field(default_factory=dict, compare=False)     # staff_id → (salt, hash)
+    pins: dict = field(default_factory=dict, compare=False)     # staff_id → argon2id hash
     open_prompt: timedelta = timedelta(minutes=15)
     new_id: Callable[[], str] = field(default=wire.new_record_id, compare=False)
 
@@ -227,6 +227,8 @@ def _pin(state: State, event: PinEntered, settings: Settings):
     failures = state.pin_failures + 1
     locked = event.now + PIN_LOCK_FOR if failures >= PIN_LOCK_AFTER else None
     state = replace(state, pin_failures=0 if locked else failures, pin_locked_until=locked)
+    if needs_reissue(settings.pins, event.staff_id):      # an old PBKDF2 entry signs nobody in
+        return state, [Feedback(REFUSED, msg.PIN_REISSUE, "pin-reissue")]
     return state, [Feedback(REFUSED, msg.PIN_WRONG, "pin-wrong")]
 
 

@@ -58,6 +58,9 @@ def request_enrolment(config: Config, code: str,
     url = config.central.url.rstrip("/") + "/api/v1/enrol"
     body = {"code": code, "device_id": config.device.id, "site_id": config.site.id,
             "version": __version__}
+    held = site_credentials.held_key_id(config.device.data_dir, config.scan.code_key_file)
+    if held:                          # central then never hands this device another site key
+        body["key_id"] = held
     http = session or transport.central_session(config)
     try:
         response = http.post(url, json=body, timeout=config.central.timeout_s)
@@ -124,6 +127,10 @@ def enrol(config: Config, code_file: Path, boot_copies: list[Path] = (), retry_f
     os.chmod(token_file, 0o600)
     if credentials is not None:       # the site's code keys and PINs (docs/staff-credentials.md)
         site_credentials.store(config.device.data_dir, credentials, config.site.id)
+    else:
+        log.warning("central sent no site credentials: it does not know the code key this device "
+                    "holds, which stays in use until the operator imports it "
+                    "(samplepoint central import-site-key; docs/staff-credentials.md)")
     _forget([code_file, *boot_copies])
     log.info("device %s enrolled; token stored in %s", config.device.id, token_file)
     return "enrolled"

@@ -77,7 +77,8 @@ def cmd_forwarder(args) -> int:
                            allow_insecure_http=config.central.allow_insecure_http)
     store, clock = Store(config.db_path), system_clock(config.site.utc_offset)
     beat = heartbeat.Heartbeat(client.session, config.central.url,
-                               lambda: heartbeat.build(store, config.device.data_dir, clock),
+                               lambda: heartbeat.build(store, config.device.data_dir, clock,
+                                                       config.scan.code_key_file),
                                config.central.heartbeat_s, min(5.0, config.central.timeout_s),
                                on_answer=heartbeat.credentials_keeper(config))
 

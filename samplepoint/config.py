@@ -112,9 +112,8 @@ def gpio_pin(value):
 
 
 def staff_pin_entry(value):
-    bad = [v for v in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[0-9a-f]{32}:[0-9a-f]{64}", v)]
-    return None if not bad else ("entries must look like STAFF_ID:SALT:HASH as printed by "
-                                 "`samplepoint staff pin STAFF_ID`")
+    from samplepoint.pins import entries_problem
+    return entries_problem(value)
 
 
 def ssid(value):
@@ -264,7 +263,7 @@ class ScanConfig:
 class WorkflowConfig:
     """The staff workflow at the table."""
     require_sign_in: bool = key(True, "Refuse tube and person scans until a staff member signs in.")
-    staff_pins: list[str] = key([], "PIN sign-in entries STAFF_ID:SALT:HASH (from `samplepoint "
+    staff_pins: list[str] = key([], "PIN sign-in entries STAFF_ID:$argon2id$… (from `samplepoint "
                                 "staff pin`); empty = badges only.", staff_pin_entry)
     other_tube_window_min: float = key(120.0, "Warn when a person was already put in another tube "
                                        "within this many minutes.", at_least(0))
@@ -356,7 +355,7 @@ class PortalConfig:
     iphone_app_url: str = key("https://apps.apple.com/vn/app/vneid/id1582750311",
                               "Store page of the health app for iPhone.", http_url)
     threads: int = key(16, "Worker threads of the portal's web server.", between(1, 256))
-    volunteer_pins: list[str] = key([], "Volunteer sign-in entries VOLUNTEER_ID:SALT:HASH (from "
+    volunteer_pins: list[str] = key([], "Volunteer sign-in entries VOLUNTEER_ID:$argon2id$… (from "
                                     "`samplepoint staff pin`): volunteers print declaration slips "
                                     "and are not held to declare_limit_per_hour; empty = nobody.",
                                     staff_pin_entry)

@@ -20,24 +20,34 @@ from samplepoint.transport import InsecureTransport
 log = logging.getLogger(__name__)
 
 
-def build(store: Store, data_dir: str, clock: Clock) -> dict:
-    """The heartbeat body (no personal data: counts, times, version, bytes)."""
+def build(store: Store, data_dir: str, clock: Clock, key_file: str | None = None) -> dict:
+    """The heartbeat body (no personal data: counts, times, version, bytes, and the id of the site
+    key the device holds, so that central never replaces a key it does not know)."""
+    from samplepoint.site_credentials import held_key_id
     counts = store.outbox_counts()
     disk = shutil.disk_usage(data_dir)
     oldest = store.oldest_pending_at()
     return {"queue_depth": counts["pending"], "quarantined": counts["quarantined"],
             "oldest_pending_at": iso(oldest) if oldest else None,
             "last_scan_at": store.last_scan_at(), "version": __version__,
-            "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "sent_at": iso(clock())}
+            "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "sent_at": iso(clock()),
+            "key_id": held_key_id(data_dir, key_file)}
 
 
 def credentials_keeper(config) -> Callable[[dict], None]:
     """Keeps the site credentials that central's heartbeat answer carries (docs/staff-credentials.md)."""
     from samplepoint import site_credentials
 
+    withheld = []
+
     def keep(answer: dict) -> None:
         if "credentials" in answer:
             site_credentials.store(config.device.data_dir, answer["credentials"], config.site.id)
+            withheld.clear()
+        elif "credentials_withheld" in answer and not withheld:
+            withheld.append(True)          # said once, not every minute
+            log.warning("central sent no site credentials: it does not know the code key this "
+                        "device holds, which stays in use (docs/staff-credentials.md)")
     return keep
 
 

@@ -338,3 +338,9 @@ def load_key(path: str | Path) -> bytes:
 def new_key() -> str:
     """A fresh random site key as hex text, for the key file."""
     return secrets.token_hex(32)
+
+
+def key_id(key: bytes) -> str:
+    """A code key's public name (16 hex digits): devices report it, central compares it, and it
+    tells nothing about the key."""
+    return hashlib.sha256(b"samplepoint code key id\0" + key).hexdigest()[:16]

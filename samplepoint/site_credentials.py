@@ -4,7 +4,14 @@ Central answers enrolment and every heartbeat with one JSON object (over the dev
 authenticated channel):
 
     {"site_id": "SITE-1", "keys": [{"key": HEX, "valid_until": ISO-or-null}, ...],
-     "pins": ["STAFF_ID:SALT:HASH", ...], "revoked_badges": ["12", ...]}
+     "pins": [], "pin_entries": ["STAFF_ID:$argon2id$...", ...], "reissue_pins": ["STAFF_ID", ...],
+     "revoked_badges": ["12", ...], "revoked_unnumbered": ["STAFF_ID", ...]}
+
+`pin_entries` are argon2id PIN entries (samplepoint/pins.py); `reissue_pins` names staff whose old
+entry central holds but no longer sends, so the kiosk can say to issue a new PIN; `pins` is what
+older central versions sent (PBKDF2 entries, read only as "issue again") and stays empty from
+central now, so an older device keeps receiving keys and revocations. `revoked_unnumbered` names
+staff whose badges without a badge id are refused (old badges, revocable by staff id only).
 
 `keys[0]` signs (the portal's declaration codes); every key still in its grace period verifies.
 The device keeps the last good answer in `<data_dir>/site-credentials.json` (0600, written
@@ -23,16 +30,16 @@ from pathlib import Path
 
 from samplepoint import signed_codes
 from samplepoint.durable import write_atomic
-from samplepoint.pins import parse_pin_entries
+from samplepoint.pins import REISSUE, entry_kind, parse_pin_entries
 
 log = logging.getLogger(__name__)
 FILE_NAME = "site-credentials.json"
+PLACEHOLDER_SUFFIX = ".placeholder"
 MAX_KEYS = 16
 MAX_PINS = 5000
 MAX_REVOKED = 100_000
 MAX_BYTES = 8 * 1024 * 1024
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[0-9a-f]{32}:[0-9a-f]{64}")
 _HEX_KEY = re.compile(rf"(?:[0-9a-f]{{2}}){{{signed_codes.MIN_KEY},64}}")
 _BADGE = re.compile(r"[0-9]{1,18}")
 
@@ -41,8 +48,10 @@ _BADGE = re.compile(r"[0-9]{1,18}")
 class Credentials:
     site_id: str
     keys: tuple[tuple[bytes, str | None], ...]      # (key, valid until as ISO UTC or None), current first
-    pins: tuple[str, ...] = ()
+    pins: tuple[str, ...] = ()                       # PIN entries, argon2id (or old ones to re-issue)
     revoked_badges: frozenset = field(default_factory=frozenset)
+    reissue_pins: tuple[str, ...] = ()
+    revoked_unnumbered: frozenset = field(default_factory=frozenset)
 
     def verify_keys(self, now: datetime | None = None) -> list[bytes]:
         """The current key and the previous ones whose grace period has not ended at `now`."""
@@ -57,7 +66,9 @@ class Credentials:
     def to_json(self) -> dict:
         return {"site_id": self.site_id,
                 "keys": [{"key": k.hex(), "valid_until": u} for k, u in self.keys],
-                "pins": list(self.pins), "revoked_badges": sorted(self.revoked_badges, key=int)}
+                "pins": list(self.pins), "revoked_badges": sorted(self.revoked_badges, key=int),
+                "reissue_pins": list(self.reissue_pins),
+                "revoked_unnumbered": sorted(self.revoked_unnumbered)}
 
 
 def _parse_time(text: str) -> datetime:
@@ -100,20 +111,46 @@ def parse(body, site_id: str | None = None) -> Credentials:
             except ValueError:
                 raise ValueError("valid_until must be an ISO time or null") from None
         parsed_keys.append((bytes.fromhex(hex_key), until))
-    pins = body.get("pins", [])
-    if not isinstance(pins, list) or len(pins) > MAX_PINS or \
-            not all(isinstance(p, str) and _PIN.fullmatch(p) for p in pins):
-        raise ValueError("pins must be a list of STAFF_ID:SALT:HASH entries")
-    revoked = body.get("revoked_badges", [])
-    if not isinstance(revoked, list) or len(revoked) > MAX_REVOKED or \
-            not all(isinstance(b, str) and _BADGE.fullmatch(b) for b in revoked):
-        raise ValueError("revoked_badges must be a list of badge ids (digits)")
+    pins = _list(body, "pins", MAX_PINS, entry_kind, "PIN entries") + \
+        _list(body, "pin_entries", MAX_PINS, entry_kind, "PIN entries")
+    reissue = _list(body, "reissue_pins", MAX_PINS, _ID.fullmatch, "staff ids")
+    revoked = _list(body, "revoked_badges", MAX_REVOKED, _BADGE.fullmatch, "badge ids (digits)")
+    unnumbered = _list(body, "revoked_unnumbered", MAX_PINS, _ID.fullmatch, "staff ids")
     return Credentials(site, tuple(parsed_keys), tuple(pins),
-                       frozenset(str(int(b)) for b in revoked))
+                       frozenset(str(int(b)) for b in revoked), tuple(reissue), frozenset(unnumbered))
+
+
+def _list(body: dict, name: str, most: int, valid, what: str) -> list[str]:
+    items = body.get(name, [])
+    if not isinstance(items, list) or len(items) > most or \
+            not all(isinstance(i, str) and valid(i) for i in items):
+        raise ValueError(f"{name} must be a list of at most {most} {what}")
+    return items
 
 
 def path_for(data_dir: str | Path) -> Path:
     return Path(data_dir) / FILE_NAME
+
+
+def placeholder_marker(key_file: str | Path) -> Path:
+    """Beside a key the portal made up only because no other existed yet (not a site's key)."""
+    return Path(str(key_file) + PLACEHOLDER_SUFFIX)
+
+
+def held_key_id(data_dir: str | Path, key_file: str | Path | None) -> str | None:
+    """The id of the site key this device signs with: central's (the stored credentials), else a
+    key of `scan.code_key_file` that someone put there (`samplepoint staff key`); None when it
+    holds neither. Central never replaces a key a device reports unless it knows that key."""
+    try:
+        return signed_codes.key_id(load(path_for(data_dir)).signing_key)
+    except (OSError, ValueError):
+        pass
+    if not key_file or placeholder_marker(key_file).exists():
+        return None
+    try:
+        return signed_codes.key_id(signed_codes.load_key(key_file))
+    except (OSError, ValueError):
+        return None
 
 
 def store(data_dir: str | Path, body, site_id: str | None = None) -> Credentials | None:
@@ -197,8 +234,16 @@ class CredentialSource:
 
     def pin_table(self) -> dict:
         credentials = self.current()
-        return parse_pin_entries(list(credentials.pins)) if credentials else {}
+        if not credentials:
+            return {}
+        return {**parse_pin_entries(list(credentials.pins)),
+                **{staff: REISSUE for staff in credentials.reissue_pins}}
 
-    def is_revoked(self, badge_id: str | None) -> bool:
+    def is_revoked(self, badge_id: str | None, staff_id: str | None = None) -> bool:
+        """A numbered badge by its id; a badge without one by its holder's staff id."""
         credentials = self.current()
-        return bool(credentials and badge_id is not None and str(badge_id) in credentials.revoked_badges)
+        if not credentials:
+            return False
+        if badge_id is None:
+            return staff_id in credentials.revoked_unnumbered
+        return str(badge_id) in credentials.revoked_badges

@@ -55,6 +55,8 @@ def write_config(tmp_path: Path, central_url: str = "http://127.0.0.1:9", token:
         "central": {"url": central_url, "token_file": str(token_file), "backoff_base_s": 0.05,
                     "backoff_cap_s": 0.5, "poll_s": 0.05, "timeout_s": 5.0},
         "camera": {"source": "replay:" + str(tmp_path / "frames")},
+        # Never the machine's /var/lib/samplepoint/code-key: a key there would be the device's own.
+        "scan": {"code_key_file": str(data_dir / "code-key")},
         # Test devices have no GPIO and, unless a test signs in, no staff badge.
         "workflow": {"require_sign_in": False},
         "feedback": {"backend": "none"},

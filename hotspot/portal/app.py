@@ -16,7 +16,7 @@ from samplepoint.bodylimits import KIB, BodyLimits, limit_bodies
 from samplepoint.config import Config
 from samplepoint.durable import write_atomic
 from samplepoint.retention import boot_to_keep
-from samplepoint.site_credentials import CredentialSource
+from samplepoint.site_credentials import CredentialSource, placeholder_marker
 from samplepoint.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def _code_key(path: str) -> bytes:
     try:
         return signed_codes.load_key(path)
     except FileNotFoundError:
+        # Marked as made up here, so the device does not defend it against central's key.
+        write_atomic(placeholder_marker(path), "made by the portal: no site key yet\n", mode=0o600)
         write_atomic(path, signed_codes.new_key() + "\n", mode=0o600)
         log.warning("no code key at %s and no site credentials from central: wrote a new key; "
                     "enrol the device (or copy the key to every device of the site)", path)

@@ -22,7 +22,7 @@ from hotspot.portal.guards import RateLimit
 from hotspot.portal.i18n import pick, translator
 from hotspot.portal.site import client, message, page, portal
 from samplepoint import print_spool
-from samplepoint.pins import check_pin, parse_pin_entries
+from samplepoint.pins import REISSUE, check_pin, needs_reissue, parse_pin_entries
 
 log = logging.getLogger("hotspot.portal.volunteer")
 COOKIE = "sp_volunteer"
@@ -62,7 +62,8 @@ def volunteer_of(token: str, key: bytes, address: str, now: float, known) -> str
 def current_volunteer() -> str | None:
     """The signed-in volunteer of this request, or None."""
     p = portal()
-    known = _pins(tuple(p.config.portal.volunteer_pins))
+    known = {v for v, entry in _pins(tuple(p.config.portal.volunteer_pins)).items()
+             if entry != REISSUE}        # a session begun with an old PIN entry ends too
     if not known:
         return None
     return volunteer_of(request.cookies.get(COOKIE, ""), p.key, client(), p.clock(), known)
@@ -84,10 +85,11 @@ def sign_in():
         return message("too_many", 429)
     volunteer = request.form.get("volunteer", "").strip()[:64]
     pin = request.form.get("pin", "")[:12]
-    if not _ID.fullmatch(volunteer) or not check_pin(_pins(tuple(p.config.portal.volunteer_pins)),
-                                                      volunteer, pin):
+    known = _pins(tuple(p.config.portal.volunteer_pins))
+    if not _ID.fullmatch(volunteer) or not check_pin(known, volunteer, pin):
         log.info("volunteer sign-in refused")
-        return page("volunteer.html", 403, volunteer=None, error=translator(lang)("volunteer_bad_pin"))
+        error = "volunteer_reissue_pin" if needs_reissue(known, volunteer) else "volunteer_bad_pin"
+        return page("volunteer.html", 403, volunteer=None, error=translator(lang)(error))
     log.info("volunteer %s signed in", volunteer)
     response = make_response(redirect(f"/declare?lang={lang}", 303))
     response.set_cookie(COOKIE, session_token(p.key, volunteer, client(), p.clock(),

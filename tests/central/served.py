@@ -1,5 +1,6 @@
-"""`samplepoint central serve` as a real process for the tests: waitress on SQLite, or gunicorn
-`--workers N` on PostgreSQL, on a free loopback port, with its own temp folder and a log file."""
+"""`samplepoint central serve` as a real process for the tests (waitress on SQLite, or gunicorn
+`--workers N` on PostgreSQL, on a free loopback port, with its own temp folder and a log file), and
+the real device commands as processes."""
 from __future__ import annotations
 
 import os
@@ -10,9 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from central.db import CentralDB          # the name the backend fixture swaps for PostgreSQL
 from tests.central.console.conftest import PASSWORD, csrf
+from tests.central.test_postgres import Workers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -75,3 +81,19 @@ class CentralProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self._log.close()
+
+
+def samplepoint(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """One `samplepoint ...` command as its own process, with this checkout's code."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "samplepoint.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.fixture
+def served(central_backend, tmp_path):
+    """(central database, base URL of `central serve` on it) for the test's backend."""
+    db = CentralDB(tmp_path / "served-central.db")      # PostgreSQL under that backend
+    server = Workers(str(db.path), workers=2 if central_backend == "postgresql" else 1)
+    yield db, server.base
+    server.stop()

@@ -35,7 +35,7 @@ def put_code(code_file, code):
 
 
 def test_good_code_enrols_stores_token_0600_and_forgets_the_code(tmp_path, central):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=2, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=2, valid_hours=24, sites=["SITE-TEST"])
     config, code_file = device(tmp_path, central.url)
     boot_copy = tmp_path / "boot-enrol-code"
     put_code(code_file, code)
@@ -55,7 +55,7 @@ def test_good_code_enrols_stores_token_0600_and_forgets_the_code(tmp_path, centr
 
 
 def test_reused_code_is_refused_once_its_uses_are_spent(tmp_path, central):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24, sites=["SITE-TEST"])
     first, first_file = device(tmp_path, central.url, "DEV-A")
     second, second_file = device(tmp_path, central.url, "DEV-B")
     put_code(first_file, code)
@@ -68,7 +68,7 @@ def test_reused_code_is_refused_once_its_uses_are_spent(tmp_path, central):
 
 def test_expired_code_is_refused(tmp_path, central):
     past = datetime.now(timezone.utc) - timedelta(hours=2)
-    code, _ = central_enrol.issue_code(central.db, "old", uses=5, valid_hours=1, now=past)
+    code, _ = central_enrol.issue_code(central.db, "old", uses=5, valid_hours=1, now=past, sites=["SITE-TEST"])
     config, code_file = device(tmp_path, central.url)
     put_code(code_file, code)
     with pytest.raises(EnrolError, match="410.*expired"):
@@ -77,7 +77,7 @@ def test_expired_code_is_refused(tmp_path, central):
 
 @pytest.mark.parametrize("wrong", ["SP-AAAA-BBBB-CCCC", "not a code", "SP-" + "A" * 60])
 def test_wrong_code_is_refused(tmp_path, central, wrong):
-    central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24, sites=["SITE-TEST"])
     config, code_file = device(tmp_path, central.url)
     put_code(code_file, wrong)
     with pytest.raises(EnrolError, match="403"):
@@ -85,7 +85,7 @@ def test_wrong_code_is_refused(tmp_path, central, wrong):
 
 
 def test_a_code_cannot_take_over_an_enrolled_device(tmp_path, central):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24, sites=["SITE-TEST"])
     config, code_file = device(tmp_path, central.url, "DEV-TEST-01")      # the fixture's device
     put_code(code_file, code)
     with pytest.raises(EnrolError, match="409"):
@@ -94,7 +94,7 @@ def test_a_code_cannot_take_over_an_enrolled_device(tmp_path, central):
 
 
 def test_a_flood_of_attempts_is_rate_limited_even_for_the_right_code(tmp_path, central):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=5, valid_hours=24, sites=["SITE-TEST"])
     statuses = []
     for n in range(40):
         answer = requests.post(central.url + "/api/v1/enrol", timeout=5,
@@ -110,7 +110,7 @@ def test_a_flood_of_attempts_is_rate_limited_even_for_the_right_code(tmp_path, c
 
 
 def test_device_retries_through_rate_limit_then_enrols(tmp_path, central, monkeypatch):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24, sites=["SITE-TEST"])
     clock = [1_000_000.0]
     limiter = SharedRateLimiter(central.db, "enrol", per_client=1, window_s=60, clock=lambda: clock[0])
     monkeypatch.setattr(central_enrol, "_limiter", lambda: limiter)
@@ -138,12 +138,14 @@ def test_codes_are_well_formed_and_normalised():
 def test_cli_issues_a_code_that_enrols(tmp_path, capsys):
     db = CentralDB(tmp_path / "central.db")
     assert cli_main(["central", "init", "--db", str(db.path)]) == 0
-    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "3"]) == 0
+    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "3",
+                     "--site", "S1"]) == 0
     code = capsys.readouterr().out.strip()
     client = create_app(db).test_client()
     answer = client.post("/api/v1/enrol", json={"code": code, "device_id": "D1", "site_id": "S1"})
     assert answer.status_code == 201 and answer.get_json()["token"]
-    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "0"]) == 2
+    assert cli_main(["central", "enrol-code", "--db", str(db.path), "--campaign", "c", "--uses", "0",
+                     "--site", "S1"]) == 2
 
 
 @settings(max_examples=150, deadline=None)
@@ -162,7 +164,7 @@ def test_hostile_enrol_bodies_never_crash(tmp_path_factory, body):
 
 
 def test_cli_enrol_with_a_code_on_the_command_line(tmp_path, central, capsys):
-    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "campaign-1", uses=1, valid_hours=24, sites=["SITE-TEST"])
     path = write_config(tmp_path, central.url, device={"id": "DEV-CLI"})
     assert cli_main(["enrol", "--config", str(path), "--code", code]) == 0
     assert capsys.readouterr().out.strip() == "enrolled"

@@ -14,7 +14,7 @@ from samplepoint.cli import main
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 COMMANDS = [
     ["serve"], ["add-device", "--device-id", "D", "--site-id", "S"], ["devices"], ["export"],
-    ["enrol-code", "--campaign", "c"], ["add-lab", "--lab-id", "L"], ["purge"], ["needs-retest"],
+    ["enrol-code", "--campaign", "c", "--site", "S"], ["add-lab", "--lab-id", "L"], ["purge"], ["needs-retest"],
     ["import-results", "x.csv"], ["add-user", "--username", "u", "--role", "admin",
                                   "--password-stdin"], ["backup", "copy.db"],
 ]
@@ -52,7 +52,7 @@ def test_add_device_refuses_an_existing_id_without_rekey(tmp_path, capsys):
 
 def test_one_advice_for_a_refused_or_already_enrolled_device(central):
     from central.enrol import issue_code
-    code, _ = issue_code(central.db, "c", 1, 1)
+    code, _ = issue_code(central.db, "c", 1, 1, sites=["SITE-TEST"])
     answer = requests.post(central.url + "/api/v1/enrol", json={
         "code": code, "device_id": "DEV-TEST-01", "site_id": "SITE-TEST"}, timeout=5)
     assert answer.status_code == 409

@@ -47,7 +47,7 @@ def stored(path):
 
 
 def test_enrolment_brings_the_site_key_stored_0600(tmp_path, central):
-    code, _ = issue_code(central.db, "test", 1, 1.0)
+    code, _ = issue_code(central.db, "test", 1, 1.0, sites=["SITE-NEW"])
     path = write_config(tmp_path, central.url, site={"id": "SITE-NEW", "pool_size": 3},
                         device={"id": "DEV-NEW", "data_dir": str(tmp_path / "device")})
     config = config_module.load(path)
@@ -75,7 +75,7 @@ def test_heartbeat_brings_key_pins_and_revocations_and_rotation_keeps_grace(tmp_
     db = str(central.db.path)       # a file, or the PostgreSQL URL
     assert cli.main(["central", "rotate-key", "--db", db, "--site", "SITE-TEST",
                      "--grace-hours", "24"]) == 0
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("4321\n"))
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("432198\n"))
     assert cli.main(["central", "pin", "--db", db, "--site", "SITE-TEST", "--staff-id", "NV02",
                      "--pin-stdin"]) == 0
     assert cli.main(["central", "badge", "--db", db, "--site", "SITE-TEST", "--staff-id", "NV03",
@@ -87,7 +87,7 @@ def test_heartbeat_brings_key_pins_and_revocations_and_rotation_keeps_grace(tmp_
     second = stored(beat_once(config, central.token))
     assert len(second["keys"]) == 2 and second["keys"][1]["key"] == old_key.hex()
     assert second["keys"][0]["key"] != old_key.hex()
-    assert [e.split(":")[0] for e in second["pins"]] == ["NV02"]
+    assert [e.split(":$argon2id$")[0] for e in second["pins"]] == ["NV02"]
     assert second["revoked_badges"] == [str(badge["badge_id"])]
 
     source = site_credentials.CredentialSource(config.device.data_dir, None)
@@ -145,7 +145,7 @@ def test_a_signed_in_holder_of_a_badge_revoked_on_central_is_signed_out_at_once(
     config, kiosk, feedback = kiosk_for(tmp_path, central)
     key = central.db.site_key("SITE-TEST")
     badge_id, _ = central.db.add_badge("SITE-TEST", "NV01", "Nguyễn Thị Hoa", EXPIRES.isoformat())
-    central.db.set_pin("SITE-TEST", "NV05", pin_entry("NV05", "2468"))
+    central.db.set_pin("SITE-TEST", "NV05", pin_entry("NV05", "246813"))
     beat_once(config, central.token)
     kiosk.on_code(badge_code("NV01", "Nguyễn Thị Hoa", key, expires=EXPIRES, badge_id=str(badge_id)))
     assert (kiosk.state.staff_id, kiosk.state.staff_badge) == ("NV01", str(badge_id))
@@ -159,7 +159,7 @@ def test_a_signed_in_holder_of_a_badge_revoked_on_central_is_signed_out_at_once(
         kiosk.on_frame(blank)                  # one tick
     assert kiosk.state.staff_id is None and kiosk.state.staff_badge is None
     assert feedback.events[-1] == ("signed-out", messages.SIGNED_OUT_REVOKED, "NV01")
-    kiosk.dispatch(PinEntered("NV05", "2468", system_clock()()))
+    kiosk.dispatch(PinEntered("NV05", "246813", system_clock()()))
     for _ in range(15):
         kiosk.on_frame(blank)
     assert kiosk.state.staff_id == "NV05", "a PIN sign-in has no badge to revoke"
@@ -202,11 +202,11 @@ def test_a_restarted_kiosk_still_knows_which_badge_signed_in(tmp_path, central):
 def test_kiosk_takes_pins_from_central_without_restart(tmp_path, central):
     from samplepoint.pins import pin_entry
     config, kiosk, _ = kiosk_for(tmp_path, central)
-    kiosk.dispatch(PinEntered("NV05", "2468", system_clock()()))
+    kiosk.dispatch(PinEntered("NV05", "246813", system_clock()()))
     assert kiosk.state.staff_id is None
-    central.db.set_pin("SITE-TEST", "NV05", pin_entry("NV05", "2468"))
+    central.db.set_pin("SITE-TEST", "NV05", pin_entry("NV05", "246813"))
     beat_once(config, central.token)
-    kiosk.dispatch(PinEntered("NV05", "2468", system_clock()()))
+    kiosk.dispatch(PinEntered("NV05", "246813", system_clock()()))
     assert kiosk.state.staff_id == "NV05"
 
 

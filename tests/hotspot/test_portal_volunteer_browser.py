@@ -20,12 +20,12 @@ def test_volunteer_declares_and_prints_a_slip(browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    app, store, config = make_portal(tmp_path, volunteer_pins=[pin_entry("TNV01", "2468")])
+    app, store, config = make_portal(tmp_path, volunteer_pins=[pin_entry("TNV01", "246813")])
     with BackgroundServer(app) as server:
         browser.delete_all_cookies()
         browser.get(server.url + "/volunteer")
         browser.find_element(By.ID, "volunteer").send_keys("TNV01")
-        browser.find_element(By.ID, "pin").send_keys("2468")
+        browser.find_element(By.ID, "pin").send_keys("246813")
         browser.save_screenshot(str(ARTIFACTS / "volunteer-sign-in.png"))
         press(browser, browser.find_element(By.CSS_SELECTOR, "button[type=submit]"))
         WebDriverWait(browser, 10).until(lambda b: b.current_url.split("?")[0].endswith("/declare"))

@@ -110,7 +110,9 @@ def test_staff_cli_prints_a_check_badge(tmp_path, capsys):
     key_file.write_text(KEY.hex() + "\n")
     assert main(["staff", "check-badge", "NV09", "--name", "Hoa", "--key-file", str(key_file)]) == 0
     code = capsys.readouterr().out.strip()
-    assert classify(code.encode(), r"DT\d{8}", KEY) == StaffBadge("NV09", "Hoa", check=True)
+    badge = classify(code.encode(), r"DT\d{8}", KEY)
+    assert badge == StaffBadge("NV09", "Hoa", check=True, badge_id=badge.badge_id)
+    assert len(badge.badge_id) == 12, "every badge gets an id, so it can be revoked"
 
 
 # --- the kiosk: check effect and clock transitions -------------------------------------------

@@ -9,10 +9,12 @@ from samplepoint import wire
 T0 = datetime(2021, 8, 20, 9, 0, tzinfo=timezone(timedelta(hours=7)))
 
 
+PINS = parse_pin_entries([pin_entry("NV02", "432198", salt=b"s" * 16)])     # argon2id: made once
+
+
 def settings(**kw):
     ids = iter(f"id-{i}" for i in range(100))
-    base = dict(pool_size=2, test_type="rt-pcr", require_sign_in=True,
-                pins=parse_pin_entries([pin_entry("NV02", "4321", salt=b"s" * 16)]),
+    base = dict(pool_size=2, test_type="rt-pcr", require_sign_in=True, pins=PINS,
                 open_prompt=timedelta(minutes=15), new_id=lambda: next(ids))
     base.update(kw)
     return wf.Settings(**base)
@@ -46,13 +48,13 @@ def test_sign_in_required_then_badge():
 
 
 def test_pin_sign_in_wrong_pin_and_lockout():
-    state, out = run([wf.PinEntered("NV02", "4321", T0)])
+    state, out = run([wf.PinEntered("NV02", "432198", T0)])
     assert state.staff_id == "NV02"
-    state, out = run([wf.PinEntered("NV02", "0000", T0)] * 5 + [wf.PinEntered("NV02", "4321", T0)])
+    state, out = run([wf.PinEntered("NV02", "000000", T0)] * 5 + [wf.PinEntered("NV02", "432198", T0)])
     assert state.staff_id is None and out[-1][0].detail == "pin-locked"
-    state, _ = run([wf.PinEntered("NV02", "4321", T0 + timedelta(minutes=2))], state=state)
+    state, _ = run([wf.PinEntered("NV02", "432198", T0 + timedelta(minutes=2))], state=state)
     assert state.staff_id == "NV02"
-    assert run([wf.PinEntered("NOBODY", "4321", T0)])[0].staff_id is None
+    assert run([wf.PinEntered("NOBODY", "432198", T0)])[0].staff_id is None
 
 
 def test_sign_out():

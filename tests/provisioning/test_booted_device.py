@@ -71,7 +71,7 @@ def test_a_device_lives_its_life_booted(golden, booted_central, tmp_path):
     central = booted_central
     root = golden[0]
     # The technician: a campaign code, a sites CSV, a card prepared for one site.
-    code, _ = issue_code(central.db, "Cao Lanh 2026-11", uses=3, valid_hours=24)
+    code, _ = issue_code(central.db, "Cao Lanh 2026-11", uses=3, valid_hours=24, sites=[SITE])
     sites = tmp_path / "sites.csv"
     sites.write_text("device_id;site_id;site_name;hotspot_ssid;pool_size;test_type;central_url;hostname\r\n"
                      f"{DEVICE};{SITE};Trạm Y tế Phường 7, Cao Lãnh;DiemLayMau-07;5;rt-pcr;"
@@ -300,7 +300,7 @@ def test_a_trixie_device_boots_enrols_and_delivers(golden_trixie, booted_central
     assert machine_python(root).startswith("3.13")
     assert "libzbar0" not in times["provision_out"].split("installing", 1)[-1].split("\n")[0], \
         "libzbar0t64 provides libzbar0: nothing to install for it"
-    code, _ = issue_code(central.db, "Trixie 2026-11", uses=1, valid_hours=24)
+    code, _ = issue_code(central.db, "Trixie 2026-11", uses=1, valid_hours=24, sites=[SITE])
     sites = tmp_path / "sites.csv"
     sites.write_text("device_id,site_id,site_name,hotspot_ssid,pool_size,test_type,central_url,hostname\n"
                      f"{DEVICE},{SITE},Trạm Y tế Phường 7,DiemLayMau-07,5,rt-pcr,{central.url},"

@@ -133,7 +133,7 @@ def build_image_from_repository(root: Path, work: Path, url: str, key: Path, tmp
 
 
 def device_life(root: Path, repo: Repository, debs: dict, url: str, central, tmp_path: Path) -> None:
-    code, _ = issue_code(central.db, "Cao Lanh update", uses=1, valid_hours=24)
+    code, _ = issue_code(central.db, "Cao Lanh update", uses=1, valid_hours=24, sites=[SITE])
     sites = tmp_path / "sites.csv"
     sites.write_text("device_id;site_id;site_name;hotspot_ssid;pool_size;test_type;central_url;hostname\r\n"
                      f"{DEVICE};{SITE};Trạm Y tế Phường 11;DiemLayMau-11;5;rt-pcr;{central.url};{HOSTNAME}\r\n",

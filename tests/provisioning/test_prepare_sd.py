@@ -467,7 +467,8 @@ def test_central_ca_from_the_card_is_pinned_after_first_boot(tmp_path, sites_csv
     card = tomllib.loads((root / "etc/samplepoint/samplepoint.toml").read_text())
     assert card["central"]["ca_bundle"] == "/etc/samplepoint/central-ca.pem"
 
-    code, _ = central_enrol.issue_code(central.db, "pinned", uses=2, valid_hours=24)
+    code, _ = central_enrol.issue_code(central.db, "pinned", uses=2, valid_hours=24,
+                                       sites=[card["site"]["id"]])
     with tls_server(tmp_path / "pki", create_app(central.db)) as (url, _):
         def device(folder, ca_bundle):
             folder.mkdir()

@@ -21,14 +21,14 @@ from tests.conftest import write_config
 
 def test_volunteer_slip_prints_and_its_qr_is_sampled_at_the_table(tmp_path):
     path = write_config(tmp_path, scan={"code_key_file": str(tmp_path / "code-key")},
-                        portal={"volunteer_pins": [pin_entry("TNV01", "5555")]},
+                        portal={"volunteer_pins": [pin_entry("TNV01", "555123")]},
                         printer={"backend": "dummy"})
     config = config_module.load(path)
     store = Store(config.db_path)
     portal = create_app(config, store=store).test_client()       # writes the site key
     page = portal.get("/volunteer", base_url=BASE)
     portal.post("/volunteer", base_url=BASE, data={"csrf": csrf_of(page.data), "volunteer": "TNV01",
-                                                   "pin": "5555"})
+                                                   "pin": "555123"})
     done = portal.post("/declare/form", base_url=BASE, data=valid_form(portal, 1, "volunteer"))
     form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', re.search(
         r'action="/declare/print">(.*?)</form>', done.data.decode(), re.S).group(1)))
