@@ -6,6 +6,7 @@ ready, and pings the watchdog, only while /healthz answers (as the one-process s
 from __future__ import annotations
 
 import logging
+import time
 
 from gunicorn.app.base import BaseApplication
 
@@ -26,7 +27,20 @@ class CentralWorkers(BaseApplication):
     def load(self):
         from central.app import create_app
         from central.db_postgres import PostgresCentralDB
-        return create_app(PostgresCentralDB(self.url), self.settings)
+        wait = 1.0
+        while True:
+            # A worker (re)started while PostgreSQL is down waits for it: raising here is "worker
+            # failed to boot", and gunicorn then stops every worker, the healthy ones too.
+            try:
+                return create_app(PostgresCentralDB(self.url), self.settings)
+            except Exception as exc:
+                if not PostgresCentralDB.is_outage(exc):
+                    raise
+                if wait == 1.0:
+                    log.error("worker cannot start: central database unreachable (%s); retrying",
+                              type(exc).__name__)
+                time.sleep(wait)
+                wait = min(wait * 2, 10.0)
 
 
 def serve_workers(url: str, settings: CentralServerConfig, bind: str, workers: int) -> int:

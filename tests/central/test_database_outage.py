@@ -4,9 +4,11 @@ the forwarder's client takes it as "retry later", and service resumes by itself 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -182,3 +184,49 @@ def test_one_process_answers_503_while_the_sqlite_file_cannot_be_opened_and_reco
             if path.is_dir():
                 os.rmdir(path)
             os.rename(away, path)
+
+
+def worker_pids(server: CentralProcess) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.slow
+def test_a_worker_restarted_during_the_outage_waits_and_the_server_stays_up(own_cluster, tmp_path):
+    url = own_cluster.database()
+    db = PostgresCentralDB(url)
+    token = db.add_device("DEV-TEST-02", "SITE-TEST")
+    db.add_user("admin", PASSWORD_HASH, "admin")
+    db.close()
+    server = CentralProcess(url, tmp_path, workers=2)
+    try:
+        own_cluster.pause()
+        first = worker_pids(server)
+        os.kill(first[0], signal.SIGKILL)         # a worker dies while the database is away
+        deadline = time.monotonic() + 60
+        while first[0] in worker_pids(server) or len(worker_pids(server)) < 2:
+            assert server.process.poll() is None and time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        time.sleep(3)                              # the new worker tries, and waits
+        assert server.process.poll() is None, server.log()
+        own_cluster.resume()
+        deadline = time.monotonic() + 60
+        while True:                                # every request is answered again, by both
+            try:
+                answers = [requests.get(server.base + "/api/v1/device", timeout=30,
+                                        headers={"Authorization": f"Bearer {token}"}).status_code
+                           for _ in range(10)]
+            except requests.ConnectionError as exc:
+                raise AssertionError(server.log()) from exc
+            if set(answers) == {200}:
+                break
+            assert set(answers) <= {200, 503} and time.monotonic() < deadline, answers
+            time.sleep(0.5)
+        assert server.process.poll() is None
+        assert "Worker failed to boot" not in server.log()
+    finally:
+        server.stop()
+        if not own_cluster.running():
+            own_cluster.resume()
+
