@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.vm.guest import VM
+from tests.vm.guest import SLOW, VM
 
 SETUP = r"""
 set -eu
@@ -77,14 +77,14 @@ class Phone:
         start = time.monotonic()
         self.vm.sh(f"ip netns exec {self.ns} wpa_supplicant -B -D nl80211 -i {self.iface} "
                    f"-c /run/{self.ns}.conf -P /run/wpa_{self.ns}.pid -f /run/wpa_{self.ns}.log")
-        deadline, last_retry = start + timeout, start
+        deadline, last_retry = start + timeout * SLOW, start
         while time.monotonic() < deadline:
             if self.status().get("wpa_state") == "COMPLETED":
                 time.sleep(2)        # still associated 2 s later (a re-association restarts it)
                 state = self.status()
                 if state.get("wpa_state") == "COMPLETED":
                     return state, time.monotonic() - start
-            if time.monotonic() - last_retry > 40:
+            if time.monotonic() - last_retry > 40 * SLOW:
                 self.wpa("reassociate")
                 last_retry = time.monotonic()
             time.sleep(1)
