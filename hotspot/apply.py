@@ -101,6 +101,9 @@ class Hotspot:
                           lambda: self._bridge(ap)))
         steps.append(("give the AP interface its address",
                       lambda: self.run(["ip", "addr", "replace", h.address, "dev", ap])))
+        # dnsmasq will not start without the folder of its lease file, and nothing else makes it
+        leases = render_module.lease_file(self.config).parent
+        steps.append((f"make dnsmasq's lease folder {leases}", lambda: self._folder(leases)))
         for unit in UNITS:    # dnsmasq after the ruleset: it fills the ruleset's allow set
             steps.append((f"restart {unit}", lambda u=unit: self._restart(u)))
         return steps
@@ -111,6 +114,12 @@ class Hotspot:
             self.undo.append((f"delete the bridge {name}",
                               lambda: self.run(["ip", "link", "delete", name])))
         self.run(["ip", "link", "set", name, "up"])
+
+    def _folder(self, folder: Path) -> None:
+        target = self.path(folder)
+        if not target.is_dir():
+            target.mkdir(mode=0o750, parents=True)
+            self.undo.append((f"remove {target}", lambda: target.rmdir()))
 
     def _nm(self, text: str | None) -> None:
         self._write(NM_CONF, text)

@@ -46,6 +46,31 @@ def test_apply_installs_in_order_and_is_idempotent(tmp_path):
                         "systemctl restart samplepoint-dnsmasq.service"]
 
 
+def test_apply_makes_the_folder_of_dnsmasqs_lease_file(tmp_path):
+    """dnsmasq exits at start ("cannot open or create lease file") when the folder is missing, as it
+    is on a device's first boot (shown by tests/vm/test_hotspot_comes_up_unattended.py)."""
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]},
+                                      "device": {"data_dir": "/var/lib/samplepoint"}})
+    spot = Hotspot(config, root=tmp_path, run=FakeSystem(), has=lambda name: True)
+    files = render(config)
+    assert "dhcp-leasefile=/var/lib/samplepoint/hotspot/dnsmasq.leases" in files["dnsmasq.conf"]
+    spot.apply(files)
+    leases = tmp_path / "var/lib/samplepoint/hotspot"
+    assert leases.is_dir() and leases.stat().st_mode & 0o777 == 0o750
+    spot.apply(files)                                   # again: nothing to do
+    assert leases.is_dir()
+
+
+def test_a_failed_first_apply_removes_the_lease_folder_it_made(tmp_path):
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]},
+                                      "device": {"data_dir": "/var/lib/samplepoint"}})
+    spot = Hotspot(config, root=tmp_path, run=FakeSystem(fail_on="samplepoint-dnsmasq"),
+                   has=lambda name: True)
+    with pytest.raises(ApplyError):
+        spot.apply(render(config))
+    assert not (tmp_path / "var/lib/samplepoint/hotspot").exists()
+
+
 def test_failure_rolls_back_to_previous_files_and_ruleset(tmp_path):
     old_config, spot = hotspot(tmp_path, FakeSystem())
     old_files = render(old_config)
