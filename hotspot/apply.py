@@ -93,8 +93,7 @@ class Hotspot:
                  for name in render_module.FILES]
         steps.append(("tell NetworkManager to leave the AP interface alone",
                       lambda: self._nm(unmanaged)))
-        if self.has("rfkill"):
-            steps.append(("unblock the radio (rfkill)", lambda: self.run(["rfkill", "unblock", "wlan"])))
+        steps.append(("unblock the radio (rfkill)", self._unblock))
         steps.append(("load the nftables ruleset", lambda: self._ruleset(files["hotspot.nft"], previous)))
         if bridge:        # hostapd adds both networks' interfaces to it; the address lives on it
             steps.append((f"create the bridge {ap} of the open and OWE networks",
@@ -114,6 +113,19 @@ class Hotspot:
             self.undo.append((f"delete the bridge {name}",
                               lambda: self.run(["ip", "link", "delete", name])))
         self.run(["ip", "link", "set", name, "up"])
+
+    def _unblock(self) -> None:
+        """Raspberry Pi OS soft-blocks Wi-Fi until a country is set, and hostapd cannot enable a
+        blocked radio. Without the rfkill tool (not in every image) the kernel's own switch is
+        written: /sys/class/rfkill/*/soft of each Wi-Fi radio."""
+        if self.has("rfkill"):
+            self.run(["rfkill", "unblock", "wlan"])
+            return
+        for soft in sorted(self.path(Path("/sys/class/rfkill")).glob("rfkill*/soft")):
+            if (soft.parent / "type").read_text().strip() == "wlan" and soft.read_text().strip() != "0":
+                soft.write_text("0\n")
+                log.info("hotspot: unblocked %s (%s)", soft.parent.name,
+                         (soft.parent / "name").read_text().strip())
 
     def _folder(self, folder: Path) -> None:
         target = self.path(folder)

@@ -46,6 +46,23 @@ def test_apply_installs_in_order_and_is_idempotent(tmp_path):
                         "systemctl restart samplepoint-dnsmasq.service"]
 
 
+def test_without_the_rfkill_tool_the_kernels_switch_of_each_wifi_radio_is_unblocked(tmp_path):
+    """A soft-blocked radio (Raspberry Pi OS blocks Wi-Fi until a country is set) cannot be enabled
+    by hostapd; the image may lack rfkill(8). Bluetooth is left as it is."""
+    switches = tmp_path / "sys/class/rfkill"
+    for name, kind, state in (("rfkill0", "wlan", "1"), ("rfkill1", "bluetooth", "1"),
+                              ("rfkill2", "wlan", "0")):
+        (switches / name).mkdir(parents=True)
+        for key, value in (("type", kind), ("soft", state), ("name", f"phy{name[-1]}")):
+            (switches / name / key).write_text(value + "\n")
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]}})
+    system = FakeSystem()
+    Hotspot(config, root=tmp_path, run=system, has=lambda name: name != "rfkill").apply(render(config))
+    assert [(switches / n / "soft").read_text().strip() for n in ("rfkill0", "rfkill1", "rfkill2")] \
+        == ["0", "1", "0"]
+    assert not any(c[0] == "rfkill" for c in system.commands)
+
+
 def test_apply_makes_the_folder_of_dnsmasqs_lease_file(tmp_path):
     """dnsmasq exits at start ("cannot open or create lease file") when the folder is missing, as it
     is on a device's first boot (shown by tests/vm/test_hotspot_comes_up_unattended.py)."""
