@@ -24,6 +24,19 @@ def cli() -> list[str]:
     return [sys.executable, "-m", "samplepoint.cli"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _teardown_on_sigterm():
+    """A run stopped with SIGTERM (a CI timeout) still stops its virtual machines and removes its
+    disks: the signal becomes an interrupt, which pytest unwinds through every fixture."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.fixture(scope="session")
 def vm_disks(tmp_path_factory):
     """The golden image as a root disk and a fresh card's boot partition (no site on it yet)."""

@@ -150,6 +150,13 @@ def headless(root: Path) -> None:
         link.symlink_to("/dev/null")
 
 
+def _die_with_parent() -> None:
+    """In QEMU's child before exec: killed with the test run, even one killed by SIGKILL."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class AgentError(RuntimeError):
     pass
 
@@ -210,7 +217,8 @@ class VM:
         self.started = time.monotonic()
         with open(self.folder / f"qemu-{self.boots}.log", "wb") as out:
             self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
         deadline = self.started + timeout
         self._connect(deadline)
         state = self.sh("systemctl is-system-running --wait", check=False,
