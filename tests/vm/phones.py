@@ -33,21 +33,24 @@ exit 0
 # under -icount), so the test measures on the host too.
 PROBE = r"""
 import http.client, json, sys, time, urllib.parse
-out = {}
-start = time.monotonic()
-c = http.client.HTTPConnection("connectivitycheck.gstatic.com", 80, timeout=30)
-c.request("GET", "/generate_204")
-r = c.getresponse()
-out["probe_status"], out["location"] = r.status, r.getheader("Location")
-r.read()
-if out["location"]:
-    url = urllib.parse.urlsplit(out["location"])
-    c = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
-    c.request("GET", url.path or "/")
+out = {"probe_status": None}
+try:
+    c = http.client.HTTPConnection("connectivitycheck.gstatic.com", 80, timeout=30)
+    c.request("GET", "/generate_204")
     r = c.getresponse()
-    body = r.read()
-    out["portal_status"], out["portal_bytes"] = r.status, len(body)
-    out["portal_vi"] = b'lang="vi"' in body
+    out["probe_status"], out["location"] = r.status, r.getheader("Location")
+    r.read()
+    if out["location"]:
+        url = urllib.parse.urlsplit(out["location"])
+        c = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
+        c.request("GET", url.path or "/")
+        r = c.getresponse()
+        body = r.read()
+        out["portal_status"], out["portal_bytes"] = r.status, len(body)
+        out["portal_vi"] = b'lang="vi"' in body
+except Exception as exc:      # the test shows what the phone saw
+    out["error"] = repr(exc)
+    out["resolv.conf"] = open("/etc/resolv.conf").read()
 print(json.dumps(out))
 """
 
@@ -92,9 +95,11 @@ class Phone:
         raise TimeoutError(f"{self.ns} did not associate with {ssid} ({key_mgmt}): {self.status()}\n{log}")
 
     def lease(self) -> str:
-        self.vm.sh(f"ip netns exec {self.ns} busybox udhcpc -i {self.iface} -s /run/udhcpc.script "
-                   f"-n -q -t 20 -T 2 -f", timeout=120)
-        return self.address()
+        done = self.vm.sh(f"ip netns exec {self.ns} busybox udhcpc -i {self.iface} "
+                          f"-s /run/udhcpc.script -n -q -t 20 -T 2 -f", timeout=120, check=False)
+        address = self.address()
+        assert done.returncode == 0 and address, f"{self.ns}: no lease: {done.stdout} {done.stderr}"
+        return address
 
     def address(self) -> str:
         out = self.vm.sh(f"ip -n {self.ns} -4 -br addr show {self.iface}").stdout.split()
@@ -102,7 +107,11 @@ class Phone:
 
     def probe(self) -> dict:
         done = self.vm.sh(f"ip netns exec {self.ns} python3 /run/probe.py", timeout=120)
-        return json.loads(done.stdout)
+        seen = json.loads(done.stdout)
+        if "error" in seen:
+            seen["routes"] = self.vm.sh(f"ip -n {self.ns} -4 addr; ip -n {self.ns} route",
+                                        check=False).stdout
+        return seen
 
     def can_ping(self, address: str) -> bool:
         return self.vm.sh(f"ip netns exec {self.ns} busybox ping -c 2 -W 3 {address}",
