@@ -8,6 +8,7 @@ import time
 
 from tests.vm.guest import SLOW, VM
 
+HOME = "/root/phones"
 SETUP = r"""
 set -eu
 n=$1; ns=phone$n
@@ -59,11 +60,13 @@ class Phone:
     def __init__(self, vm: VM, number: int):
         self.vm, self.n, self.ns = vm, number, f"phone{number}"
         self.iface = f"wlan{number}"
-        if vm.sh("test -x /run/udhcpc.script", check=False).returncode != 0:
-            vm.write("/run/udhcpc.script", UDHCPC, mode="0755")
-            vm.write("/run/probe.py", PROBE)
-            vm.write("/run/phone-setup.sh", SETUP)
-        vm.sh(f"sh /run/phone-setup.sh {number}")
+        # in /root: /run is mounted noexec, and udhcpc runs its script directly
+        if vm.sh(f"test -x {HOME}/udhcpc.script", check=False).returncode != 0:
+            vm.sh(f"mkdir -p {HOME}")
+            vm.write(f"{HOME}/udhcpc.script", UDHCPC, mode="0755")
+            vm.write(f"{HOME}/probe.py", PROBE)
+            vm.write(f"{HOME}/phone-setup.sh", SETUP)
+        vm.sh(f"sh {HOME}/phone-setup.sh {number}")
 
     def wpa(self, command: str) -> str:
         return self.vm.sh(f"wpa_cli -p /run/wpa_{self.ns} -i {self.iface} {command}",
@@ -96,7 +99,7 @@ class Phone:
 
     def lease(self) -> str:
         done = self.vm.sh(f"ip netns exec {self.ns} busybox udhcpc -i {self.iface} "
-                          f"-s /run/udhcpc.script -n -q -t 20 -T 2 -f", timeout=120, check=False)
+                          f"-s {HOME}/udhcpc.script -n -q -t 20 -T 2 -f", timeout=120, check=False)
         address = self.address()
         assert done.returncode == 0 and address, f"{self.ns}: no lease: {done.stdout} {done.stderr}"
         return address
@@ -106,7 +109,7 @@ class Phone:
         return out[2].split("/")[0] if len(out) > 2 else ""
 
     def probe(self) -> dict:
-        done = self.vm.sh(f"ip netns exec {self.ns} python3 /run/probe.py", timeout=120)
+        done = self.vm.sh(f"ip netns exec {self.ns} python3 {HOME}/probe.py", timeout=120)
         seen = json.loads(done.stdout)
         if "error" in seen:
             seen["routes"] = self.vm.sh(f"ip -n {self.ns} -4 addr; ip -n {self.ns} route",
