@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 # The apt repository is built with aptly; reprepro is not needed (Debian 12's reprepro keeps one
 # version per architecture, and a rollback needs two: provisioning/aptrepo.py).
 APT_RUNTIME := libzbar0 fonts-dejavu-core iw libusb-1.0-0
-APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg poppler-utils udev
+# qemu-system-x86, qemu-utils, e2fsprogs and socat: the virtual Pi of tests/vm.
+APT_TEST := hostapd dnsmasq-base busybox nftables iproute2 mtools dosfstools chromium chromium-driver cage systemd systemd-container mmdebstrap openssl postgresql aptly gnupg poppler-utils udev qemu-system-x86 qemu-utils e2fsprogs socat
 APT_ARM64 := qemu-user-static binfmt-support arch-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-arm64 bench venv apt-runtime apt-test apt-arm64 clean deb apt-repo
+.PHONY: demo test test-vm test-arm64 bench venv apt-runtime apt-test apt-arm64 clean deb apt-repo
 
 demo: venv
 	$(VENV)/bin/samplepoint demo
@@ -18,6 +19,13 @@ demo: venv
 test: venv apt-test
 	$(VENV)/bin/pip install -q -e '.[test]'
 	$(PY) -m pytest -q tests
+
+# The virtual Pi (tests/vm: QEMU on a real kernel) with more power cuts than `make test` makes;
+# VM_CUTS=N to choose, SAMPLEPOINT_VM_SEED=N for other cut moments.
+VM_CUTS ?= 10
+test-vm: venv apt-test
+	$(VENV)/bin/pip install -q -e '.[test]'
+	SAMPLEPOINT_VM_CUTS=$(VM_CUTS) $(PY) -m pytest -q tests/vm
 
 # Not in CI's default run (about 15 minutes cold): samplepoint on an emulated arm64 Debian (qemu).
 test-arm64: venv apt-test apt-arm64

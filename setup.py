@@ -15,7 +15,11 @@ setup(
     data_files=[("share/samplepoint/systemd", sorted(glob("systemd/*.service"))),
                 ("share/samplepoint/udev", sorted(glob("provisioning/udev/*.rules"))),
                 ("share/samplepoint", ["provisioning/firstboot.sh"])],
-    package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh"]},
+    # Pages, styles and message catalogs sit in folders that are not packages (templates/, static/,
+    # locale/, translations/): a pattern reaches into them only when it names the folder.
+    package_data={"": ["*.html", "*.css", "*.js", "*.json", "*.toml", "*.po", "*.mo", "*.svg", "*.sh",
+                       "templates/*.html", "static/*", "locale/*.json", "translations/*.po",
+                       "translations/*/LC_MESSAGES/*"]},
     install_requires=[
         "flask>=2.3",
         "waitress>=2.1",

@@ -93,14 +93,16 @@ class Hotspot:
                  for name in render_module.FILES]
         steps.append(("tell NetworkManager to leave the AP interface alone",
                       lambda: self._nm(unmanaged)))
-        if self.has("rfkill"):
-            steps.append(("unblock the radio (rfkill)", lambda: self.run(["rfkill", "unblock", "wlan"])))
+        steps.append(("unblock the radio (rfkill)", self._unblock))
         steps.append(("load the nftables ruleset", lambda: self._ruleset(files["hotspot.nft"], previous)))
         if bridge:        # hostapd adds both networks' interfaces to it; the address lives on it
             steps.append((f"create the bridge {ap} of the open and OWE networks",
                           lambda: self._bridge(ap)))
         steps.append(("give the AP interface its address",
                       lambda: self.run(["ip", "addr", "replace", h.address, "dev", ap])))
+        # dnsmasq will not start without the folder of its lease file, and nothing else makes it
+        leases = render_module.lease_file(self.config).parent
+        steps.append((f"make dnsmasq's lease folder {leases}", lambda: self._folder(leases)))
         for unit in UNITS:    # dnsmasq after the ruleset: it fills the ruleset's allow set
             steps.append((f"restart {unit}", lambda u=unit: self._restart(u)))
         return steps
@@ -111,6 +113,25 @@ class Hotspot:
             self.undo.append((f"delete the bridge {name}",
                               lambda: self.run(["ip", "link", "delete", name])))
         self.run(["ip", "link", "set", name, "up"])
+
+    def _unblock(self) -> None:
+        """Raspberry Pi OS soft-blocks Wi-Fi until a country is set, and hostapd cannot enable a
+        blocked radio. Without the rfkill tool (not in every image) the kernel's own switch is
+        written: /sys/class/rfkill/*/soft of each Wi-Fi radio."""
+        if self.has("rfkill"):
+            self.run(["rfkill", "unblock", "wlan"])
+            return
+        for soft in sorted(self.path(Path("/sys/class/rfkill")).glob("rfkill*/soft")):
+            if (soft.parent / "type").read_text().strip() == "wlan" and soft.read_text().strip() != "0":
+                soft.write_text("0\n")
+                log.info("hotspot: unblocked %s (%s)", soft.parent.name,
+                         (soft.parent / "name").read_text().strip())
+
+    def _folder(self, folder: Path) -> None:
+        target = self.path(folder)
+        if not target.is_dir():
+            target.mkdir(mode=0o750, parents=True)
+            self.undo.append((f"remove {target}", lambda: target.rmdir()))
 
     def _nm(self, text: str | None) -> None:
         self._write(NM_CONF, text)

@@ -93,19 +93,23 @@ def upstream_servers(config: Config, resolvers: list[str] = ()) -> list[str]:
             or list(FALLBACK_DNS))
 
 
+def lease_file(config: Config) -> Path:
+    """dnsmasq's DHCP lease file, in the device's data folder (apply makes its folder)."""
+    return Path(config.device.data_dir) / "hotspot" / "dnsmasq.leases"
+
+
 def dnsmasq_conf(config: Config, iface: ipaddress.IPv4Interface, owe: bool = False,
                  resolvers: list[str] = ()) -> str:
     """Under policy `walled` only allow-listed names go upstream (no DNS tunnel out of the garden):
     every other name is NXDOMAIN at once. Under `open`, Done lets a phone out anyway, so all go."""
     h = config.hotspot
     ip, (first, last) = str(iface.ip), dhcp_range(iface)
-    lease_file = Path(config.device.data_dir) / "hotspot" / "dnsmasq.leases"
     lines = [HEADER.rstrip("\n"),
              f"interface={ap_side(config, owe)}", "except-interface=lo", "bind-dynamic",
              "no-hosts", "domain-needed", "bogus-priv", "cache-size=1000",
              f"dhcp-range={first},{last},{iface.netmask},{h.dhcp_lease}",
              f"dhcp-option=option:router,{ip}", f"dhcp-option=option:dns-server,{ip}",
-             "dhcp-authoritative", f"dhcp-leasefile={lease_file}",
+             "dhcp-authoritative", f"dhcp-leasefile={lease_file(config)}",
              f"address=/{DOH_CANARY}/"]       # no address = NXDOMAIN: browsers keep our DNS
     servers = upstream_servers(config, resolvers)
     walled = h.policy == "walled"

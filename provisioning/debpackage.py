@@ -166,6 +166,12 @@ def assemble(root: Path, main_wheel: Path, wheels: list[Path], python_version: s
         shutil.copyfile(wheel, wheel_dir / wheel.name)
     (root / "usr/bin").mkdir(parents=True)
     (root / "usr/bin/samplepoint").symlink_to("/opt/samplepoint/venv/bin/samplepoint")
+    # The udev rules (USB printer access, a radio appearing after boot) where packages keep theirs.
+    from provisioning import provision
+    rules = root / "lib/udev/rules.d"
+    rules.mkdir(parents=True)
+    for name in provision.UDEV_RULES:
+        shutil.copyfile(provision.udev_source() / name, rules / name)
     doc = root / "usr/share/doc/samplepoint"
     doc.mkdir(parents=True)
     shutil.copyfile(TREE / "docs/updating.md", doc / "updating.md")

@@ -86,6 +86,10 @@ def request_enrolment(config: Config, code: str,
 
 def _forget(paths: list[Path]) -> None:
     for path in paths:
+        # A read-only boot partition answers unlink with EROFS even for a file that is not there
+        # (first boot already took it): ask first, or a technician is told to delete nothing.
+        if not path.exists():
+            continue
         try:
             path.unlink()
             log.info("removed enrolment code %s", path)

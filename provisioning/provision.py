@@ -43,8 +43,11 @@ ENABLED_UNITS = ["samplepoint-firstboot.service", "samplepoint-kiosk.service", "
                  "samplepoint-display.service", "samplepoint-enrol.service",
                  "samplepoint-admit.service"]
 CENTRAL_UNITS = ["samplepoint-central.service"]
-# USB printer access for the kiosk (group lp): provisioning/udev/60-samplepoint-printer.rules
+# USB printer access for the kiosk (group lp): provisioning/udev/60-samplepoint-printer.rules;
+# a radio that appears after boot brings the hotspot up: 70-samplepoint-radio.rules.
 UDEV_RULE = "60-samplepoint-printer.rules"
+RADIO_RULE = "70-samplepoint-radio.rules"
+UDEV_RULES = [UDEV_RULE, RADIO_RULE]
 UDEV_DIR = "/etc/udev/rules.d"
 # Groups of the service user: camera, GPIO, and USB printers (Debian gives printer nodes to lp).
 DEVICE_GROUPS = ("video", "gpio", "lp")
@@ -643,19 +646,24 @@ def step_units(t: Target, args) -> str:
 
 
 def step_udev(t: Target, args) -> str:
-    """The udev rule that lets the kiosk open a USB slip printer (group lp, 0660)."""
+    """The udev rules: the kiosk may open a USB slip printer (group lp, 0660); a Wi-Fi radio that
+    appears after boot starts the hotspot units that stood down without one."""
     if t.packaged:
-        return "the package's own (its postinst installs it)"
-    path = t.path(f"{UDEV_DIR}/{UDEV_RULE}")
-    if not _write_if_different(t, path, (udev_source() / UDEV_RULE).read_text(encoding="utf-8"),
+        return "the package's own (in /lib/udev/rules.d)"
+    written = []
+    for name in UDEV_RULES:
+        path = t.path(f"{UDEV_DIR}/{name}")
+        if _write_if_different(t, path, (udev_source() / name).read_text(encoding="utf-8"),
                                0o644, 0, 0):
-        return f"{UDEV_RULE} up to date"
+            written.append(str(path))
+    if not written:
+        return "udev rules up to date"
     t.changes += 1
     if t.on_host and Path("/run/udev/control").exists():
         # A printer plugged in before this rule existed gets its new group now.
         t.run(["udevadm", "control", "--reload"])
         t.run(["udevadm", "trigger", "--subsystem-match=usb", "--action=change"])
-    return f"installed {path}"
+    return "installed " + " ".join(written)
 
 
 def _wanted_by(unit_text: str) -> list[str]:
@@ -732,7 +740,7 @@ def step_record(t: Target, args) -> str:
 STEPS = [("system packages", step_packages), ("service user and groups", step_user),
          ("directories", step_directories), ("configuration", step_config),
          ("apt repository", step_apt_source), ("software", step_software),
-         ("secrets", step_secrets), ("systemd units", step_units), ("printer access", step_udev),
+         ("secrets", step_secrets), ("systemd units", step_units), ("udev rules", step_udev),
          ("enable services", step_enable), ("deferred commands", step_record)]
 # What the package's postinst asks for: apt installed the system packages and the software.
 PACKAGE_STEPS = [s for s in STEPS if s[1] not in (step_packages, step_software, step_record)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import stat
 from datetime import datetime, timedelta, timezone
 
@@ -183,3 +184,26 @@ def test_unreachable_central_is_a_temporary_failure(tmp_path, capsys):
     assert cli_main(["enrol", "--config", str(path), "--code", "SP-ABCD-EFGH-JKLM"]) == 75
     assert "check the uplink" in capsys.readouterr().err
     assert (tmp_path / "device" / "enrol-code").exists(), "the code is kept for the retry"
+
+
+def test_a_boot_copy_already_gone_is_not_reported_on_a_read_only_boot_partition(tmp_path, caplog,
+                                                                                 monkeypatch):
+    """First boot moved the code off the card; the enrol unit sees /boot/firmware read-only, where
+    unlink says EROFS whether or not the file exists (seen on the virtual Pi's FAT partition)."""
+    import errno
+    import logging
+
+    from provisioning import enrol
+    present = tmp_path / "present-code"
+    present.write_text("SP-ABCD")
+    real_unlink = Path.unlink
+
+    def read_only_unlink(self, missing_ok=False):
+        if self.parent == tmp_path / "boot":
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_unlink(self, missing_ok)
+    monkeypatch.setattr(Path, "unlink", read_only_unlink)
+    with caplog.at_level(logging.INFO, logger="provisioning.enrol"):
+        enrol._forget([present, tmp_path / "boot" / "enrol-code"])
+    assert not present.exists()
+    assert "delete it by hand" not in caplog.text

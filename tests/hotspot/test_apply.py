@@ -46,6 +46,48 @@ def test_apply_installs_in_order_and_is_idempotent(tmp_path):
                         "systemctl restart samplepoint-dnsmasq.service"]
 
 
+def test_without_the_rfkill_tool_the_kernels_switch_of_each_wifi_radio_is_unblocked(tmp_path):
+    """A soft-blocked radio (Raspberry Pi OS blocks Wi-Fi until a country is set) cannot be enabled
+    by hostapd; the image may lack rfkill(8). Bluetooth is left as it is."""
+    switches = tmp_path / "sys/class/rfkill"
+    for name, kind, state in (("rfkill0", "wlan", "1"), ("rfkill1", "bluetooth", "1"),
+                              ("rfkill2", "wlan", "0")):
+        (switches / name).mkdir(parents=True)
+        for key, value in (("type", kind), ("soft", state), ("name", f"phy{name[-1]}")):
+            (switches / name / key).write_text(value + "\n")
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]}})
+    system = FakeSystem()
+    Hotspot(config, root=tmp_path, run=system, has=lambda name: name != "rfkill").apply(render(config))
+    assert [(switches / n / "soft").read_text().strip() for n in ("rfkill0", "rfkill1", "rfkill2")] \
+        == ["0", "1", "0"]
+    assert not any(c[0] == "rfkill" for c in system.commands)
+
+
+def test_apply_makes_the_folder_of_dnsmasqs_lease_file(tmp_path):
+    """dnsmasq exits at start ("cannot open or create lease file") when the folder is missing, as it
+    is on a device's first boot (shown by tests/vm/test_hotspot_comes_up_unattended.py)."""
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]},
+                                      "device": {"data_dir": "/var/lib/samplepoint"}})
+    spot = Hotspot(config, root=tmp_path, run=FakeSystem(), has=lambda name: True)
+    files = render(config)
+    assert "dhcp-leasefile=/var/lib/samplepoint/hotspot/dnsmasq.leases" in files["dnsmasq.conf"]
+    spot.apply(files)
+    leases = tmp_path / "var/lib/samplepoint/hotspot"
+    assert leases.is_dir() and leases.stat().st_mode & 0o777 == 0o750
+    spot.apply(files)                                   # again: nothing to do
+    assert leases.is_dir()
+
+
+def test_a_failed_first_apply_removes_the_lease_folder_it_made(tmp_path):
+    config = config_module.from_dict({"hotspot": {"upstream_dns": ["192.0.2.53"]},
+                                      "device": {"data_dir": "/var/lib/samplepoint"}})
+    spot = Hotspot(config, root=tmp_path, run=FakeSystem(fail_on="samplepoint-dnsmasq"),
+                   has=lambda name: True)
+    with pytest.raises(ApplyError):
+        spot.apply(render(config))
+    assert not (tmp_path / "var/lib/samplepoint/hotspot").exists()
+
+
 def test_failure_rolls_back_to_previous_files_and_ruleset(tmp_path):
     old_config, spot = hotspot(tmp_path, FakeSystem())
     old_files = render(old_config)

@@ -154,12 +154,14 @@ def fresh_card(boot: Path, suite: str) -> None:
     (boot / "meta-data").write_text("dsmode: local\ninstance_id: rpios-image\n")
 
 
-def golden_image(root: Path, workdir: Path, suite: str = "bookworm") -> dict:
+def golden_image(root: Path, workdir: Path, suite: str = "bookworm", cache: Path = CACHE,
+                 packages: list[str] = BASE_PACKAGES) -> dict:
     """docs/install-pi.md part B in a folder: a root file system provisioned from the wheel, the
-    recorded on-device script run inside it. Returns timings (seconds) of each stage."""
+    recorded on-device script run inside it. Returns timings (seconds) of each stage. A virtual
+    machine's image (tests/vm) passes its own package list and cache folder."""
     times = {}
     start = time.monotonic()
-    tarball, built = rootfs_tarball(suite)
+    tarball, built = rootfs_tarball(suite, cache=cache, packages=packages)
     times["rootfs_build_s" if built else "rootfs_cached_s"] = time.monotonic() - start
     start = time.monotonic()
     extract(tarball, root)

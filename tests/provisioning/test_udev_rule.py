@@ -1,4 +1,4 @@
-"""The printer udev rule is read by udev itself without a complaint, in a private mount namespace
+"""The udev rules (printer access; a radio appearing after boot) are read by udev itself without a complaint, in a private mount namespace
 whose /etc/udev/rules.d holds only it (the host's rules are never touched)."""
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from provisioning import provision
 
-RULE = Path(provision.__file__).with_name("udev") / provision.UDEV_RULE
+RULES = Path(provision.__file__).with_name("udev")
+RULE = RULES / provision.UDEV_RULE
+RADIO_RULE = RULES / provision.RADIO_RULE
 
 
 def udev_reads(rules: Path) -> str:
@@ -28,12 +30,27 @@ def root_only():
         pytest.skip("needs root for a private mount namespace (CI runs as root)")
 
 
-def test_udev_reads_the_printer_rule_without_a_complaint(root_only, tmp_path):
-    (tmp_path / RULE.name).write_text(RULE.read_text())
+@pytest.mark.parametrize("rule", [RULE, RADIO_RULE], ids=lambda p: p.name)
+def test_udev_reads_the_rule_without_a_complaint(root_only, tmp_path, rule):
+    (tmp_path / rule.name).write_text(rule.read_text())
     said = udev_reads(tmp_path)
-    assert f"Reading rules file: /etc/udev/rules.d/{RULE.name}" in said, said
-    complaints = [line for line in said.splitlines() if RULE.name + ":" in line]
+    assert f"Reading rules file: /etc/udev/rules.d/{rule.name}" in said, said
+    complaints = [line for line in said.splitlines() if rule.name + ":" in line]
     assert complaints == [], complaints
+
+
+def test_a_radio_appearing_starts_every_unit_that_stood_down_without_one():
+    """The units whose ConditionPathExistsGlob is the radio are started when a Wi-Fi interface is
+    added (tests/vm/test_hotspot_comes_up_unattended.py shows it on a real kernel)."""
+    units = Path(provision.units_source())
+    needing_radio = {u.name for u in units.glob("samplepoint-*.service")
+                     if "ConditionPathExistsGlob=/sys/class/ieee80211/*" in u.read_text()}
+    # hostapd and dnsmasq are started by `hotspot apply`, not by udev
+    started_by_apply = {"samplepoint-hostapd.service", "samplepoint-dnsmasq.service"}
+    lines = [line for line in RADIO_RULE.read_text().splitlines() if line and not line.startswith("#")]
+    assert len(lines) == 1 and 'SUBSYSTEM=="net"' in lines[0] and 'ENV{DEVTYPE}=="wlan"' in lines[0]
+    wanted = set(lines[0].split('ENV{SYSTEMD_WANTS}+="')[1].split('"')[0].split())
+    assert wanted == needing_radio - started_by_apply
 
 
 def test_a_broken_rule_would_be_reported(root_only, tmp_path):
