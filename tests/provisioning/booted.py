@@ -39,6 +39,8 @@ follow = true
 [feedback]
 backend = 'mock'
 [central]
+# Booted devices reach central on their own veth link in plain HTTP: the lab setting (it warns).
+allow_insecure_http = true
 heartbeat_s = 5.0
 backoff_cap_s = 5.0
 [site]

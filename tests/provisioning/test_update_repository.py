@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
+import time
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -112,6 +114,14 @@ def device(tmp_path, monkeypatch, capsys):
     served.stop()
 
 
+def changed_since_the_last_refresh(served: Served) -> None:
+    """The files served are newer than apt's copy: a change made in the second of apt's last
+    refresh would otherwise be answered '304 Not Modified' (If-Modified-Since has 1 s steps)."""
+    later = time.time() + 5
+    for path in served.dists.rglob("*"):
+        os.utime(path, (later, later))
+
+
 def signed_by_another_key(served: Served) -> None:
     """The repository published again, signed by a key the devices were never given."""
     other = Repository(served.folder / "repo", gnupghome=served.folder / "other-gnupg")
@@ -164,6 +174,8 @@ CASES = [   # (what happens to the repository, words of the line, words of the f
 def test_a_repository_that_cannot_be_trusted_or_reached_fails_the_update(device, capsys, spoil, said, fix):
     device, served = device
     spoil(served)
+    if served.dists.exists():
+        changed_since_the_last_refresh(served)
     code, out, err = device.update(capsys)
     assert code == 1, (out, err)
     assert len(err) == 1, err
@@ -183,9 +195,11 @@ def test_the_next_good_refresh_clears_the_failure(device, capsys):
     saved = served.folder / "saved"
     shutil.copytree(served.dists, saved)
     changed_after_signing(served)
+    changed_since_the_last_refresh(served)
     assert device.update(capsys)[0] == 1
     shutil.rmtree(served.dists)
     shutil.copytree(saved, served.dists)
+    changed_since_the_last_refresh(served)
     code, out, err = device.update(capsys)
     assert code == 0 and not err
     assert device.doctor()["update"].detail.endswith(": samplepoint 0.1.0.1")
