@@ -35,7 +35,7 @@ PROBLEMS = {
 }
 # A lab that sends two different results under one key (tube, lab, result time) has said both:
 # the second is kept beside the first, and `lab_results` (every result either way) is what the
-# result rule reads. Appended to central.db.MIGRATIONS.
+# result rule reads. Migration 9 in central.db.MIGRATIONS.
 DISPUTES_MIGRATION = """
     CREATE TABLE result_disputes (
         tube_code   TEXT NOT NULL,

@@ -103,6 +103,17 @@ def wait_until_served(server: CentralProcess, token: str, cookies, deadline_s: f
     assert requests.get(server.base + "/console/", cookies=cookies, timeout=30).status_code == 200
 
 
+def assert_recovery_logged(server: CentralProcess, token: str) -> None:
+    """Each process says the database is back on an answered request at least a second after
+    its last probe (whichever process takes these), within 30 s."""
+    deadline = time.monotonic() + 30
+    while "central database reachable again" not in server.log():
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        requests.get(server.base + "/api/v1/device", headers={"Authorization": f"Bearer {token}"},
+                     timeout=30)
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def own_cluster():
     """A cluster of this module's own, so stopping it stops nobody else's databases."""
@@ -112,16 +123,21 @@ def own_cluster():
     cluster.stop()
 
 
+def workers_on_a_new_database(cluster, tmp_path, device_id: str) -> tuple[str, CentralProcess]:
+    """(device token, `central serve --workers 2`) on a new database of `cluster` with an admin."""
+    url = cluster.database()
+    db = PostgresCentralDB(url)
+    token = db.add_device(device_id, "SITE-TEST")
+    db.add_user("admin", PASSWORD_HASH, "admin")
+    db.close()
+    return token, CentralProcess(url, tmp_path, workers=2)
+
+
 @pytest.mark.postgresql_only
 @pytest.mark.slow
 def test_workers_answer_503_while_postgresql_is_stopped_and_recover_without_restart(own_cluster,
                                                                                    tmp_path):
-    url = own_cluster.database()
-    db = PostgresCentralDB(url)
-    token = db.add_device("DEV-TEST-01", "SITE-TEST")
-    db.add_user("admin", PASSWORD_HASH, "admin")
-    db.close()
-    server = CentralProcess(url, tmp_path, workers=2)
+    token, server = workers_on_a_new_database(own_cluster, tmp_path, "DEV-TEST-01")
     try:
         cookies = server.signed_in("admin").cookies
         assert requests.get(server.base + "/console/", cookies=cookies, timeout=10).status_code == 200
@@ -139,13 +155,7 @@ def test_workers_answer_503_while_postgresql_is_stopped_and_recover_without_rest
         assert took < 60, took
         own_cluster.resume()
         wait_until_served(server, token, cookies)
-        # Each worker says so on its next answered request (whichever worker took these).
-        deadline = time.monotonic() + 30
-        while "central database reachable again" not in server.log():
-            assert time.monotonic() < deadline, server.log()[-2000:]
-            requests.get(server.base + "/api/v1/device", headers={"Authorization": f"Bearer {token}"},
-                         timeout=30)
-            time.sleep(0.3)
+        assert_recovery_logged(server, token)
         assert server.process.poll() is None
     finally:
         server.stop()
@@ -177,7 +187,7 @@ def test_one_process_answers_503_while_the_sqlite_file_cannot_be_opened_and_reco
         os.rename(away, path)
         cookies = server.signed_in("admin").cookies
         wait_until_served(server, token, cookies)
-        assert "central database reachable again" in server.log()
+        assert_recovery_logged(server, token)
     finally:
         server.stop()
         if away.exists():
@@ -194,12 +204,7 @@ def worker_pids(server: CentralProcess) -> list[int]:
 @pytest.mark.postgresql_only
 @pytest.mark.slow
 def test_a_worker_restarted_during_the_outage_waits_and_the_server_stays_up(own_cluster, tmp_path):
-    url = own_cluster.database()
-    db = PostgresCentralDB(url)
-    token = db.add_device("DEV-TEST-02", "SITE-TEST")
-    db.add_user("admin", PASSWORD_HASH, "admin")
-    db.close()
-    server = CentralProcess(url, tmp_path, workers=2)
+    token, server = workers_on_a_new_database(own_cluster, tmp_path, "DEV-TEST-02")
     try:
         own_cluster.pause()
         first = worker_pids(server)

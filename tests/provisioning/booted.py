@@ -357,14 +357,7 @@ class Machine:
         return self.sh(f"journalctl --no-pager -o cat -u {unit}", check=False).stdout
 
     def wait(self, what: str, predicate, timeout: float = 90, every: float = 0.5):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-            time.sleep(every)
+        return wait_for(what, predicate, timeout, every)
 
     def stop(self, timeout: float = 60) -> None:
         """A clean shutdown (SIGTERM to nspawn asks systemd to power off)."""
@@ -404,3 +397,15 @@ class Machine:
         done = self.sh(f"sqlite3 -readonly -separator '|' /var/lib/samplepoint/samplepoint.db \"{sql}\"",
                        user="samplepoint")
         return [line.split("|") for line in done.stdout.splitlines()]
+
+
+def wait_for(what: str, predicate, timeout: float, every: float, see: str = ""):
+    """predicate()'s first true value, polled every `every` s; TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what}" + (f"; see {see}" if see else ""))
+        time.sleep(every)

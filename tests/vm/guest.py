@@ -334,15 +334,7 @@ class VM:
         return [line.split("|") for line in done.stdout.splitlines()]
 
     def wait(self, what: str, predicate, timeout: float = 180, every: float = 1.0):
-        timeout *= SLOW
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout:.0f} s for {what}; see {self.console}")
-            time.sleep(every)
+        return booted.wait_for(what, predicate, timeout * SLOW, every, see=str(self.console))
 
     # --- power ------------------------------------------------------------------------------
 
